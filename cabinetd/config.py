@@ -1,0 +1,342 @@
+"""The cabinet's configuration: typed models (pydantic v2) and the checks that span fields.
+
+Loading and layering the TOML files lives in `configfile.py`; this module only says what a valid
+cabinet looks like. Every error carries the key path of the value it is about, so that the loader can
+name the file that set it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic_core import PydanticCustomError
+
+KeyPath = tuple[str | int, ...]
+
+
+def _between(lo: float, hi: float) -> AfterValidator:
+    def check(value: float) -> float:
+        if not lo <= value <= hi:
+            raise PydanticCustomError(
+                "range", "must be between {lo} and {hi}, got {got}", {"lo": lo, "hi": hi, "got": value}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def Between(lo: float, hi: float) -> Any:  # noqa: N802 - reads as a type in annotations
+    return _between(lo, hi)
+
+
+Seconds = Annotated[float, Between(0.001, 3600)]
+GpioPin = Annotated[int, Between(0, 27)]  # BCM numbering on the 40-pin header
+Level = Literal["high", "low"]
+
+_USB_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
+
+
+def _usb_port_path(value: str) -> str:
+    if not _USB_PATH.match(value):
+        raise PydanticCustomError(
+            "usb_path",
+            "must be a USB port path like '1-1.4' (bus-port[.port...]), got {got!r}",
+            {"got": value},
+        )
+    return value
+
+
+UsbPortPath = Annotated[str, AfterValidator(_usb_port_path)]
+
+
+class Section(BaseModel):
+    """Every section refuses keys it does not know: a typo must stop the daemon, not pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CabinetSection(Section):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+    store: Annotated[str, Field(min_length=1, max_length=64)]
+    state_dir: Path = Path("/var/lib/cabinetd")
+
+
+class ApiSection(Section):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Between(1, 65535)] = 8080
+    control_socket: Path = Path("/run/cabinetd/control.sock")
+
+
+class CloudSection(Section):
+    url: HttpUrl | None = None
+    token_file: Path = Path("/var/lib/cabinetd/cloud.token")
+    ca_bundle: Path | None = None
+
+
+class TimeoutsSection(Section):
+    door_open_s: Seconds = 20.0
+    door_left_open_s: Seconds = 60.0
+    board_reply_ms: Annotated[float, Between(1, 1000)] = 25.0
+    board_retries: Annotated[int, Between(0, 10)] = 3
+    board_repoll_s: Seconds = 2.0
+    reader_reopen_s: Seconds = 2.0
+    badge_repeat_s: Seconds = 2.0
+    device_request_s: Seconds = 10.0
+    shutdown_s: Seconds = 5.0
+
+
+class LogSection(Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["text", "json"] = "text"
+
+
+class HalSection(Section):
+    type: Literal["hardware", "sim"] = "hardware"
+
+
+class BusSection(Section):
+    """One RS-485 bus shared by lock boards of the same protocol."""
+
+    port: str
+    baudrate: Annotated[int, Between(1200, 115200)] | None = None  # the protocol's own speed when unset
+
+
+class BadgeReaderSection(Section):
+    type: Literal["serial-line", "rdm6300"] = "rdm6300"
+    port: str = "/dev/cabinet-badge"
+    baudrate: Annotated[int, Between(1200, 115200)] = 9600
+    strip_prefix: str = ""
+    strip_suffix: str = ""
+    number_format: Literal["hex", "decimal"] = "hex"
+
+
+class UsbSection(Section):
+    type: Literal["pyusb"] = "pyusb"
+    poll_s: Annotated[float, Between(0.05, 5)] = 0.25
+
+
+class GpioModuleLock(Section):
+    driver: Literal["gpio"]
+    active_level: Level = "high"
+    pulse_ms: Annotated[int, Between(50, 5000)] = 500
+
+
+class KerongModuleLock(Section):
+    driver: Literal["kerong"]
+    bus: str
+    board: Annotated[int, Between(0, 15)]
+    unlocked_bit: Literal[0, 1] = 1  # board revisions differ in the polarity of the lock feedback bit
+
+
+class Board8aModuleLock(Section):
+    driver: Literal["board8a"]
+    bus: str
+    board: Annotated[int, Between(1, 255)]
+    channels: Annotated[int, Between(1, 48)] = 24
+
+
+ModuleLock = Annotated[GpioModuleLock | KerongModuleLock | Board8aModuleLock, Field(discriminator="driver")]
+
+# Channels a board of each kind drives; an address past them is a wiring error.
+BOARD_CHANNELS: dict[str, int] = {"kerong": 16}
+
+
+class SlotLock(Section):
+    pin: GpioPin | None = None
+    channel: Annotated[int, Between(1, 48)] | None = None
+
+
+class SlotDoor(Section):
+    """A reed switch on a GPIO pin, or the lock board's feedback bit for the slot's own channel."""
+
+    pin: GpioPin | None = None
+    closed_level: Level = "low"
+    board_feedback: bool = False
+
+
+class SlotSection(Section):
+    number: Annotated[int, Between(1, 999)]
+    slot_type: str | None = None
+    lock: SlotLock
+    door: SlotDoor
+    usb_port: UsbPortPath
+    led_pin: GpioPin | None = None
+
+
+class ModuleSection(Section):
+    name: Annotated[str, Field(min_length=1, max_length=32)]
+    slot_type: Annotated[str, Field(min_length=1, max_length=32)]
+    lock: ModuleLock
+    slots: Annotated[list[SlotSection], Field(min_length=1)]
+
+
+class CabinetConfig(Section):
+    cabinet: CabinetSection
+    api: ApiSection = ApiSection()
+    cloud: CloudSection = CloudSection()
+    timeouts: TimeoutsSection = TimeoutsSection()
+    log: LogSection = LogSection()
+    hal: HalSection = HalSection()
+    buses: dict[str, BusSection] = {}
+    badge_reader: BadgeReaderSection = BadgeReaderSection()
+    usb: UsbSection = UsbSection()
+    modules: Annotated[list[ModuleSection], Field(min_length=1)]
+
+    def slots(self) -> Iterator[tuple[ModuleSection, SlotSection]]:
+        for module in self.modules:
+            for slot in module.slots:
+                yield module, slot
+
+    def slot_type(self, number: int) -> str:
+        for module, slot in self.slots():
+            if slot.number == number:
+                return slot.slot_type or module.slot_type
+        raise KeyError(number)
+
+
+# Union tags that pydantic puts into error locations; they are not keys a person wrote.
+UNION_TAGS: frozenset[str] = frozenset({"gpio", "kerong", "board8a"})
+
+
+def path_text(path: KeyPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def cross_checks(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    """Checks that span fields; each problem is (key path, message)."""
+    problems: list[tuple[KeyPath, str]] = []
+    problems += _check_api(config)
+    problems += _check_cloud(config)
+    problems += _check_buses_and_boards(config)
+    problems += _check_slots(config)
+    return problems
+
+
+def _check_api(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    host = config.api.host
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return []
+    return [(("api", "host"), f"must be a loopback address (127.0.0.1, ::1 or localhost), got {host!r}")]
+
+
+def _check_cloud(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    url = config.cloud.url
+    if url is None or url.scheme == "https":
+        return []
+    host = url.host or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        return []
+    return [(("cloud", "url"), f"must use https (plain http only to a loopback host), got '{url}'")]
+
+
+def _check_buses_and_boards(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+    boards_seen: dict[tuple[str, int], int] = {}
+    driver_of_bus: dict[str, tuple[str, int]] = {}
+    for index, module in enumerate(config.modules):
+        lock = module.lock
+        if isinstance(lock, GpioModuleLock):
+            continue
+        if lock.bus not in config.buses:
+            known = ", ".join(sorted(config.buses)) or "none"
+            problems.append(
+                (("modules", index, "lock", "bus"), f"no bus named {lock.bus!r} (defined: {known})")
+            )
+            continue
+        first = boards_seen.setdefault((lock.bus, lock.board), index)
+        if first != index:
+            problems.append(
+                (
+                    ("modules", index, "lock", "board"),
+                    f"board {lock.board} on bus {lock.bus!r} is already used by modules[{first}]",
+                )
+            )
+        driver, owner = driver_of_bus.setdefault(lock.bus, (lock.driver, index))
+        if driver != lock.driver:
+            problems.append(
+                (
+                    ("modules", index, "lock", "driver"),
+                    f"bus {lock.bus!r} already speaks {driver!r} (modules[{owner}]); "
+                    "one protocol per bus",
+                )
+            )
+    return problems
+
+
+def _check_slots(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+    numbers: dict[int, KeyPath] = {}
+    pins: dict[int, KeyPath] = {}
+    usb_ports: dict[str, KeyPath] = {}
+
+    def claim_pin(pin: int | None, path: KeyPath) -> None:
+        if pin is None:
+            return
+        first = pins.setdefault(pin, path)
+        if first != path:
+            problems.append((path, f"GPIO {pin} is already used by {path_text(first)}"))
+
+    for m, module in enumerate(config.modules):
+        for s, slot in enumerate(module.slots):
+            here: KeyPath = ("modules", m, "slots", s)
+            first = numbers.setdefault(slot.number, (*here, "number"))
+            if first != (*here, "number"):
+                problems.append(
+                    ((*here, "number"), f"slot {slot.number} is already defined at {path_text(first[:-1])}")
+                )
+            port_first = usb_ports.setdefault(slot.usb_port, (*here, "usb_port"))
+            if port_first != (*here, "usb_port"):
+                problems.append(
+                    (
+                        (*here, "usb_port"),
+                        f"USB port {slot.usb_port} is already used by {path_text(port_first[:-1])}",
+                    )
+                )
+            problems += _check_slot_lock(module, slot, here)
+            claim_pin(slot.lock.pin, (*here, "lock", "pin"))
+            claim_pin(slot.door.pin, (*here, "door", "pin"))
+            claim_pin(slot.led_pin, (*here, "led_pin"))
+    return problems
+
+
+def _check_slot_lock(module: ModuleSection, slot: SlotSection, here: KeyPath) -> list[tuple[KeyPath, str]]:
+    problems: list[tuple[KeyPath, str]] = []
+    driver = module.lock.driver
+    if driver == "gpio":
+        if slot.lock.pin is None:
+            problems.append(((*here, "lock", "pin"), "required for a gpio lock"))
+        if slot.lock.channel is not None:
+            problems.append(((*here, "lock", "channel"), "not used by a gpio lock (give lock.pin)"))
+        if slot.door.board_feedback:
+            problems.append(((*here, "door", "board_feedback"), "a gpio lock has no board to read back"))
+    else:
+        channels = BOARD_CHANNELS.get(driver) or getattr(module.lock, "channels", 16)
+        if slot.lock.channel is None:
+            problems.append(((*here, "lock", "channel"), f"required for a {driver} lock"))
+        elif slot.lock.channel > channels:
+            problems.append(
+                ((*here, "lock", "channel"), f"must be between 1 and {channels}, got {slot.lock.channel}")
+            )
+        if slot.lock.pin is not None:
+            problems.append(((*here, "lock", "pin"), f"not used by a {driver} lock (give lock.channel)"))
+    if slot.door.pin is None and not slot.door.board_feedback:
+        problems.append(((*here, "door"), "needs a sensor: give door.pin or door.board_feedback = true"))
+    if slot.door.pin is not None and slot.door.board_feedback:
+        problems.append(((*here, "door"), "give door.pin or door.board_feedback, not both"))
+    return problems
