@@ -11,15 +11,17 @@ import ipaddress
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StrictBool, StrictFloat, StrictInt
 from pydantic_core import PydanticCustomError
 
 KeyPath = tuple[str | int, ...]
 
 
-def _between(lo: float, hi: float) -> AfterValidator:
+def between(lo: float, hi: float) -> AfterValidator:
+    """A range check whose message says both ends, as a person writing the file needs."""
+
     def check(value: float) -> float:
         if not lo <= value <= hi:
             raise PydanticCustomError(
@@ -30,12 +32,8 @@ def _between(lo: float, hi: float) -> AfterValidator:
     return AfterValidator(check)
 
 
-def Between(lo: float, hi: float) -> Any:  # noqa: N802 - reads as a type in annotations
-    return _between(lo, hi)
-
-
-Seconds = Annotated[float, Between(0.001, 3600)]
-GpioPin = Annotated[int, Between(0, 27)]  # BCM numbering on the 40-pin header
+Seconds = Annotated[StrictFloat, between(0.001, 3600)]
+GpioPin = Annotated[StrictInt, between(0, 27)]  # BCM numbering on the 40-pin header
 Level = Literal["high", "low"]
 
 _USB_PATH = re.compile(r"^[1-9][0-9]*-[1-9][0-9]*(\.[1-9][0-9]*)*$")
@@ -45,8 +43,8 @@ def _usb_port_path(value: str) -> str:
     if not _USB_PATH.match(value):
         raise PydanticCustomError(
             "usb_path",
-            "must be a USB port path like '1-1.4' (bus-port[.port...]), got {got!r}",
-            {"got": value},
+            "must be a USB port path like '1-1.4' (bus-port[.port...]), got {got}",
+            {"got": repr(value)},
         )
     return value
 
@@ -68,7 +66,7 @@ class CabinetSection(Section):
 
 class ApiSection(Section):
     host: str = "127.0.0.1"
-    port: Annotated[int, Between(1, 65535)] = 8080
+    port: Annotated[StrictInt, between(1, 65535)] = 8080
     control_socket: Path = Path("/run/cabinetd/control.sock")
 
 
@@ -81,8 +79,8 @@ class CloudSection(Section):
 class TimeoutsSection(Section):
     door_open_s: Seconds = 20.0
     door_left_open_s: Seconds = 60.0
-    board_reply_ms: Annotated[float, Between(1, 1000)] = 25.0
-    board_retries: Annotated[int, Between(0, 10)] = 3
+    board_reply_ms: Annotated[StrictFloat, between(1, 1000)] = 25.0
+    board_retries: Annotated[StrictInt, between(0, 10)] = 3
     board_repoll_s: Seconds = 2.0
     reader_reopen_s: Seconds = 2.0
     badge_repeat_s: Seconds = 2.0
@@ -103,13 +101,13 @@ class BusSection(Section):
     """One RS-485 bus shared by lock boards of the same protocol."""
 
     port: str
-    baudrate: Annotated[int, Between(1200, 115200)] | None = None  # the protocol's own speed when unset
+    baudrate: Annotated[StrictInt, between(1200, 115200)] | None = None  # the protocol's own speed when unset
 
 
 class BadgeReaderSection(Section):
     type: Literal["serial-line", "rdm6300"] = "rdm6300"
     port: str = "/dev/cabinet-badge"
-    baudrate: Annotated[int, Between(1200, 115200)] = 9600
+    baudrate: Annotated[StrictInt, between(1200, 115200)] = 9600
     strip_prefix: str = ""
     strip_suffix: str = ""
     number_format: Literal["hex", "decimal"] = "hex"
@@ -117,27 +115,27 @@ class BadgeReaderSection(Section):
 
 class UsbSection(Section):
     type: Literal["pyusb"] = "pyusb"
-    poll_s: Annotated[float, Between(0.05, 5)] = 0.25
+    poll_s: Annotated[StrictFloat, between(0.05, 5)] = 0.25
 
 
 class GpioModuleLock(Section):
     driver: Literal["gpio"]
     active_level: Level = "high"
-    pulse_ms: Annotated[int, Between(50, 5000)] = 500
+    pulse_ms: Annotated[StrictInt, between(50, 5000)] = 500
 
 
 class KerongModuleLock(Section):
     driver: Literal["kerong"]
     bus: str
-    board: Annotated[int, Between(0, 15)]
+    board: Annotated[StrictInt, between(0, 15)]
     unlocked_bit: Literal[0, 1] = 1  # board revisions differ in the polarity of the lock feedback bit
 
 
 class Board8aModuleLock(Section):
     driver: Literal["board8a"]
     bus: str
-    board: Annotated[int, Between(1, 255)]
-    channels: Annotated[int, Between(1, 48)] = 24
+    board: Annotated[StrictInt, between(1, 255)]
+    channels: Annotated[StrictInt, between(1, 48)] = 24
 
 
 ModuleLock = Annotated[GpioModuleLock | KerongModuleLock | Board8aModuleLock, Field(discriminator="driver")]
@@ -148,7 +146,7 @@ BOARD_CHANNELS: dict[str, int] = {"kerong": 16}
 
 class SlotLock(Section):
     pin: GpioPin | None = None
-    channel: Annotated[int, Between(1, 48)] | None = None
+    channel: Annotated[StrictInt, between(1, 48)] | None = None
 
 
 class SlotDoor(Section):
@@ -156,11 +154,11 @@ class SlotDoor(Section):
 
     pin: GpioPin | None = None
     closed_level: Level = "low"
-    board_feedback: bool = False
+    board_feedback: StrictBool = False
 
 
 class SlotSection(Section):
-    number: Annotated[int, Between(1, 999)]
+    number: Annotated[StrictInt, between(1, 999)]
     slot_type: str | None = None
     lock: SlotLock
     door: SlotDoor
@@ -326,7 +324,7 @@ def _check_slot_lock(module: ModuleSection, slot: SlotSection, here: KeyPath) ->
         if slot.door.board_feedback:
             problems.append(((*here, "door", "board_feedback"), "a gpio lock has no board to read back"))
     else:
-        channels = BOARD_CHANNELS.get(driver) or getattr(module.lock, "channels", 16)
+        channels = module.lock.channels if isinstance(module.lock, Board8aModuleLock) else BOARD_CHANNELS[driver]
         if slot.lock.channel is None:
             problems.append(((*here, "lock", "channel"), f"required for a {driver} lock"))
         elif slot.lock.channel > channels:

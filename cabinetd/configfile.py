@@ -1,8 +1,9 @@
 """Reading the layered TOML files into a `CabinetConfig`.
 
 Layers, later ones overriding earlier ones key by key (an array, such as `modules`, is replaced whole):
-the packaged defaults (the models' own defaults in config.py), then `/etc/cabinetd/cabinetd.toml` (or each `--config PATH` in the order given),
-then `/etc/cabinetd/conf.d/*.toml` in name order. Every error is one line naming the file and key path.
+the packaged defaults (the models' own defaults in config.py), then `/etc/cabinetd/cabinetd.toml`
+(or each `--config PATH` in the order given), then `/etc/cabinetd/conf.d/*.toml` in name order.
+Every error is one line naming the file and key path.
 """
 
 from __future__ import annotations
@@ -98,11 +99,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
     except tomllib.TOMLDecodeError as exc:
         found = _TOML_POSITION.match(str(exc))
-        if found:
-            line = f"{path}:{found['line']}: {found['msg']} (column {found['col']})"
-        else:
-            line = f"{path}: {exc}"
-        raise ConfigError([f"{line}"]) from None
+        if found is None:
+            raise ConfigError([f"{path}: {exc}"]) from None
+        raise ConfigError([f"{path}:{found['line']}: {found['msg']} (column {found['col']})"]) from None
 
 
 def load_layers(files: Iterable[Path]) -> Layered:
@@ -135,6 +134,8 @@ def _lines_from_pydantic(exc: ValidationError, layered: Layered) -> list[str]:
         path: KeyPath = tuple(
             part for part in error["loc"] if not (isinstance(part, str) and part in UNION_TAGS)
         )
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
         lines.append(f"{layered.source_of(path)}: {path_text(path) or '(top level)'}: {_message(error)}")
     return lines
 
@@ -173,9 +174,10 @@ def _message(error: Any) -> str:
         case "literal_error":
             return f"must be {ctx['expected']}, got {got}"
         case "union_tag_invalid":
-            return f"must be {ctx['expected_tags']}, got {_shown(ctx.get('tag'))}"
+            *first, last = str(ctx["expected_tags"]).split(", ")
+            return f"must be {', '.join(first)} or {last}, got {_shown(ctx.get('tag'))}"
         case "union_tag_not_found":
-            return f"needs the key {ctx['discriminator']}"
+            return "required"
         case "too_short":
             return f"must have at least {ctx['min_length']} entr{'y' if ctx['min_length'] == 1 else 'ies'}"
         case "string_too_short":

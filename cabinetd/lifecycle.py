@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from abc import ABC
 
 
-class Subsystem(ABC):
+class Subsystem:
     name: str = "subsystem"
     # How long this part may go without ticking before the watchdog counts it as stalled; None means
     # it has no loop of its own to watch (it only answers calls).

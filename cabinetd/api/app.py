@@ -1,0 +1,45 @@
+"""The local web API on the loopback listener: health and metrics for now; the kiosk joins later."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route
+
+from cabinetd import __version__
+from cabinetd.lifecycle import Subsystem
+
+
+def build_app(cabinet_id: str, parts: Callable[[], list[Subsystem]], started_at: float) -> Starlette:
+    async def health(request: Request) -> JSONResponse:
+        now = time.monotonic()
+        stalled = [part.name for part in parts() if part.stalled(now)]
+        body = {
+            "status": "stalled" if stalled else "ok",
+            "cabinet_id": cabinet_id,
+            "version": __version__,
+            "uptime_s": round(now - started_at, 1),
+            "stalled": stalled,
+        }
+        return JSONResponse(body, status_code=503 if stalled else 200)
+
+    async def metrics(request: Request) -> PlainTextResponse:
+        now = time.monotonic()
+        lines = [
+            "# HELP cabinetd_uptime_seconds Seconds since the daemon started.",
+            "# TYPE cabinetd_uptime_seconds gauge",
+            f"cabinetd_uptime_seconds {now - started_at:.3f}",
+            "# HELP cabinetd_subsystem_tick_age_seconds Seconds since each subsystem last ticked.",
+            "# TYPE cabinetd_subsystem_tick_age_seconds gauge",
+        ]
+        lines += [
+            f'cabinetd_subsystem_tick_age_seconds{{subsystem="{part.name}"}} {now - part.last_tick:.3f}'
+            for part in parts()
+        ]
+        return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
+
+    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
