@@ -40,7 +40,25 @@ def _parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     config_commands.add_parser("check", parents=[common], help="validate; exit 0 or 2")
     config_commands.add_parser("dump", parents=[common], help="print the merged configuration as TOML")
+
+    fsm = commands.add_parser("fsm", help="the slot state machine")
+    fsm_commands = fsm.add_subparsers(dest="fsm_command", required=True)
+    diagram = fsm_commands.add_parser("diagram", help="print the slot state machine as Mermaid")
+    diagram.add_argument("--png", type=Path, metavar="FILE", help="also draw it as PNG (needs graphviz)")
     return parser
+
+
+def _fsm_diagram(png: Path | None) -> int:
+    from cabinetd.fsm import diagram
+
+    sys.stdout.write(diagram.mermaid())
+    if png is not None:
+        try:
+            diagram.png(png)
+        except RuntimeError as exc:
+            print(f"cabinetd: {exc}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def _load(paths: Sequence[Path]) -> CabinetConfig | None:
@@ -54,6 +72,8 @@ def _load(paths: Sequence[Path]) -> CabinetConfig | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "fsm":
+        return _fsm_diagram(args.png)
     config = _load(args.config)
     if config is None:
         return EXIT_USAGE

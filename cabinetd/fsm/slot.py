@@ -1,0 +1,184 @@
+"""The per-slot state machine: which moves a slot may make, and the timer of the door it guards.
+
+The table below is the whole behaviour; `Slot` carries the facts the conditions read (is a device in
+the slot, is it charged). The controller decides *when* to fire a trigger; this module decides whether
+the move is legal. An illegal trigger is reported to `on_invalid` (logged and recorded by the
+controller) and never raises into the caller.
+
+Alarms are flags beside the state, not states: a forced door does not change what the slot holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+from transitions import MachineError
+from transitions.extensions.asyncio import AsyncMachine, AsyncTimeout
+
+from cabinetd.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class SlotState(enum.Enum):
+    EMPTY = "empty"  # no device, door closed and locked: can take a return
+    CHARGING = "charging"  # device present and healthy, below its battery threshold
+    READY = "ready"  # device present, healthy, charged: can be rented
+    DISPENSING = "dispensing"  # unlocked for a rental
+    RECEIVING = "receiving"  # unlocked for a return
+    INSPECTING = "inspecting"  # device inserted: self-test and usage read-back running
+    FAULTY = "faulty"  # failed self-test or unresponsive: quarantined, repair ticket open
+    DISABLED = "disabled"  # out of service
+
+
+class Alarm(enum.Enum):
+    DOOR_FORCED = "door_forced"  # opened without an unlock
+    DOOR_LEFT_OPEN = "door_left_open"
+    UNEXPECTED_DEVICE = "unexpected_device"  # present where none should be, or not the one expected
+    LOCK_FAULT = "lock_fault"
+
+
+S = SlotState
+_HOLDING: Final = [S.CHARGING, S.READY, S.INSPECTING, S.FAULTY]
+
+TRANSITIONS: Final[list[dict[str, Any]]] = [
+    {"trigger": "battery_charged", "source": S.CHARGING, "dest": S.READY},
+    {"trigger": "battery_low", "source": S.READY, "dest": S.CHARGING},
+    {"trigger": "dispense", "source": S.READY, "dest": S.DISPENSING},
+    {"trigger": "device_taken", "source": S.DISPENSING, "dest": S.EMPTY},
+    {"trigger": "dispense_cancelled", "source": S.DISPENSING, "dest": S.READY, "conditions": "is_charged"},
+    {"trigger": "dispense_cancelled", "source": S.DISPENSING, "dest": S.CHARGING},
+    {"trigger": "receive", "source": S.EMPTY, "dest": S.RECEIVING},
+    {"trigger": "device_inserted", "source": S.RECEIVING, "dest": S.INSPECTING},
+    {"trigger": "return_cancelled", "source": S.RECEIVING, "dest": S.EMPTY},
+    {"trigger": "inspection_passed", "source": S.INSPECTING, "dest": S.READY, "conditions": "is_charged"},
+    {"trigger": "inspection_passed", "source": S.INSPECTING, "dest": S.CHARGING},
+    {"trigger": "inspection_failed", "source": S.INSPECTING, "dest": S.FAULTY},
+    # A device that shows up without a return (found at restart, put in through a forced door).
+    {"trigger": "device_found", "source": S.EMPTY, "dest": S.INSPECTING},
+    # A device that vanished from a slot (taken through a forced door, or by a technician).
+    {"trigger": "device_lost", "source": _HOLDING, "dest": S.EMPTY},
+    {"trigger": "reinspect", "source": S.FAULTY, "dest": S.INSPECTING},
+    {"trigger": "disable", "source": [S.EMPTY, *_HOLDING], "dest": S.DISABLED},
+    {"trigger": "enable", "source": S.DISABLED, "dest": S.INSPECTING, "conditions": "has_device"},
+    {"trigger": "enable", "source": S.DISABLED, "dest": S.EMPTY},
+]
+
+# States whose door is unlocked for a flow: the door must open within `door_open_s` or the flow ends.
+DOOR_FLOW_STATES: Final = (S.DISPENSING, S.RECEIVING)
+
+
+class ClockTimeout(AsyncTimeout):
+    """AsyncTimeout whose timer sleeps on the slot's clock, so tests can move time by hand."""
+
+    def create_timer(self, event_data: Any) -> Any:
+        model: Slot = event_data.model
+
+        async def _timeout() -> None:
+            try:
+                await model.clock.sleep(self.timeout)
+                await asyncio.shield(self._process_timeout(event_data))
+            except asyncio.CancelledError:
+                pass
+
+        return asyncio.create_task(_timeout())
+
+
+InvalidTrigger = Callable[["Slot", str, SlotState], Awaitable[None]]
+StateChanged = Callable[["Slot", SlotState, SlotState], Awaitable[None]]
+DoorTimeout = Callable[["Slot", SlotState], Awaitable[None]]
+
+
+class Slot:
+    """One slot: its number, what it holds, its alarms, and its machine."""
+
+    state: SlotState
+
+    def __init__(
+        self,
+        number: int,
+        slot_type: str,
+        *,
+        clock: Clock,
+        door_open_s: float,
+        on_changed: StateChanged | None = None,
+        on_invalid: InvalidTrigger | None = None,
+        on_door_timeout: DoorTimeout | None = None,
+        initial: SlotState = S.EMPTY,
+    ) -> None:
+        self.number = number
+        self.slot_type = slot_type
+        self.clock = clock
+        self.device: str | None = None
+        self.battery: int | None = None
+        self.threshold = 0
+        self.alarms: set[Alarm] = set()
+        self._on_changed = on_changed
+        self._on_invalid = on_invalid
+        self._on_door_timeout = on_door_timeout
+        self.machine = build_machine(self, door_open_s, initial)
+
+    # Conditions read by the table (the machine passes its event; they need only the slot).
+    def is_charged(self, event: Any = None) -> bool:
+        return self.battery is not None and self.battery >= self.threshold
+
+    def has_device(self, event: Any = None) -> bool:
+        return self.device is not None
+
+    async def fire(self, trigger: str) -> bool:
+        """Fire a trigger; an illegal one is reported, never raised. True when the slot moved."""
+        before = self.state
+        try:
+            moved: bool = await self.trigger(trigger)
+        except MachineError as exc:
+            log.warning("slot %d: %s is not allowed in %s (%s)", self.number, trigger, before.value, exc.value)
+            if self._on_invalid is not None:
+                await self._on_invalid(self, trigger, before)
+            return False
+        return moved
+
+    async def _state_changed(self, event: Any) -> None:
+        before = SlotState[event.transition.source]  # the machine keeps state names, not members
+        if self._on_changed is not None and before is not self.state:
+            await self._on_changed(self, before, self.state)
+
+    async def _door_timed_out(self, event: Any) -> None:
+        if self._on_door_timeout is not None:
+            await self._on_door_timeout(self, self.state)
+
+    # Bound by the machine (model_override): declared here so that type checkers see them.
+    async def trigger(self, name: str) -> bool:
+        raise NotImplementedError
+
+    def may_trigger(self, name: str) -> Awaitable[bool]:
+        raise NotImplementedError
+
+
+def build_machine(slot: Slot, door_open_s: float, initial: SlotState) -> AsyncMachine:
+    states = [
+        ClockTimeout(state, timeout=door_open_s, on_timeout="_door_timed_out")
+        if state in DOOR_FLOW_STATES
+        else ClockTimeout(state)
+        for state in SlotState
+    ]
+    return AsyncMachine(
+        model=slot,
+        states=states,
+        transitions=TRANSITIONS,
+        initial=initial,
+        auto_transitions=False,
+        queued=True,
+        send_event=True,
+        model_override=True,
+        after_state_change="_state_changed",
+        name=f"slot {slot.number}: ",
+    )
+
+
+def triggers() -> list[str]:
+    """Every trigger in the table, in table order."""
+    return list(dict.fromkeys(row["trigger"] for row in TRANSITIONS))
