@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import enum
 from abc import abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from cabinetd.lifecycle import Subsystem
+
+if TYPE_CHECKING:  # the protocol's models import this module for FrameError
+    from cabinetd.hal.agentprotocol import AppPackage, Hello, ProvisionReport, SelftestReport, SessionEnded, UsageReport
 
 
 class HardwareError(Exception):
@@ -30,6 +34,45 @@ class LockFault(HardwareError):
 
 class PortPowerError(HardwareError):
     """A hub cannot switch the power of a slot's USB port."""
+
+
+class LinkFailure(enum.Enum):
+    """What went wrong on a device link; the controller acts on it (UNRESPONSIVE: power-cycle once)."""
+
+    NO_DEVICE = "no device"
+    NO_ACCESSORY = "no accessory support"
+    HANDSHAKE_TIMEOUT = "handshake timeout"
+    WRONG_SERIAL = "wrong serial"
+    BAD_FRAME = "bad frame"
+    FRAME_TOO_LONG = "frame too long"
+    UNKNOWN_VERSION = "unknown version"
+    BAD_JSON = "bad JSON"
+    BAD_REPLY = "bad reply"
+    UNRESPONSIVE = "unresponsive"
+    REFUSED = "refused"  # the agent answered with an error reply
+
+
+class LinkError(HardwareError):
+    """The handheld in a slot could not be talked to, or refused; the message names slot and serial."""
+
+    def __init__(self, slot: int, serial: str | None, failure: LinkFailure, detail: str) -> None:
+        super().__init__(f"slot {slot}, device {serial or 'unknown'}: {failure.value}: {detail}")
+        self.slot = slot
+        self.serial = serial
+        self.failure = failure
+        self.detail = detail
+
+
+class FrameError(ValueError):
+    """Bytes that are not a valid frame of a wire protocol; `offset` is the byte it went wrong at.
+
+    The one error every frame codec raises (codecs are pure: the driver adds the port to the log line).
+    """
+
+    def __init__(self, offset: int, reason: str) -> None:
+        super().__init__(f"byte {offset}: {reason}")
+        self.offset = offset
+        self.reason = reason
 
 
 # --- facts, posted by drivers ------------------------------------------------------------------
@@ -114,6 +157,15 @@ class PartState:
     counters: tuple[tuple[str, int], ...] = ()
 
 
+class PortRecovery(enum.Enum):
+    """How `SlotPorts.recover` ended."""
+
+    ANSWERING = "answering"  # the device answered: nothing was done
+    RECOVERED = "recovered"  # its port was power-cycled and the device answers again
+    UNRESPONSIVE = "unresponsive"  # power-cycled (now, or once already) and still silent
+    GONE = "gone"  # no device on the port, before or after the cycle
+
+
 class LockState(enum.Enum):
     LOCKED = "locked"
     RELEASED = "released"
@@ -142,6 +194,9 @@ class LockBank(Subsystem):
     @abstractmethod
     async def lock_all(self) -> None:
         """Command every lock locked (release any held output); used at start and at shutdown."""
+
+    def set_led(self, slot: int, on: bool) -> None:
+        """Light or darken the slot's LED (shows a person which door to use); a no-op without one."""
 
     def parts(self) -> list[PartState]:
         """Boards behind this bank, for technicians; GPIO banks have none."""
@@ -183,5 +238,66 @@ class SlotPorts(Subsystem):
     async def power_cycle(self, slot: int) -> UsbIdentity | None:
         """Power off, wait, power on, wait for re-enumeration; returns what came back (or None)."""
 
+    @abstractmethod
+    async def recover(self, slot: int) -> PortRecovery:
+        """Check that the slot's device answers; if not, power-cycle its port, once per device plugged in."""
+
     def parts(self) -> list[PartState]:
         return []
+
+
+@dataclass(frozen=True)
+class DeviceRefresh:
+    """One periodic look at a slot's device: its `hello`, or why there was none."""
+
+    slot: int
+    hello: Hello | None
+    error: LinkError | None
+
+
+DeviceRefreshSink = Callable[[DeviceRefresh], None]
+
+
+class DeviceLink(Subsystem):
+    """The agent app on the handheld in each slot (docs/device-protocol.md).
+
+    Every request is bounded by the configured device request timeout and fails with a `LinkError`.
+    While a slot is watched, its device is asked for `hello` at every refresh interval and each
+    outcome goes to the `DeviceRefreshSink` on the event loop (battery and health feed the charging →
+    ready decision).
+    """
+
+    slots: tuple[int, ...] = ()
+
+    @abstractmethod
+    def watch(self, slot: int) -> None:
+        """A device sits in the slot: start refreshing it (a no-op if already watched)."""
+
+    @abstractmethod
+    def unwatch(self, slot: int) -> None:
+        """The device left: stop refreshing and forget the link to it."""
+
+    @abstractmethod
+    async def hello(self, slot: int) -> Hello:
+        """Identity, battery, storage and the work type the device is provisioned for."""
+
+    @abstractmethod
+    async def selftest(self, slot: int) -> SelftestReport:
+        """Run the device's self-test; the report says which checks failed and why."""
+
+    @abstractmethod
+    async def provision(
+        self, slot: int, work_type: str, apps: Sequence[AppPackage], *, home_app: str | None = None
+    ) -> ProvisionReport:
+        """Install or enable the work type's apps and launch its home app (default: the first app).
+
+        Idempotent: asking again for what the device already has changes nothing.
+        """
+
+    @abstractmethod
+    async def usage(self, slot: int, since: datetime) -> UsageReport:
+        """How the device was used since `since` (timezone-aware)."""
+
+    @abstractmethod
+    async def end_session(self, slot: int) -> SessionEnded:
+        """Sign the staff member out and clear their session data."""

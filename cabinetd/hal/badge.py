@@ -1,0 +1,261 @@
+"""Serial badge readers (`serial-line`, `rdm6300`): the driver that owns the port.
+
+A reader thread opens the port with `serial.serial_for_url`, cuts what arrives into badges with the
+codecs in `badgecodec`, and posts one `BadgeRead` per badge presented. A reader that is unplugged (its
+port vanishes, or reading raises) is reopened every `timeouts.reader_reopen_s`, forever: the daemon
+keeps running and technicians see the reader as disconnected since the moment it went.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final, Protocol, cast
+
+import serial
+
+from cabinetd.config import CabinetConfig
+from cabinetd.hal.badgecodec import BadgeSplitter, LineSplitter, Rdm6300Splitter
+from cabinetd.hal.base import (
+    BadgeRead,
+    BadgeReader,
+    EventSink,
+    FrameError,
+    HardwareEvent,
+    PartState,
+    PartStateChanged,
+)
+
+log = logging.getLogger(__name__)
+
+# How long one read waits for bytes: bounds how late the thread notices that it should stop.
+READ_WAIT_S: Final = 0.1
+NOT_OPENED: Final = "not opened yet"
+
+Clock = Callable[[], float]
+WallClock = Callable[[], datetime]
+
+
+class _Port(Protocol):
+    """What the reader thread uses of a pyserial port (the stubs type serial_for_url loosely)."""
+
+    @property
+    def in_waiting(self) -> int: ...
+
+    def read(self, size: int = 1) -> bytes: ...
+
+    def cancel_read(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RepeatFilter:
+    """Merges reads of the same badge that come less than `window_s` apart.
+
+    The window restarts with every read of that badge: an rdm6300 repeats its frame for as long as a
+    badge is held on it, and a badge held for ten seconds is one presentation. A different badge in
+    between ends the merge.
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._last: tuple[str, float] | None = None
+
+    def accept(self, badge: str, now: float) -> bool:
+        last, self._last = self._last, (badge, now)
+        return last is None or last[0] != badge or now - last[1] >= self.window_s
+
+
+class SerialBadgeReader(BadgeReader):
+    """One badge reader on one serial port; the frame kind is in the splitter it is given."""
+
+    name = "badge-reader"
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        baudrate: int,
+        new_splitter: Callable[[], BadgeSplitter],
+        sink: EventSink,
+        repeat_s: float,
+        reopen_s: float,
+        label: str | None = None,
+        clock: Clock = time.monotonic,
+        wall_clock: WallClock = _utc_now,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.label = label or url
+        self.part = f"badge reader {self.label}"
+        self.stall_after_s = max(10.0, 3 * reopen_s)
+        self._baudrate = baudrate
+        self._new_splitter = new_splitter
+        self._sink = sink
+        self._repeats = RepeatFilter(repeat_s)
+        self._reopen_s = reopen_s
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_error: BaseException | None = None
+        self._stop = threading.Event()
+        self._port: _Port | None = None
+        # Written by the reader thread only; state() reads whole values, so no lock is needed.
+        self._state = PartState(self.part, connected=False, since=wall_clock(), detail=NOT_OPENED)
+        self._good = 0
+        self._bad = 0
+        self._repeated = 0
+
+    # --- life cycle (event loop) -------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._thread_main, name=f"badge {self.label}", daemon=True)
+        self._thread.start()
+
+    async def run(self) -> None:
+        # The thread does the work; a thread that died of a bug must take the daemon down with it.
+        while True:
+            thread = self._thread
+            if thread is None or not thread.is_alive():
+                raise RuntimeError(f"{self.part}: reader thread ended") from self._thread_error
+            await asyncio.sleep(0.5)
+
+    async def cleanup(self) -> None:
+        self._stop.set()
+        port = self._port
+        if port is not None:
+            with contextlib.suppress(Exception):
+                port.cancel_read()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            await asyncio.to_thread(thread.join, 5.0)
+
+    def state(self) -> PartState:
+        current = self._state  # one read: the thread replaces the whole value
+        counters = (("good", self._good), ("bad", self._bad), ("repeats", self._repeated))
+        return PartState(current.part, current.connected, current.since, current.detail, counters)
+
+    # --- reader thread ------------------------------------------------------------------------------
+
+    def _post(self, event: HardwareEvent) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+            loop.call_soon_threadsafe(self._sink, event)
+
+    def _connected(self) -> None:
+        log.info("%s: connected", self.part)
+        self._state = PartState(self.part, True, self._wall_clock())
+        self._post(PartStateChanged(self.part, True, ""))
+
+    def _disconnected(self, detail: str) -> None:
+        was = self._state
+        news = was.connected or was.detail == NOT_OPENED
+        since = self._wall_clock() if was.connected else was.since
+        self._state = PartState(self.part, False, since, detail)
+        # One warning and one event when the reader goes; the retries every reopen_s are only worth
+        # a debug line each.
+        if news:
+            log.warning("%s: %s; retrying every %.1f s", self.part, detail, self._reopen_s)
+            self._post(PartStateChanged(self.part, False, detail))
+        else:
+            log.debug("%s: %s", self.part, detail)
+
+    def _thread_main(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self.tick()
+                try:
+                    opened = serial.serial_for_url(self.url, baudrate=self._baudrate, timeout=READ_WAIT_S)
+                    port = cast(_Port, opened)
+                except (serial.SerialException, OSError, ValueError) as error:
+                    self._disconnected(f"cannot open: {error}")
+                    self._stop.wait(self._reopen_s)
+                    continue
+                self._port = port
+                try:
+                    self._connected()
+                    detail = self._read_until_gone(port)
+                finally:
+                    self._port = None
+                    with contextlib.suppress(Exception):
+                        port.close()
+                if detail is not None:
+                    self._disconnected(detail)
+                    self._stop.wait(self._reopen_s)
+        except BaseException as error:
+            self._thread_error = error
+            log.exception("%s: reader thread failed", self.part)
+            raise
+
+    def _read_until_gone(self, port: _Port) -> str | None:
+        """Read until stopped (None) or until the port fails (what went wrong)."""
+        splitter = self._new_splitter()  # a partial frame from before a gap is not worth keeping
+        while not self._stop.is_set():
+            self.tick()
+            try:
+                # One byte (or the wait) first, then whatever else has come: a frame is handled as
+                # soon as its last byte is in, not when a fixed-size read fills up.
+                data = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError) as error:
+                return f"read failed: {error}"
+            for found in splitter.feed(data) if data else ():
+                self._take(found)
+        return None
+
+    def _take(self, found: str | FrameError) -> None:
+        if isinstance(found, FrameError):
+            self._bad += 1
+            log.warning("%s: dropped a bad frame at %s", self.part, found)
+            return
+        if not self._repeats.accept(found, self._clock()):
+            self._repeated += 1
+            return
+        self._good += 1
+        self._post(BadgeRead(badge=found, reader=self.label))
+
+
+def build_badge_reader(
+    config: CabinetConfig,
+    sink: EventSink,
+    *,
+    url: str | None = None,
+    clock: Clock = time.monotonic,
+    wall_clock: WallClock = _utc_now,
+) -> SerialBadgeReader:
+    """The reader named by `config.badge_reader`; `url` replaces its port (the simulator's pty)."""
+    section = config.badge_reader
+    new_splitter: Callable[[], BadgeSplitter]
+    if section.type == "rdm6300":
+        new_splitter = Rdm6300Splitter
+    else:
+
+        def new_splitter() -> BadgeSplitter:
+            return LineSplitter(
+                number_format=section.number_format, prefix=section.strip_prefix, suffix=section.strip_suffix
+            )
+
+    return SerialBadgeReader(
+        url=url or section.port,
+        baudrate=section.baudrate,
+        new_splitter=new_splitter,
+        sink=sink,
+        repeat_s=config.timeouts.badge_repeat_s,
+        reopen_s=config.timeouts.reader_reopen_s,
+        label=section.port,
+        clock=clock,
+        wall_clock=wall_clock,
+    )

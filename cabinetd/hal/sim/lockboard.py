@@ -1,0 +1,290 @@
+"""Simulated lock boards on a simulated RS-485 bus: a pty whose master side answers byte for byte.
+
+The driver opens `url`, a symlink to the pty's slave side, as a real cabinet opens the stable name a
+udev rule gives its USB-RS485 adapter. A thread serves the master side: it cuts requests out of the
+byte stream with the protocol's own codec, lets the addressed board act (an unlock releases the
+channel's latch for `release_s`) and writes the board's reply, unless a fault was injected:
+
+- `NO_REPLY`: the board says nothing;
+- `BAD_CHECKSUM`: the reply's last byte is wrong;
+- `LATE_REPLY`: the reply comes `late_s` after the request, past the driver's reply window;
+- `SPLIT_REPLY`: the reply comes in two writes `split_gap_s` apart (inside the window: a slow adapter);
+- a board can also be `silent` (until told otherwise), and a lock stuck (`stick()`: the board answers,
+  the latch never lets go). `unplug()` / `plug()` take the whole port away and bring a new one back.
+
+Each board's feedback bit follows its door model: it reads unlocked while the door is not shut.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import enum
+import logging
+import os
+import select
+import shutil
+import tempfile
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Final
+
+from cabinetd.hal import board8a, kerong
+from cabinetd.hal.base import FrameError
+from cabinetd.hal.sim.door import SimDoor
+
+log = logging.getLogger(__name__)
+
+# A board's own unlock pulse: long enough for a person to pull the door.
+RELEASE_S: Final = 0.5
+LATE_S: Final = 0.075
+SPLIT_GAP_S: Final = 0.008
+_POLL_S: Final = 0.02
+
+
+class Fault(enum.Enum):
+    NO_REPLY = "no reply"
+    BAD_CHECKSUM = "bad checksum"
+    LATE_REPLY = "late reply"
+    SPLIT_REPLY = "split reply"
+
+
+class SimBoard:
+    """One board: its channels' latches and doors, and the faults queued for its next replies."""
+
+    def __init__(self, address: int, channels: int, *, unlocked_bit: int = 1, release_s: float = RELEASE_S) -> None:
+        self.address = address
+        self.channels = channels
+        self.unlocked_bit = unlocked_bit
+        self.release_s = release_s
+        self.silent = False
+        self.unlocks: list[int] = []  # channels, in the order the board was told to unlock them
+        self.items: set[int] = set()  # channels whose infrared item sensor sees something
+        self._doors: dict[int, SimDoor] = {}
+        self._released_until: dict[int, float] = {}
+        self._faults: collections.deque[Fault] = collections.deque()
+
+    def door(self, channel: int, slot: int | None = None) -> SimDoor:
+        """The door on `channel` (made on first use; `slot` names it in logs)."""
+        if channel not in self._doors:
+            self._doors[channel] = SimDoor(slot or channel, lambda: self.released(channel))
+        return self._doors[channel]
+
+    def attach(self, channel: int, door: SimDoor) -> None:
+        self._doors[channel] = door
+
+    def stick(self, channel: int, stuck: bool = True) -> None:
+        self.door(channel).lock_stuck = stuck
+
+    def inject(self, fault: Fault, times: int = 1) -> None:
+        self._faults.extend([fault] * times)
+
+    def released(self, channel: int) -> bool:
+        return time.monotonic() < self._released_until.get(channel, 0.0)
+
+    def unlock(self, channel: int) -> None:
+        self.unlocks.append(channel)
+        self._released_until[channel] = time.monotonic() + self.release_s
+
+    def open_mask(self) -> int:
+        """Bit (channel - 1) set while that channel's door is not shut."""
+        return sum(1 << (channel - 1) for channel, door in self._doors.items() if door.is_open)
+
+    def next_fault(self) -> Fault | None:
+        return self._faults.popleft() if self._faults else None
+
+
+class BusSim:
+    """One simulated bus of one protocol ("kerong" or "board8a") and the boards on it."""
+
+    def __init__(
+        self,
+        name: str,
+        protocol: str,
+        *,
+        directory: Path | None = None,
+        late_s: float = LATE_S,
+        split_gap_s: float = SPLIT_GAP_S,
+    ) -> None:
+        if protocol not in ("kerong", "board8a"):
+            raise ValueError(f"no simulated {protocol!r} board")
+        self.name = name
+        self.protocol = protocol
+        self.late_s = late_s
+        self.split_gap_s = split_gap_s
+        self.boards: dict[int, SimBoard] = {}
+        self.requests: list[bytes] = []
+        self._own_directory = directory is None
+        self._directory = Path(tempfile.mkdtemp(prefix="cabinetd-sim-")) if directory is None else directory
+        self.url = str(self._directory / f"bus-{name}")
+        self._lock = threading.Lock()  # held while the fds are used: unplug() must not close them mid-read
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._stop = threading.Event()
+        self._changing = threading.Event()  # plug()/unplug() waiting: the serving thread stands back
+        self._thread: threading.Thread | None = None
+        self.plug()
+
+    def add_board(
+        self, address: int, channels: int, *, unlocked_bit: int = 1, release_s: float = RELEASE_S
+    ) -> SimBoard:
+        board = SimBoard(address, channels, unlocked_bit=unlocked_bit, release_s=release_s)
+        self.boards[address] = board
+        return board
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._serve, name=f"sim-bus-{self.name}", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+            self._thread = None
+        self.unplug()
+        if self._own_directory:
+            shutil.rmtree(self._directory, ignore_errors=True)
+
+    def unplug(self) -> None:
+        """The adapter is pulled out: the port's node goes away and open handles fail."""
+        self._changing.set()
+        try:
+            self._unplug()
+        finally:
+            self._changing.clear()
+
+    def _unplug(self) -> None:
+        with self._lock:
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    os.close(fd)
+            self._master = self._slave = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.url)
+
+    def plug(self) -> None:
+        """The adapter is plugged (back) in: a new pty behind the same name."""
+        self._changing.set()
+        try:
+            self._plug()
+        finally:
+            self._changing.clear()
+
+    def _plug(self) -> None:
+        with self._lock:
+            if self._master is not None:
+                return
+            master, slave = os.openpty()
+            # Raw from the start, so that nothing is echoed or translated before the driver opens it.
+            tty.setraw(slave)
+            self._master, self._slave = master, slave
+            link = f"{self.url}.new"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(link)
+            os.symlink(os.ttyname(slave), link)
+            os.replace(link, self.url)
+
+    # --- the serving thread ----------------------------------------------------------------------
+
+    def _serve(self) -> None:
+        buffer = b""
+        while not self._stop.is_set():
+            if self._changing.is_set():
+                time.sleep(0.001)
+                continue
+            with self._lock:
+                if self._master is None:
+                    buffer = b""
+                else:
+                    buffer = self._serve_once(self._master, buffer)
+                    continue
+            self._stop.wait(_POLL_S)
+
+    def _serve_once(self, master: int, buffer: bytes) -> bytes:
+        ready, _, _ = select.select([master], [], [], _POLL_S)
+        if not ready:
+            return buffer
+        try:
+            buffer += os.read(master, 256)
+        except OSError:
+            return b""
+        while buffer:
+            try:
+                end = self._request_end(buffer)
+            except FrameError:
+                buffer = buffer[1:]  # resynchronise on the next byte, as a board's receiver does
+                continue
+            if not end:
+                break
+            frame, buffer = buffer[:end], buffer[end:]
+            self.requests.append(frame)
+            self._answer(master, frame)
+        return buffer
+
+    def _request_end(self, buffer: bytes) -> int:
+        if self.protocol == "kerong":
+            return kerong.frame_end(buffer)
+        return board8a.request_end(buffer)
+
+    def _answer(self, master: int, frame: bytes) -> None:
+        try:
+            found = self._act(frame)
+        except FrameError as error:
+            log.info("sim bus %s: ignoring %s (%s)", self.name, frame.hex(" "), error)
+            return
+        if found is None:
+            return
+        board, reply = found
+        if board.silent:
+            return
+        fault = board.next_fault()
+        if fault is Fault.NO_REPLY:
+            return
+        if fault is Fault.BAD_CHECKSUM:
+            reply = reply[:-1] + bytes((reply[-1] ^ 0x5A,))
+        if fault is Fault.LATE_REPLY:
+            time.sleep(self.late_s)
+        try:
+            if fault is Fault.SPLIT_REPLY:
+                half = len(reply) // 2
+                os.write(master, reply[:half])
+                time.sleep(self.split_gap_s)
+                os.write(master, reply[half:])
+            else:
+                os.write(master, reply)
+        except OSError as error:
+            log.info("sim bus %s: reply lost: %s", self.name, error)
+
+    def _act(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+        if self.protocol == "kerong":
+            return self._act_kerong(frame)
+        return self._act_board8a(frame)
+
+    def _act_kerong(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+        request = kerong.decode_request(frame)
+        board = self.boards.get(request.board)
+        if board is None:
+            return None
+        if request.command is kerong.Command.UNLOCK:
+            board.unlock(request.channel)
+        elif request.command is kerong.Command.UNLOCK_ALL:
+            for channel in range(1, board.channels + 1):
+                board.unlock(channel)
+        opened = board.open_mask()
+        locks = opened if board.unlocked_bit else ~opened & 0xFFFF
+        items = sum(1 << (channel - 1) for channel in board.items)
+        return board, kerong.encode_status(kerong.Status(board.address, request.channel, locks, items))
+
+    def _act_board8a(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+        request = board8a.decode_request(frame)
+        board = self.boards.get(request.board)
+        if board is None:
+            return None
+        if isinstance(request, board8a.Unlock):
+            board.unlock(request.channel)
+            is_open = bool(board.open_mask() >> (request.channel - 1) & 1)
+            return board, board8a.encode_unlock_reply(board8a.UnlockReply(board.address, request.channel, is_open))
+        reply = board8a.QueryReply(board.address, board.open_mask(), board8a.state_bytes(board.channels))
+        return board, board8a.encode_query_reply(reply)

@@ -1,0 +1,52 @@
+"""The simulated cabinet's badge reader and slot USB ports, driven by the production drivers.
+
+`simulated_peripherals(config, sink)` makes a pty badge reader speaking the configured reader's
+protocol and an emulated USB bus with the hubs the slots' port paths need, then builds the real
+`SerialBadgeReader` and `PyusbSlotPorts` on them: the daemon runs these exactly as on a cabinet, and
+the simulator (`/sim/*`, tests) presents badges and plugs handhelds through `reader` and `usb`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cabinetd.config import CabinetConfig
+from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
+from cabinetd.hal.base import EventSink
+from cabinetd.hal.sim.badgereader import PtyBadgeReader
+from cabinetd.hal.sim.usbbus import SimUsbBackend
+from cabinetd.hal.sim.usbdevices import handheld
+from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
+
+
+def demo_serial(slot: int) -> str:
+    return f"SIM{slot:04d}"
+
+
+@dataclass
+class SimulatedPeripherals:
+    reader: PtyBadgeReader  # the simulator's side of the badge reader
+    usb: SimUsbBackend  # the simulator's side of the USB bus
+    badge_reader: SerialBadgeReader  # the driver the daemon runs
+    slot_ports: PyusbSlotPorts  # the driver the daemon runs
+
+    def close(self) -> None:
+        """Remove the pty and its link; call after the drivers' cleanup()."""
+        self.reader.close()
+
+
+def simulated_peripherals(
+    config: CabinetConfig, sink: EventSink, *, occupied: Iterable[int] | None = None
+) -> SimulatedPeripherals:
+    """Reader and ports for `config`; `occupied` slots start with a handheld (default: every other slot)."""
+    reader = PtyBadgeReader.for_config(config.badge_reader)
+    slots = sorted(slot.number for _, slot in config.slots())
+    chosen = slots[::2] if occupied is None else sorted(occupied)
+    usb = SimUsbBackend.for_config(config, devices={slot: handheld(demo_serial(slot)) for slot in chosen})
+    return SimulatedPeripherals(
+        reader=reader,
+        usb=usb,
+        badge_reader=build_badge_reader(config, sink, url=reader.url),
+        slot_ports=build_slot_ports(config, sink, backend=usb),
+    )

@@ -1,0 +1,35 @@
+"""The simulated cabinet's lock and door side, built from config/sim.toml as `make demo` builds it."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from cabinetd.config import CabinetConfig
+from cabinetd.hal.base import DoorClosed, DoorOpened, UnlockSent
+from cabinetd.hal.gpio import GpioLockBank
+from cabinetd.hal.kerong import KerongBoard
+from tests.hal_fakes.lockrig import lock_rig
+
+SIM_TOML = Path(__file__).parents[2] / "config" / "sim.toml"
+
+
+def sim_config() -> CabinetConfig:
+    data = tomllib.loads(SIM_TOML.read_text())
+    data["timeouts"] = {"door_open_s": 0.2, "board_repoll_s": 0.1}
+    return CabinetConfig.model_validate(data)
+
+
+async def test_ok__the_demo_cabinet_opens_a_gpio_slot_and_a_kerong_slot() -> None:
+    async with lock_rig(sim_config()) as rig:
+        assert [type(bank) for bank in rig.hardware.lock_banks] == [GpioLockBank, KerongBoard]
+        assert [bus.part for bus in rig.hardware.buses] == ["bus/lockbus"]
+        for slot in (1, 5):
+            await rig.bank(slot).unlock(slot)
+            assert await rig.events.next(UnlockSent) == UnlockSent(slot)
+            assert rig.door(slot).pull()
+            assert await rig.events.next(DoorOpened) == DoorOpened(slot)
+            rig.door(slot).push()
+            assert await rig.events.next(DoorClosed) == DoorClosed(slot)
+        assert rig.bus().boards[0].unlocks == [1]
+        assert [part.connected for part in rig.hardware.parts()] == [True, True]

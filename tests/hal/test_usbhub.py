@@ -1,0 +1,70 @@
+"""USB port paths and hub descriptors: byte fixtures from the hub class definitions."""
+
+from __future__ import annotations
+
+import pytest
+
+from cabinetd.hal.sim.usbdevices import SimHub
+from cabinetd.hal.usbhub import PortPath, parse_hub_descriptor
+
+# A 4-port USB 2 hub with per-port power switching and per-port over-current: bLength 9, type 0x29,
+# 4 ports, wHubCharacteristics 0x0009, 100 ms power-on to power-good, 100 mA, DeviceRemovable 0,
+# PortPwrCtrlMask 0xFF.
+USB2_PER_PORT = bytes.fromhex("09 29 04 09 00 32 64 00 ff")
+# A 7-port USB 2 hub with ganged switching.
+USB2_GANGED = bytes.fromhex("09 29 07 00 00 32 64 00 ff")
+# A 4-port USB 3 hub: bLength 12, type 0x2A, per-port switching.
+USB3_PER_PORT = bytes.fromhex("0c 2a 04 09 00 32 00 00 00 00 00 00")
+
+
+@pytest.mark.parametrize(
+    ("text", "bus", "ports", "hub", "port"),
+    [
+        ("1-1.4", 1, (1, 4), "1-1", 4),
+        ("1-1", 1, (1,), "usb1", 1),
+        ("3-2.1.7", 3, (2, 1, 7), "3-2.1", 7),
+    ],
+)
+def test_ok__port_path(text: str, bus: int, ports: tuple[int, ...], hub: str, port: int) -> None:
+    path = PortPath.parse(text)
+    assert (path.bus, path.ports, str(path.hub), path.port, str(path)) == (bus, ports, hub, port, text)
+
+
+@pytest.mark.parametrize("text", ["1", "1-", "0-1", "1-1.0", "1-1..2", "a-1", "1-1.4 "])
+def test_fail__port_path(text: str) -> None:
+    with pytest.raises(ValueError, match=r"not a USB port path like '1-1\.4'"):
+        PortPath.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("data", "usb3", "ports", "switching", "power_bit"),
+    [
+        (USB2_PER_PORT, False, 4, "per port", 0x0100),
+        (USB2_GANGED, False, 7, "ganged", 0x0100),
+        (USB3_PER_PORT, True, 4, "per port", 0x0200),
+    ],
+)
+def test_ok__hub_descriptor(data: bytes, usb3: bool, ports: int, switching: str, power_bit: int) -> None:
+    descriptor = parse_hub_descriptor(data, usb3=usb3)
+    assert (descriptor.ports, descriptor.switching, descriptor.power_bit) == (ports, switching, power_bit)
+    assert descriptor.per_port_power == (switching == "per port")
+
+
+@pytest.mark.parametrize(
+    ("data", "usb3", "message"),
+    [
+        (b"", False, "not a hub descriptor: empty"),
+        (USB2_PER_PORT[:4], False, "not a hub descriptor: 09 29 04 09"),
+        (USB2_PER_PORT, True, "not a USB 3 hub descriptor: 09 29 04 09 00 32 64 00 ff"),
+    ],
+)
+def test_fail__hub_descriptor(data: bytes, usb3: bool, message: str) -> None:
+    with pytest.raises(ValueError, match="hub descriptor") as caught:
+        parse_hub_descriptor(data, usb3=usb3)
+    assert str(caught.value) == message
+
+
+def test_ok__emulated_hubs_send_the_fixture_descriptors() -> None:
+    assert SimHub(4).hub_descriptor() == USB2_PER_PORT
+    assert SimHub(7, switching="ganged").hub_descriptor() == USB2_GANGED
+    assert SimHub(4, usb3=True).hub_descriptor() == USB3_PER_PORT
