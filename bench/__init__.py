@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME [--json] [options]`, each a module here with `main(argv) -> dict`."""

@@ -1,0 +1,388 @@
+"""The Ledger: appends events durably, with their projection changes, and answers queries.
+
+Write-ahead rule: the controller appends an event and only then unlocks a door or confirms anything
+on screen. `append` returns after SQLite's COMMIT returned with synchronous=FULL, that is after the
+write-ahead log was synced: an event whose append returned survives a crash or a power cut.
+
+The ledger is synchronous on purpose: one durable commit is a fraction of a millisecond, shorter
+than a hop to a thread and back, and the event loop is its only caller.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from pydantic import BaseModel
+
+from cabinetd.ledger import queries, replicas
+from cabinetd.ledger.audit import RebuildResult, VerifyResult, rebuild_projections, verify_chain
+from cabinetd.ledger.chain import GENESIS_HASH, event_hash, iso_utc, utc_now, uuid7
+from cabinetd.ledger.envelope import Draft, checked, read_boot_id
+from cabinetd.ledger.errors import LedgerError
+from cabinetd.ledger.events import NewEvent, StoredEvent
+from cabinetd.ledger.projections import apply_changes, project
+from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SqlView, SyncState
+from cabinetd.ledger.replicas import DeviceModel, StaffMember, WorkType
+from cabinetd.ledger.schema import schema_version
+from cabinetd.ledger.store import Store
+
+logger = logging.getLogger(__name__)
+
+INSERT_EVENT: Final = (
+    "INSERT INTO events (epoch, seq, event_id, type, schema_version, occurred_at, mono_ns, boot_id, "
+    "cabinet_id, slot, device, staff, payload, prev_hash, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class _Tail:
+    epoch: str
+    seq: int
+    hash: str
+
+
+class Ledger:
+    """The cabinet's ledger over one open store. Use `open_ledger()` to get one at start-up."""
+
+    def __init__(
+        self,
+        store: Store,
+        cabinet_id: str,
+        *,
+        clock: Clock = utc_now,
+        boot_id: str | None = None,
+        monotonic_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._store = store
+        self.cabinet_id = cabinet_id
+        self._clock = clock
+        self._monotonic_ns = monotonic_ns
+        self.boot_id = boot_id if boot_id is not None else read_boot_id()
+        self._view = SqlView(store)
+        self._tail: _Tail | None = None
+        self._claim()
+
+    @property
+    def path(self) -> str:
+        return self._store.path
+
+    @property
+    def store(self) -> Store:
+        return self._store
+
+    def close(self) -> None:
+        self._store.close()
+
+    def _now(self) -> datetime:
+        return self._clock()
+
+    def _claim(self) -> None:
+        """Tie the file to this cabinet on first start, and refuse another cabinet's file."""
+        owner = queries.meta(self._store, "cabinet_id")
+        if owner is not None and owner != self.cabinet_id:
+            raise LedgerError(f"ledger {self.path} belongs to cabinet {owner!r}, not {self.cabinet_id!r}")
+        if owner is None:
+            with self._store.atomic():
+                self._store.run("INSERT INTO meta (key, value) VALUES ('cabinet_id', ?)", (self.cabinet_id,))
+                self._store.run("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (iso_utc(self._now()),))
+                self._mint_epoch("first start", GENESIS_HASH)
+            logger.info("ledger %s created for cabinet %s", self.path, self.cabinet_id)
+
+    # --- the write path -------------------------------------------------------------------------
+
+    def _load_tail(self) -> _Tail:
+        rows = self._store.rows("SELECT epoch, start_hash FROM epochs ORDER BY ordinal DESC LIMIT 1")
+        if not rows:
+            raise LedgerError(f"ledger {self.path} has no epoch")
+        epoch, start_hash = rows[0]
+        last = self._store.rows("SELECT seq, hash FROM events WHERE epoch = ? ORDER BY seq DESC LIMIT 1", (epoch,))
+        return _Tail(epoch, last[0][0], last[0][1]) if last else _Tail(epoch, 0, start_hash)
+
+    def _current_tail(self) -> _Tail:
+        if self._tail is None:
+            self._tail = self._load_tail()
+        return self._tail
+
+    def append(
+        self,
+        event_type: str,
+        payload: Mapping[str, Any] | BaseModel,
+        *,
+        slot: int | None = None,
+        device: str | None = None,
+        staff: str | None = None,
+    ) -> StoredEvent:
+        """Validate, seal and commit one event with its projection changes; returns once durable."""
+        return self.append_many([NewEvent(event_type, payload, slot, device, staff)])[0]
+
+    def append_many(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
+        """Append events in one transaction: all of them are committed, or none."""
+        drafts = [checked(new) for new in events]
+        if not drafts:
+            return []
+        tail = self._current_tail()
+        first = tail.seq + 1
+        sealed: list[StoredEvent] = []
+        store = self._store
+        try:
+            with store.atomic():
+                for draft in drafts:
+                    event = self._seal(draft, tail)
+                    changes = project(event, draft.model, self._view)
+                    store.run(
+                        INSERT_EVENT,
+                        (
+                            event.epoch,
+                            event.seq,
+                            event.event_id,
+                            event.type,
+                            event.schema_version,
+                            event.occurred_at,
+                            event.mono_ns,
+                            event.boot_id,
+                            event.cabinet_id,
+                            event.slot,
+                            event.device,
+                            event.staff,
+                            draft.payload_json,
+                            event.prev_hash,
+                            event.hash,
+                        ),
+                    )
+                    apply_changes(store, changes)
+                    tail = _Tail(event.epoch, event.seq, event.hash)
+                    sealed.append(event)
+        except LedgerError:
+            self._tail = None
+            raise
+        except store.database_errors as exc:
+            # Whatever the file holds now, read it again rather than trust what was counted here.
+            self._tail = None
+            what = drafts[0].event_type if len(drafts) == 1 else f"{len(drafts)} events"
+            seqs = f"seq {first}" if len(drafts) == 1 else f"seq {first}-{first + len(drafts) - 1}"
+            unsure = ""
+            if len(sealed) == len(drafts) and self._holds(sealed[-1]):
+                # The commit reached the log and the failure came after it (the log's sync, or a
+                # checkpoint run by the commit): SQLite shows the events, but the commit did not
+                # succeed. The caller treats them as not done; the chain goes on from them.
+                unsure = "; the events are in the ledger all the same, their durability unconfirmed"
+            raise LedgerError(f"ledger {self.path}: could not commit {what} ({seqs}): {exc}{unsure}") from exc
+        self._tail = tail
+        return sealed
+
+    def _holds(self, event: StoredEvent) -> bool:
+        try:
+            tail = self._load_tail()
+        except LedgerError:
+            return False
+        except self._store.database_errors:
+            return False
+        return (tail.epoch, tail.seq, tail.hash) == (event.epoch, event.seq, event.hash)
+
+    def _seal(self, draft: Draft, tail: _Tail) -> StoredEvent:
+        now = self._now()
+        fields: dict[str, Any] = {
+            "epoch": tail.epoch,
+            "seq": tail.seq + 1,
+            "event_id": str(uuid7(int(now.timestamp() * 1000))),
+            "type": draft.event_type,
+            "schema_version": draft.model.schema_version,
+            "occurred_at": iso_utc(now),
+            "mono_ns": self._monotonic_ns(),
+            "boot_id": self.boot_id,
+            "cabinet_id": self.cabinet_id,
+            "slot": draft.slot,
+            "device": draft.device,
+            "staff": draft.staff,
+            "payload": draft.payload,
+        }
+        return StoredEvent(**fields, prev_hash=tail.hash, hash=event_hash(tail.hash, fields))
+
+    # --- epochs and the outbox -------------------------------------------------------------------
+
+    def _mint_epoch(self, reason: str, start_hash: str) -> str:
+        epoch = str(uuid7())
+        self._store.run(
+            "INSERT INTO epochs (epoch, ordinal, started_at, reason, start_hash) "
+            "VALUES (?, (SELECT coalesce(max(ordinal), 0) + 1 FROM epochs), ?, ?, ?)",
+            (epoch, iso_utc(self._now()), reason, start_hash),
+        )
+        return epoch
+
+    def new_epoch(self, reason: str) -> str:
+        """Start a new epoch (after a fork): seq restarts at 1, the chain goes on from the last hash."""
+        tail = self._current_tail()
+        try:
+            with self._store.atomic():
+                epoch = self._mint_epoch(reason, tail.hash)
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not start a new epoch: {exc}") from exc
+        finally:
+            self._tail = None
+        logger.warning(
+            "ledger %s: new epoch %s after epoch %s (seq %d): %s", self.path, epoch, tail.epoch, tail.seq, reason
+        )
+        return epoch
+
+    def sync_state(self) -> SyncState:
+        tail = self._current_tail()
+        acked = self._store.rows("SELECT acked_seq FROM epochs WHERE epoch = ?", (tail.epoch,))[0][0]
+        cursor = self._store.rows("SELECT downlink_cursor FROM sync WHERE id = 1")[0][0]
+        return SyncState(
+            cabinet_id=self.cabinet_id,
+            epoch=tail.epoch,
+            last_seq=tail.seq,
+            last_hash=tail.hash,
+            acked_seq=acked,
+            pending=tail.seq - acked,
+            downlink_cursor=cursor,
+            schema_version=schema_version(self._store),
+        )
+
+    def pending_count(self) -> int:
+        """Events of the current epoch the cloud has not acknowledged."""
+        return self.sync_state().pending
+
+    def events_after(
+        self, seq: int, limit: int = 500, max_bytes: int = 256 * 1024, *, epoch: str | None = None
+    ) -> list[StoredEvent]:
+        """The outbox: events after `seq` in the current epoch (or `epoch`), within the limits."""
+        return queries.events_after(self._store, epoch or self._current_tail().epoch, seq, limit, max_bytes)
+
+    def record_ack(self, epoch: str, acked_seq: int) -> int:
+        """The cloud holds `epoch` up to `acked_seq`. Never moves backwards; returns the acked seq."""
+        try:
+            with self._store.atomic():
+                rows = self._store.rows(
+                    "SELECT acked_seq, (SELECT coalesce(max(seq), 0) FROM events WHERE epoch = ?) "
+                    "FROM epochs WHERE epoch = ?",
+                    (epoch, epoch),
+                )
+                if not rows:
+                    raise LedgerError(f"ledger {self.path}: unknown epoch {epoch!r}")
+                held, last = rows[0]
+                if acked_seq > last:
+                    raise LedgerError(
+                        f"ledger {self.path}: ack for seq {acked_seq} of epoch {epoch!r} is beyond "
+                        f"its last event (seq {last})"
+                    )
+                if acked_seq > held:
+                    self._store.run("UPDATE epochs SET acked_seq = ? WHERE epoch = ?", (acked_seq, epoch))
+                    held = acked_seq
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not record the ack: {exc}") from exc
+        result: int = held
+        return result
+
+    def epochs(self) -> list[EpochRow]:
+        return queries.epochs(self._store)
+
+    # --- replicas of the cloud's data -------------------------------------------------------------
+
+    def apply_replica(self, ops: Iterable[Mapping[str, Any] | BaseModel], cursor: str) -> int:
+        """Apply a page of changes and its cursor in one transaction; returns the rows changed."""
+        try:
+            with self._store.atomic():
+                changed = replicas.apply_ops(self._store, ops)
+                self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not apply replica changes: {exc}") from exc
+        return changed
+
+    def replace_replicas(self, snapshot: Iterable[Mapping[str, Any] | BaseModel], cursor: str) -> int:
+        """Swap every replica for a snapshot (a list of upserts) in one transaction."""
+        try:
+            with self._store.atomic():
+                replicas.clear(self._store)
+                changed = replicas.apply_ops(self._store, snapshot)
+                self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not replace the replicas: {exc}") from exc
+        return changed
+
+    def staff_by_badge(self, badge: str) -> StaffMember | None:
+        return replicas.staff_by_badge(self._store, badge)
+
+    def work_type(self, work_type_id: str) -> WorkType | None:
+        return replicas.work_type(self._store, work_type_id)
+
+    def work_types(self) -> list[WorkType]:
+        return replicas.work_types(self._store)
+
+    def device_model(self, model: str) -> DeviceModel | None:
+        return replicas.device_model(self._store, model)
+
+    # --- queries for the controller and the CLI --------------------------------------------------
+
+    def slot_states(self) -> list[SlotRow]:
+        return queries.slot_states(self._store)
+
+    def devices(self) -> list[DeviceRow]:
+        return queries.devices(self._store)
+
+    def rental(self, rental_id: str) -> RentalRow | None:
+        return queries.rental(self._store, rental_id)
+
+    def held_by(self, staff: str) -> list[RentalRow]:
+        """The open rentals of a staff member."""
+        return queries.held_by(self._store, staff)
+
+    def open_rental_of(self, device: str) -> str | None:
+        """The id of the open rental a device is out on, if any."""
+        return queries.open_rental_of(self._store, device)
+
+    def open_rentals(self) -> list[RentalRow]:
+        return queries.open_rentals(self._store)
+
+    def overdue(self, now: datetime) -> list[RentalRow]:
+        return queries.overdue(self._store, now)
+
+    def due_soon(self, now: datetime, within: timedelta) -> list[RentalRow]:
+        return queries.due_soon(self._store, now, within)
+
+    def command_executed(self, command_id: str) -> bool:
+        return queries.command_executed(self._store, command_id)
+
+    def tail(self, n: int) -> list[StoredEvent]:
+        return queries.tail(self._store, n)
+
+    # --- checks --------------------------------------------------------------------------------
+
+    def verify(self) -> VerifyResult:
+        """Walk the hash chain; the result names the first broken link."""
+        return verify_chain(self._store)
+
+    def rebuild(self) -> RebuildResult:
+        """Recompute every projection from the events (one transaction) and say what differed."""
+        try:
+            result = rebuild_projections(self._store)
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not rebuild the projections: {exc}") from exc
+        if not result.identical:
+            logger.error("ledger %s: projections differed from the events: %s", self.path, result.differences)
+        return result
+
+    # --- incidents -------------------------------------------------------------------------------
+
+    @property
+    def renting_blocked(self) -> str | None:
+        """Why renting is refused (an open ledger incident), or None. Returns are always accepted."""
+        incident = queries.open_incident(self._store)
+        if incident is None:
+            return None
+        kind, detail, copy_path = incident
+        kept = f"; damaged files kept at {copy_path}" if copy_path else ""
+        return f"ledger incident {kind}: {detail}{kept}; renting is blocked until a technician clears it"
+
+    def clear_incident(self, technician: str, note: str = "") -> StoredEvent:
+        event = self.append("incident_cleared", {"technician": technician, "note": note})
+        logger.warning("ledger %s: incidents cleared by technician %s", self.path, technician)
+        return event

@@ -1,0 +1,85 @@
+"""What the ledger tests share: a cabinet id, a clock the tests control, example payloads and a way
+to read every projection table for comparison."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from cabinetd.ledger import Ledger, NewEvent
+from cabinetd.ledger.schema import PROJECTION_TABLES
+from cabinetd.ledger.store import Row
+
+CABINET: Final = "cab-test-1"
+T0: Final = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+
+
+class StepClock:
+    """A wall clock that starts at T0 and is one second later at every reading."""
+
+    def __init__(self, start: datetime = T0, step: timedelta = timedelta(seconds=1)) -> None:
+        self.now = start
+        self.step = step
+
+    def __call__(self) -> datetime:
+        self.now += self.step
+        return self.now
+
+
+# One valid payload and envelope per event type: every declared type must have one.
+EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
+    "cabinet_started": ({"software_version": "0.1.0"}, {}),
+    "slot_state_changed": ({"from": "empty", "to": "ready", "reason": "device found"}, {"slot": 1}),
+    "alarm_raised": ({"alarm": "door_forced", "detail": "opened without an unlock"}, {"slot": 3}),
+    "alarm_cleared": ({"alarm": "door_forced", "detail": "closed by technician"}, {"slot": 3}),
+    "device_status": (
+        {"serial": "PDA-001", "model": "TC21", "battery": 87, "health": "good", "charging": True},
+        {"slot": 1},
+    ),
+    "device_provisioned": (
+        {"work_type": "picking", "apps": [{"package": "com.store.picking", "version": "4.2.0"}]},
+        {"device": "PDA-001"},
+    ),
+    "repair_ticket_opened": ({"ticket_id": "T-1", "evidence": {"battery": "fail"}}, {"device": "PDA-001"}),
+    "dispense_started": ({"work_type": "picking"}, {"slot": 1, "device": "PDA-001", "staff": "S-100"}),
+    "dispense_cancelled": ({"reason": "door not opened within 20 s"}, {"slot": 1}),
+    "device_rented": (
+        {"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"},
+        {"slot": 1, "device": "PDA-001", "staff": "S-100"},
+    ),
+    "return_started": ({"expected": "PDA-001"}, {"slot": 2, "staff": "S-100"}),
+    "device_returned": (
+        {"rental_id": None, "usage": {"scans": 3}, "selftest": {"battery": "pass"}, "unexpected": True},
+        {"slot": 2, "device": "PDA-009"},
+    ),
+    "rental_due_soon": ({"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"}, {"staff": "S-100"}),
+    "rental_overdue": ({"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"}, {"staff": "S-100"}),
+    "technician_action": ({"action": "open_slot", "args": {"slot": 4}, "technician": "T-7"}, {"slot": 4}),
+    "command_result": ({"command_id": "C-1", "kind": "disable_slot", "ok": True, "detail": ""}, {"slot": 5}),
+    "reconciliation_difference": (
+        {"what": "slot 6 device", "ledger_said": "PDA-004", "hardware_says": None},
+        {"slot": 6},
+    ),
+    "ledger_incident": ({"kind": "integrity_check_failed", "detail": "page 7", "copy_path": "/x"}, {}),
+    "incident_cleared": ({"technician": "T-7", "note": "copy sent to support"}, {}),
+}
+
+
+def snapshot(ledger: Ledger) -> dict[str, list[Row]]:
+    """Every projection table, row by row in key order."""
+    return {
+        table: ledger.store.rows(f"SELECT * FROM {table} ORDER BY {', '.join(keys)}")
+        for table, keys in PROJECTION_TABLES.items()
+    }
+
+
+def stock(ledger: Ledger, devices: int, *, model: str = "TC21") -> list[str]:
+    """Put devices PDA-001... into slots 1... and mark those slots ready; returns the serials."""
+    serials = [f"PDA-{n:03d}" for n in range(1, devices + 1)]
+    events = []
+    for slot, serial in enumerate(serials, start=1):
+        status = {"serial": serial, "model": model, "battery": 90, "health": "good", "charging": False}
+        events.append(NewEvent("device_status", status, slot=slot))
+        events.append(NewEvent("slot_state_changed", {"from": "empty", "to": "ready", "reason": "stocked"}, slot=slot))
+    ledger.append_many(events)
+    return serials
