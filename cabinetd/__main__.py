@@ -89,7 +89,10 @@ async def _run(config: CabinetConfig) -> int:
     cabinet = Cabinet(config)
     daemon = Daemon(cabinet.subsystems, shutdown_s=config.timeouts.shutdown_s)
     daemon.ready_status = cabinet.describe()
-    return await daemon.run()
+    try:
+        return await daemon.run()
+    finally:
+        cabinet.close()
 
 
 if __name__ == "__main__":

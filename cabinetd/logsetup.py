@@ -37,6 +37,3 @@ def configure(level: str, fmt: LogFormat) -> None:
     root.setLevel(level.upper())
     # The HTTP server logs every request at info; the kiosk polls, so keep that out of the journal.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    # The slot machines report illegal triggers through our own log line and ledger event; the
-    # library's own lines for the same thing (and its binding notices) would only double them.
-    logging.getLogger("transitions").setLevel(logging.CRITICAL)

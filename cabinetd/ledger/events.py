@@ -16,26 +16,10 @@ from typing import Annotated, Any, ClassVar, Final, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, ValidationError
 
+from cabinetd.fsm.slot import Alarm as Alarm
+from cabinetd.fsm.slot import SlotState as SlotState
 from cabinetd.ledger.chain import iso_utc
 from cabinetd.ledger.errors import LedgerError
-
-
-class SlotState(enum.StrEnum):
-    EMPTY = "empty"
-    CHARGING = "charging"
-    READY = "ready"
-    DISPENSING = "dispensing"
-    RECEIVING = "receiving"
-    INSPECTING = "inspecting"
-    FAULTY = "faulty"
-    DISABLED = "disabled"
-
-
-class Alarm(enum.StrEnum):
-    DOOR_FORCED = "door_forced"
-    DOOR_LEFT_OPEN = "door_left_open"
-    UNEXPECTED_DEVICE = "unexpected_device"
-    LOCK_FAULT = "lock_fault"
 
 
 class DeviceHealth(enum.StrEnum):
@@ -174,6 +158,11 @@ class DeviceRented(Payload):
 @declare("return_started", needs=("slot",))
 class ReturnStarted(Payload):
     expected: Ident | None
+
+
+@declare("return_cancelled", needs=("slot",))
+class ReturnCancelled(Payload):
+    reason: Text
 
 
 @declare("device_returned", needs=("slot", "device"))

@@ -126,7 +126,7 @@ def test_ok__every_state_is_reachable_and_every_trigger_used() -> None:
             if reachable & set(sources):
                 reachable.add(row["dest"])
     assert reachable == set(SlotState)
-    assert len(triggers()) == 15
+    assert len(triggers()) == 16
 
 
 def test_ok__docs_drawing_matches_the_table() -> None:

@@ -43,6 +43,7 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
     "repair_ticket_opened": ({"ticket_id": "T-1", "evidence": {"battery": "fail"}}, {"device": "PDA-001"}),
     "dispense_started": ({"work_type": "picking"}, {"slot": 1, "device": "PDA-001", "staff": "S-100"}),
     "dispense_cancelled": ({"reason": "door not opened within 20 s"}, {"slot": 1}),
+    "return_cancelled": ({"reason": "door closed with no device inside"}, {"slot": 2}),
     "device_rented": (
         {"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"},
         {"slot": 1, "device": "PDA-001", "staff": "S-100"},

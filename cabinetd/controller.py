@@ -1,0 +1,355 @@
+"""The controller: the one place where hardware facts, badges and screen choices become cabinet state.
+
+Drivers post facts into `post()` from their threads' hand-off on the loop; the controller takes them
+one at a time in `run()`, so no two facts are ever handled at once. A badge opens a session: one tap
+does the common thing (a person holding nothing rents, a person holding a device returns it); the
+screen offers the other choice. One session at a time: a second person is asked to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from cabinetd.clock import Clock
+from cabinetd.config import CabinetConfig
+from cabinetd.flows import dispense, receive
+from cabinetd.flows.core import Core, Flow
+from cabinetd.flows.recovery import reconcile
+from cabinetd.flows.watch import DoorWatcher, refreshed, reminders
+from cabinetd.fsm.slot import Slot, SlotState
+from cabinetd.hal.base import (
+    BadgeRead,
+    DeviceRefresh,
+    DevicePlugged,
+    DeviceUnplugged,
+    DoorClosed,
+    DoorNotOpened,
+    DoorOpened,
+    HardwareEvent,
+    PartStateChanged,
+    UnlockSent,
+)
+from cabinetd.hal.hardware import Hardware
+from cabinetd.ledger import LedgerService, NewEvent
+from cabinetd.ledger.replicas import StaffMember
+from cabinetd.lifecycle import Subsystem
+from cabinetd.policy import Refusal, may_rent
+from cabinetd.policy import Role as StaffRole
+from cabinetd.screen import Screen
+
+log = logging.getLogger(__name__)
+
+Fact = HardwareEvent | DeviceRefresh
+PIN_TRIES_BEFORE_BACKOFF = 3
+
+
+@dataclass
+class Session:
+    staff: StaffMember
+    kind: str  # "rent" | "return" | "maintenance" | "pin"
+    started: float
+    slot: int | None = None
+    choices: list[str] = field(default_factory=list)
+
+
+class Controller(Subsystem):
+    name = "controller"
+    stall_after_s = 30.0
+
+    def __init__(
+        self, config: CabinetConfig, ledgers: LedgerService, hardware: Hardware, *, clock: Clock | None = None
+    ) -> None:
+        super().__init__()
+        self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
+        self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
+        self.session: Session | None = None
+        self.doors = DoorWatcher(self.core)
+        self._pin_failures: dict[str, tuple[int, float]] = {}
+        for module, slot_config in config.slots():
+            number = slot_config.number
+            self.core.slots[number] = Slot(
+                number,
+                slot_config.slot_type or module.slot_type,
+                clock=self.core.clock,
+                door_open_s=config.timeouts.door_open_s,
+                on_changed=self._state_changed,
+                on_invalid=self._invalid_trigger,
+                on_door_timeout=self._door_timeout,
+            )
+
+    @property
+    def screen(self) -> Screen:
+        return self.core.screen
+
+    @property
+    def slots(self) -> dict[int, Slot]:
+        return self.core.slots
+
+    def post(self, fact: Fact) -> None:
+        """The hardware's way in; called on the loop (drivers hand over with call_soon_threadsafe)."""
+        self.inbox.put_nowait(fact)
+
+    # --- life cycle -----------------------------------------------------------------------------------
+
+    async def prepare(self) -> None:
+        """Rebuild every slot from the ledger, then reconcile with the hardware (already prepared)."""
+        rows = {row.slot: row for row in self.core.ledger.slot_states()}
+        for number, slot in self.core.slots.items():
+            row = rows.get(number)
+            if row is not None:
+                slot.machine.set_state(SlotState(row.state.value))
+                slot.device = row.device
+                slot.alarms = set()
+        await reconcile(self.core, first_start=not rows)
+
+    async def run(self) -> None:
+        self.core.spawn(reminders(self.core), "rental reminders")
+        while True:
+            try:
+                fact = await asyncio.wait_for(self.inbox.get(), timeout=self.stall_after_s / 3)
+            except TimeoutError:
+                self.tick()
+                continue
+            await self.handle(fact)
+            self.tick()
+
+    async def cleanup(self) -> None:
+        self.doors.cancel_all()
+        for task in list(self.core.tasks):
+            task.cancel()
+
+    # --- facts -----------------------------------------------------------------------------------------
+
+    async def handle(self, fact: Fact) -> None:
+        match fact:
+            case BadgeRead(badge=badge):
+                await self.badge(badge)
+            case DoorOpened(slot=number):
+                await self._door_opened(number)
+            case DoorClosed(slot=number):
+                await self._door_closed(number)
+            case DoorNotOpened(slot=number):
+                await self._door_timeout(self.core.slots[number], self.core.slots[number].state)
+            case DevicePlugged(slot=number, identity=identity):
+                flow = self.core.flows.get(number)
+                if flow is not None and flow.kind == "receive":
+                    await receive.device_inserted(self.core, flow, identity)
+            case DeviceUnplugged(slot=number):
+                await self._device_unplugged(number)
+            case DeviceRefresh():
+                await refreshed(self.core, fact)
+            case UnlockSent() | PartStateChanged():
+                pass
+
+    async def _door_opened(self, number: int) -> None:
+        slot = self.core.slots[number]
+        flow = self.core.flows.get(number)
+        self.doors.opened(slot, expected=flow is not None)
+        if flow is None:
+            return
+        if flow.kind == "dispense":
+            await dispense.door_opened(self.core, flow)
+        else:
+            await receive.door_opened(self.core, flow)
+
+    async def _door_closed(self, number: int) -> None:
+        slot = self.core.slots[number]
+        self.doors.closed(slot)
+        flow = self.core.flows.get(number)
+        if flow is None:
+            return
+        if flow.kind == "dispense":
+            await dispense.door_closed(self.core, flow)
+        else:
+            await receive.door_closed(self.core, flow)
+        self._end_session(number)
+
+    async def _device_unplugged(self, number: int) -> None:
+        flow = self.core.flows.get(number)
+        if flow is not None and flow.kind == "dispense" and flow.door_opened:
+            await dispense.device_removed(self.core, flow, self.core.clock.now())
+        elif flow is not None and flow.kind == "receive":
+            await receive.device_pulled(self.core, flow)
+
+    async def _door_timeout(self, slot: Slot, state: SlotState) -> None:
+        flow = self.core.flows.get(slot.number)
+        if flow is None or flow.door_opened:
+            return  # the door did open: the flow goes on (a door held open raises its own alarm)
+        if flow.kind == "dispense":
+            await dispense.cancel(self.core, slot, "the door was not opened in time")
+        else:
+            await receive.cancel(self.core, slot, "the door was not opened in time")
+        self._end_session(slot.number)
+
+    # --- the slot machines report here ------------------------------------------------------------------
+
+    async def _state_changed(self, slot: Slot, before: SlotState, after: SlotState) -> None:
+        payload = {"from": before.value, "to": after.value, "reason": ""}
+        self.core.pending.append(NewEvent("slot_state_changed", payload, slot.number, slot.device, None))
+
+    async def _invalid_trigger(self, slot: Slot, trigger: str, state: SlotState) -> None:
+        detail = {"trigger": trigger, "state": state.value}
+        self.core.commit(
+            NewEvent("technician_action", {"action": "invalid_trigger", "args": detail, "technician": "controller"}, slot.number)
+        )
+
+    # --- sessions ------------------------------------------------------------------------------------------
+
+    async def badge(self, badge: str) -> None:
+        core = self.core
+        staff = core.ledger.staff_by_badge(badge)
+        if self.session is not None:
+            if staff is not None and staff.staff_id == self.session.staff.staff_id:
+                return  # the same person again: their session is already on the screen
+            core.screen.show("busy", name=staff.name if staff else "")
+            return
+        if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
+            self.session = Session(staff, "pin" if staff.pin_hash else "maintenance", core.clock.monotonic())
+            core.screen.show("pin" if staff.pin_hash else "maintenance", name=staff.name)
+            return
+        held = core.ledger.held_by(staff.staff_id) if staff else []
+        if staff is not None and held:
+            self.session = Session(staff, "return", core.clock.monotonic())
+            choices = ["cancel"]
+            if self._refusal(staff, len(held)) is None:
+                choices.insert(0, "rent")
+            self.session.choices = choices
+            if not await receive.start_return(core, staff, held[0].device):
+                self.session = None
+            return
+        refusal = self._refusal(staff, 0)
+        if refusal is not None:
+            core.screen.show("refused", reason=refusal.value, name=staff.name if staff else "")
+            return
+        assert staff is not None
+        work_type = core.ledger.work_type(staff.work_type)
+        assert work_type is not None
+        self.session = Session(staff, "rent", core.clock.monotonic(), choices=["return", "cancel"])
+        if not await dispense.start_rent(core, staff, work_type):
+            self.session = None
+
+    def _refusal(self, staff: StaffMember | None, held: int) -> Refusal | None:
+        core = self.core
+        work_type = core.ledger.work_type(staff.work_type) if staff else None
+        limit = work_type.max_devices_per_staff if work_type else 0
+        blocked = core.ledger.renting_blocked is not None
+        return may_rent(
+            None if staff is None else _policy_staff(staff),
+            store=core.config.cabinet.store,
+            work_type=dispense.policy_work_type(work_type) if work_type else None,
+            held=held if limit else held,
+            cabinet_disabled=blocked or all(slot.state is SlotState.DISABLED for slot in core.slots.values()),
+        )
+
+    def _end_session(self, slot: int) -> None:
+        if self.session is not None and (self.session.slot in (None, slot)):
+            self.session = None
+
+    async def choose(self, choice: str) -> None:
+        """A button on the screen: take another device, return one instead, or cancel."""
+        session = self.session
+        if session is None or choice not in session.choices:
+            return
+        open_flow = next((f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None)
+        if open_flow is not None and not open_flow.door_opened:
+            await self._abandon(open_flow)
+        self.session = None
+        if choice == "cancel":
+            self.core.screen.show("idle")
+            return
+        if choice == "rent":
+            work_type = self.core.ledger.work_type(session.staff.work_type)
+            if work_type is not None:
+                self.session = Session(session.staff, "rent", self.core.clock.monotonic(), choices=["cancel"])
+                if not await dispense.start_rent(self.core, session.staff, work_type):
+                    self.session = None
+        elif choice == "return":
+            self.session = Session(session.staff, "return", self.core.clock.monotonic(), choices=["cancel"])
+            if not await receive.start_return(self.core, session.staff, None):
+                self.session = None
+
+    async def _abandon(self, flow: Flow) -> None:
+        slot = self.core.slots[flow.slot]
+        if flow.kind == "dispense":
+            await dispense.cancel(self.core, slot, "cancelled on the screen")
+        else:
+            await receive.cancel(self.core, slot, "cancelled on the screen")
+
+    # --- technicians --------------------------------------------------------------------------------------
+
+    async def submit_pin(self, pin: str) -> bool:
+        session = self.session
+        if session is None or session.kind != "pin" or session.staff.pin_hash is None:
+            return False
+        failures, until = self._pin_failures.get(session.staff.staff_id, (0, 0.0))
+        now = self.core.clock.monotonic()
+        if now < until:
+            self.core.screen.show("pin", name=session.staff.name, wait_s=round(until - now))
+            return False
+        if verify_pin(pin, session.staff.pin_hash):
+            self._pin_failures.pop(session.staff.staff_id, None)
+            session.kind = "maintenance"
+            self.core.screen.show("maintenance", name=session.staff.name)
+            return True
+        failures += 1
+        backoff = 0.0 if failures < PIN_TRIES_BEFORE_BACKOFF else min(2 ** (failures - PIN_TRIES_BEFORE_BACKOFF) * 30, 3600)
+        self._pin_failures[session.staff.staff_id] = (failures, now + backoff)
+        log.warning("wrong PIN for technician %s (%d in a row)", session.staff.staff_id, failures)
+        self.core.commit(
+            NewEvent(
+                "technician_action",
+                {"action": "pin_refused", "args": {"failures": failures}, "technician": session.staff.staff_id},
+            )
+        )
+        self.core.screen.show("pin", name=session.staff.name, wrong=True, wait_s=round(backoff))
+        return False
+
+    async def technician(self, action: str, slot_number: int, technician: str, **args: Any) -> str | None:
+        """open, disable or enable a slot; returns why not, or None when done. Each action is an event."""
+        slot = self.core.slots.get(slot_number)
+        if slot is None:
+            return f"no slot {slot_number}"
+        record = NewEvent(
+            "technician_action", {"action": action, "args": args, "technician": technician}, slot_number, slot.device
+        )
+        if action == "open":
+            self.core.commit(record)
+            self.doors.unlocked_at[slot_number] = self.core.clock.monotonic()
+            await self.core.hardware.lock_bank(slot_number).unlock(slot_number)
+            return None
+        if action in ("disable", "enable"):
+            if not await self.core.fire(slot, action, record):
+                return f"slot {slot_number} cannot be {action}d while {slot.state.value}"
+            if action == "enable" and slot.state is SlotState.INSPECTING:
+                from cabinetd.flows.inspection import inspect
+
+                self.core.spawn(inspect(self.core, slot), f"inspect slot {slot_number}")
+            return None
+        return f"unknown action {action!r}"
+
+
+def _policy_staff(staff: StaffMember) -> Any:
+    from cabinetd.policy import Staff
+
+    return Staff(staff.staff_id, staff.name, staff.store, staff.work_type, StaffRole(staff.role), staff.active)
+
+
+def hash_pin(pin: str, salt: bytes) -> str:
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000)
+    return f"pbkdf2_sha256$100000${salt.hex()}${digest.hex()}"
+
+
+def verify_pin(pin: str, stored: str) -> bool:
+    try:
+        scheme, rounds, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    mine = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), int(rounds))
+    return hmac.compare_digest(mine.hex(), digest)

@@ -1,0 +1,138 @@
+"""What every flow of the cabinet shares: the slots, the ledger, the hardware, and the one way to
+record a step (`commit`), which writes the flow's events and the slot state changes they caused in
+one durable transaction before anything is shown or unlocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cabinetd.clock import Clock
+from cabinetd.config import CabinetConfig
+from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.hal.base import UsbIdentity
+from cabinetd.hal.hardware import Hardware
+from cabinetd.ledger import Ledger, LedgerService, NewEvent
+from cabinetd.ledger.replicas import StaffMember, WorkType
+from cabinetd.policy import DeviceView, SlotView
+from cabinetd.screen import Screen
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Flow:
+    """A rent or a return under way at one slot: what has happened at its door so far."""
+
+    kind: str  # "dispense" | "receive"
+    slot: int
+    staff: StaffMember | None
+    device: str | None  # the device handed out, or the one expected back (None: any)
+    work_type: WorkType | None = None
+    rental_id: str | None = None
+    door_opened: bool = False
+    device_removed: bool = False
+    inserted: UsbIdentity | None = None
+
+
+@dataclass
+class Core:
+    config: CabinetConfig
+    ledgers: LedgerService
+    hardware: Hardware
+    clock: Clock
+    screen: Screen
+    slots: dict[int, Slot] = field(default_factory=dict)
+    flows: dict[int, Flow] = field(default_factory=dict)
+    # Slot state changes made by the machines since the last commit; written with the next one.
+    pending: list[NewEvent] = field(default_factory=list)
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    @property
+    def ledger(self) -> Ledger:
+        return self.ledgers.ledger  # opened by its own subsystem before the controller prepares
+
+    def commit(self, *events: NewEvent) -> None:
+        """Write the events and the pending state changes in one transaction (write-ahead rule)."""
+        batch = [*events, *self.pending]
+        self.pending.clear()
+        if batch:
+            self.ledger.append_many(batch)
+
+    async def fire(self, slot: Slot, trigger: str, *events: NewEvent) -> bool:
+        moved = await slot.fire(trigger)
+        self.commit(*events)
+        return moved
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """A background step of a flow; one that fails takes the daemon down (the ledger is the truth)."""
+        task = asyncio.create_task(coro, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self.tasks.discard(task)
+
+    def event(
+        self,
+        event_type: str,
+        payload: dict[str, Any],
+        *,
+        slot: int | None = None,
+        device: str | None = None,
+        staff: str | None = None,
+    ) -> NewEvent:
+        return NewEvent(event_type, payload, slot, device, staff)
+
+    def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+        if alarm in slot.alarms:
+            return None
+        slot.alarms.add(alarm)
+        log.warning("slot %d: alarm %s: %s", slot.number, alarm.value, detail)
+        return self.event("alarm_raised", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+
+    def clear_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+        if alarm not in slot.alarms:
+            return None
+        slot.alarms.discard(alarm)
+        return self.event("alarm_cleared", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+
+    # --- reading the cabinet for the policy --------------------------------------------------------
+
+    def slot_views(self) -> list[SlotView]:
+        devices = {row.serial: row for row in self.ledger.devices()}
+        views = []
+        for number, slot in sorted(self.slots.items()):
+            device: DeviceView | None = None
+            if slot.device is not None:
+                row = devices.get(slot.device)
+                rented = row.last_rented_at if row else None
+                device = DeviceView(
+                    serial=slot.device,
+                    model=(row.model if row and row.model else ""),
+                    battery=slot.battery,
+                    healthy=row is None or row.health != "faulty",
+                    provisioned_work_type=row.provisioned_work_type if row else None,
+                    last_rented_at=datetime.fromisoformat(rented) if rented else None,
+                    charge_rate=slot.charge_rate,
+                )
+            views.append(SlotView(number, slot.state, slot.slot_type, device, uses=slot.uses))
+        return views
+
+    def work_types(self) -> list[WorkType]:
+        return self.ledger.work_types()
+
+    def threshold_for(self, model: str | None) -> int:
+        """The battery a device of this model needs to count as ready: the lowest threshold of the
+        work types that use the model, so it is offered as soon as some work can take it."""
+        fitting = [wt.battery_threshold for wt in self.work_types() if model in wt.device_models]
+        return min(fitting) if fitting else 100
+
+
+def states(slots: Iterable[Slot], *wanted: SlotState) -> list[Slot]:
+    return [slot for slot in slots if slot.state in wanted]

@@ -1,0 +1,152 @@
+"""Renting a device: pick it, provision it, record the start, unlock, and follow the door.
+
+Order matters and is the point of this module: the `dispense_started` event is durable before the
+lock is pulsed; `device_rented` is written when the device leaves the slot with the door open; the
+slot is done when the door closes. A door that never opens, or that closes on the device, cancels.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from cabinetd.flows.core import Core, Flow
+from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.hal.agentprotocol import AppPackage
+from cabinetd.hal.base import LinkError, LockFault
+from cabinetd.ledger import NewEvent, uuid7
+from cabinetd.ledger.replicas import StaffMember, WorkType
+from cabinetd.policy import due_at, minutes_until_ready, rank_devices
+from cabinetd.policy import WorkType as PolicyWorkType
+
+log = logging.getLogger(__name__)
+
+
+def policy_work_type(work_type: WorkType) -> PolicyWorkType:
+    return PolicyWorkType(
+        id=work_type.id,
+        name=work_type.name,
+        battery_threshold=work_type.battery_threshold,
+        rental_limit_minutes=work_type.rental_limit_minutes,
+        device_limit=work_type.max_devices_per_staff,
+        device_models=frozenset(work_type.device_models),
+    )
+
+
+def app_packages(work_type: WorkType) -> list[AppPackage]:
+    return [
+        AppPackage(package=app.package, version_code=app.version_code, url=app.url, sha256=app.sha256)
+        for app in work_type.apps
+    ]
+
+
+async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> bool:
+    """Hand out the best device for this work; False (with the reason on screen) when none can go."""
+    wanted = policy_work_type(work_type)
+    ranked = rank_devices(core.slot_views(), wanted)
+    if not ranked:
+        minutes = minutes_until_ready(core.slot_views(), wanted)
+        core.screen.show("refused", reason="no_device_available", minutes=minutes, name=staff.name)
+        return False
+    for view in ranked:
+        slot = core.slots[view.number]
+        assert view.device is not None
+        if view.device.provisioned_work_type != work_type.id and work_type.apps:
+            core.screen.show("dispensing", step="provisioning", slot=slot.number, name=staff.name)
+            if not await _provision(core, slot, work_type):
+                continue
+        if await _unlock_for_rent(core, slot, staff, work_type):
+            return True
+    core.screen.show("refused", reason="no_device_available", minutes=None, name=staff.name)
+    return False
+
+
+async def _provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
+    device = slot.device
+    try:
+        report = await core.hardware.link.provision(
+            slot.number, work_type.id, app_packages(work_type), home_app=work_type.home_app
+        )
+    except LinkError as exc:
+        log.warning("slot %d: provisioning %s for %s failed: %s", slot.number, device, work_type.id, exc)
+        return False
+    apps = [{"package": app.package, "version": str(app.version_code)} for app in report.apps]
+    core.commit(
+        core.event("device_provisioned", {"work_type": work_type.id, "apps": apps}, slot=slot.number, device=device)
+    )
+    return True
+
+
+async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type: WorkType) -> bool:
+    device = slot.device
+    flow = Flow("dispense", slot.number, staff, device, work_type=work_type)
+    core.flows[slot.number] = flow
+    started = core.event(
+        "dispense_started", {"work_type": work_type.id}, slot=slot.number, device=device, staff=staff.staff_id
+    )
+    await core.fire(slot, "dispense", started)  # durable before the lock moves
+    slot.uses += 1
+    try:
+        await core.hardware.lock_bank(slot.number).unlock(slot.number)
+    except LockFault as exc:
+        await cancel(core, slot, f"lock fault: {exc}", core.raise_alarm(slot, Alarm.LOCK_FAULT, str(exc)))
+        return False
+    core.hardware.lock_bank(slot.number).set_led(slot.number, True)
+    core.screen.show("dispensing", step="door", slot=slot.number, name=staff.name)
+    return True
+
+
+async def door_opened(core: Core, flow: Flow) -> None:
+    flow.door_opened = True
+    core.screen.show("dispensing", step="take", slot=flow.slot, name=flow.staff.name if flow.staff else "")
+
+
+async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
+    """The device left the slot while the door was open: the rental starts now."""
+    if flow.device_removed:
+        return
+    flow.device_removed = True
+    assert flow.work_type is not None and flow.staff is not None and flow.device is not None
+    flow.rental_id = str(uuid7())
+    due = due_at(now, policy_work_type(flow.work_type))
+    core.commit(
+        core.event(
+            "device_rented",
+            {"rental_id": flow.rental_id, "due_at": due.isoformat()},
+            slot=flow.slot,
+            device=flow.device,
+            staff=flow.staff.staff_id,
+        )
+    )
+    core.hardware.link.unwatch(flow.slot)
+    slot = core.slots[flow.slot]
+    slot.device, slot.battery = None, None
+    core.screen.show("dispensing", step="close", slot=flow.slot, due_at=due.isoformat(), name=flow.staff.name)
+
+
+async def door_closed(core: Core, flow: Flow) -> None:
+    slot = core.slots[flow.slot]
+    if flow.device_removed:
+        core.flows.pop(flow.slot, None)
+        await core.fire(slot, "device_taken")
+        core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
+        core.screen.show("done", kind="rent", slot=flow.slot)
+    else:
+        await cancel(core, slot, "the door closed with the device inside")
+
+
+async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None) -> None:
+    """End a dispense that did not hand the device over; the slot goes back to what it holds."""
+    flow = core.flows.pop(slot.number, None)
+    log.info("slot %d: dispense cancelled: %s", slot.number, reason)
+    cancelled = core.event(
+        "dispense_cancelled",
+        {"reason": reason},
+        slot=slot.number,
+        device=flow.device if flow else slot.device,
+        staff=flow.staff.staff_id if flow and flow.staff else None,
+    )
+    if slot.state is SlotState.DISPENSING:
+        await core.fire(slot, "dispense_cancelled", cancelled, *[e for e in extra if e is not None])
+    core.hardware.lock_bank(slot.number).set_led(slot.number, False)
+    core.screen.show("refused", reason="dispense_cancelled", detail=reason, slot=slot.number)

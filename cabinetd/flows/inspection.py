@@ -1,0 +1,129 @@
+"""Checking a device over its slot's USB port: identity, self-test, usage since it left, sign-out.
+
+A device that does not answer gets its port power-cycled once; still silent, it is faulty with
+"unresponsive" as evidence. A failed self-test opens a repair ticket carrying the checks' evidence.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from cabinetd.flows.core import Core
+from cabinetd.fsm.slot import Slot, SlotState
+from cabinetd.hal.agentprotocol import Hello
+from cabinetd.hal.base import LinkError, PortRecovery
+from cabinetd.ledger import NewEvent, uuid7
+
+log = logging.getLogger(__name__)
+
+HEALTH_OF_BATTERY = {"good": "good", "unknown": "unknown", "cold": "degraded", "overheat": "degraded"}
+
+
+def status_event(core: Core, slot: Slot, hello: Hello) -> NewEvent:
+    health = HEALTH_OF_BATTERY.get(hello.battery_health, "faulty")
+    payload = {
+        "serial": hello.serial,
+        "model": hello.model,
+        "battery": hello.battery_percent,
+        "health": health,
+        "charging": hello.charging,
+    }
+    return core.event("device_status", payload, slot=slot.number, device=hello.serial)
+
+
+def learn(core: Core, slot: Slot, hello: Hello) -> None:
+    slot.device = hello.serial
+    slot.battery = int(hello.battery_percent)
+    slot.threshold = core.threshold_for(hello.model)
+
+
+async def _hello(core: Core, slot: Slot) -> Hello | None:
+    link = core.hardware.link
+    try:
+        return await link.hello(slot.number)
+    except LinkError as exc:
+        log.warning("slot %d: %s; power-cycling its port once", slot.number, exc)
+    if await core.hardware.ports.recover(slot.number) is not PortRecovery.RECOVERED:
+        return None
+    try:
+        return await link.hello(slot.number)
+    except LinkError as exc:
+        log.warning("slot %d: still silent after a power cycle: %s", slot.number, exc)
+        return None
+
+
+async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: bool = False) -> None:
+    """Run with the slot in `inspecting`; ends in ready, charging or faulty."""
+    hello = await _hello(core, slot)
+    device = hello.serial if hello else slot.device
+    rental_id = core.ledger.open_rental_of(device) if device else None
+    if hello is None:
+        await _faulty(core, slot, device, rental_id, {"unresponsive": "no answer, also after a power cycle"}, unexpected)
+        if show:
+            core.screen.show("returned", slot=slot.number, passed=False, failing=["unresponsive"])
+        return
+    learn(core, slot, hello)
+    try:
+        selftest = await core.hardware.link.selftest(slot.number)
+        since = _rental_start(core, rental_id)
+        usage = await core.hardware.link.usage(slot.number, since) if since else None
+        await core.hardware.link.end_session(slot.number)
+    except LinkError as exc:
+        await _faulty(core, slot, device, rental_id, {"link": str(exc)}, unexpected)
+        if show:
+            core.screen.show("returned", slot=slot.number, passed=False, failing=["link"])
+        return
+    checks = {check.name: {"passed": check.passed, "evidence": check.evidence} for check in selftest.checks}
+    returned = core.event(
+        "device_returned",
+        {
+            "rental_id": rental_id,
+            "usage": usage.model_dump(mode="json") if usage else {},
+            "selftest": checks,
+            "unexpected": unexpected,
+        },
+        slot=slot.number,
+        device=device,
+    )
+    if selftest.passed:
+        await core.fire(slot, "inspection_passed", status_event(core, slot, hello), returned)
+        core.hardware.link.watch(slot.number)
+    else:
+        failing = [name for name, check in checks.items() if not check["passed"]]
+        await core.fire(slot, "inspection_failed", status_event(core, slot, hello), returned, _ticket(core, slot, device, checks))
+    if show:
+        failing = [name for name, check in checks.items() if not check["passed"]]
+        core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing)
+
+
+def _rental_start(core: Core, rental_id: str | None) -> datetime | None:
+    rental = core.ledger.rental(rental_id) if rental_id else None
+    return datetime.fromisoformat(rental.started_at) if rental else None
+
+
+def _ticket(core: Core, slot: Slot, device: str | None, evidence: dict[str, Any]) -> NewEvent:
+    return core.event(
+        "repair_ticket_opened", {"ticket_id": str(uuid7()), "evidence": evidence}, slot=slot.number, device=device
+    )
+
+
+async def _faulty(
+    core: Core, slot: Slot, device: str | None, rental_id: str | None, evidence: dict[str, Any], unexpected: bool
+) -> None:
+    events = []
+    if device is not None:
+        events.append(
+            core.event(
+                "device_returned",
+                {"rental_id": rental_id, "usage": {}, "selftest": evidence, "unexpected": unexpected},
+                slot=slot.number,
+                device=device,
+            )
+        )
+    events.append(_ticket(core, slot, device, evidence))
+    if slot.state is SlotState.INSPECTING:
+        await core.fire(slot, "inspection_failed", *events)
+    else:
+        await core.fire(slot, "device_failed", *events)

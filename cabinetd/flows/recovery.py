@@ -1,0 +1,101 @@
+"""After a restart: every slot as the ledger left it, then the hardware read and every difference
+recorded as an event (never silently overwritten). A flow cut short by the restart is ended: the
+locks are commanded locked before this runs, so no door is still unlocked for anyone.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cabinetd.flows.core import Core
+from cabinetd.flows.inspection import inspect
+from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.ledger import NewEvent
+
+log = logging.getLogger(__name__)
+
+S = SlotState
+
+
+def _difference(
+    core: Core, slot: Slot, what: str, ledger_said: Any, hardware_says: Any, device: str | None = None
+) -> NewEvent:
+    log.warning("slot %d: %s (ledger: %r, hardware: %r)", slot.number, what, ledger_said, hardware_says)
+    return core.event(
+        "reconciliation_difference",
+        {"what": what, "ledger_said": ledger_said, "hardware_says": hardware_says},
+        slot=slot.number,
+        device=device or slot.device,
+    )
+
+
+async def reconcile(core: Core, *, first_start: bool) -> None:
+    """`first_start`: the ledger knew no slot yet, so devices found are the cabinet's first stock,
+    recorded as differences but not flagged as unexpected."""
+    for slot in list(core.slots.values()):
+        await _reconcile_slot(core, slot, first_start)
+
+
+async def _reconcile_slot(core: Core, slot: Slot, first_start: bool) -> None:
+    present = core.hardware.ports.present(slot.number)
+    serial = present.serial if present else None
+    door_open = core.hardware.doors(slot.number).is_open(slot.number)
+    events: list[NewEvent] = []
+    if door_open:
+        events.append(_difference(core, slot, "door open at start", "closed", "open"))
+        alarm = core.raise_alarm(slot, Alarm.DOOR_LEFT_OPEN, "open at start")
+        if alarm is not None:
+            events.append(alarm)
+
+    if slot.state is S.DISPENSING:
+        # The rent was cut short: the device is either still there or gone with the person.
+        if present:
+            reason = "restart during dispense; the device is still in the slot"
+            cancelled = core.event("dispense_cancelled", {"reason": reason}, slot=slot.number, device=slot.device)
+            await core.fire(slot, "dispense_cancelled", cancelled, *events)
+            await _inspect_again(core, slot)
+        else:
+            events.append(_difference(core, slot, "device gone during an unfinished dispense", slot.device, None))
+            await core.fire(slot, "device_taken", *events)
+            slot.device = None
+        return
+    if slot.state is S.RECEIVING:
+        if present:
+            slot.device = serial
+            await core.fire(slot, "device_inserted", *events)
+            core.spawn(inspect(core, slot), f"inspect slot {slot.number}")
+        else:
+            cancelled = core.event("return_cancelled", {"reason": "restart during return"}, slot=slot.number)
+            await core.fire(slot, "return_cancelled", cancelled, *events)
+        return
+
+    holding = slot.state in (S.CHARGING, S.READY, S.INSPECTING, S.FAULTY)
+    if holding and present is None:
+        events.append(_difference(core, slot, "device missing from its slot", slot.device, None))
+        await core.fire(slot, "device_lost", *events)
+        slot.device = None
+        return
+    if slot.state is S.EMPTY and present is not None:
+        events.append(_difference(core, slot, "device found in an empty slot", None, serial, serial))
+        if not first_start:
+            alarm = core.raise_alarm(slot, Alarm.UNEXPECTED_DEVICE, f"found {serial} at start")
+            if alarm is not None:
+                events.append(alarm)
+        slot.device = serial
+        await core.fire(slot, "device_found", *events)
+        core.spawn(inspect(core, slot, unexpected=not first_start), f"inspect slot {slot.number}")
+        return
+    if holding and serial is not None and slot.device is not None and serial != slot.device:
+        events.append(_difference(core, slot, "another device in the slot", slot.device, serial, serial))
+        slot.device = serial
+    core.commit(*events)
+    if slot.state is S.INSPECTING:
+        core.spawn(inspect(core, slot), f"inspect slot {slot.number}")
+    elif slot.state in (S.CHARGING, S.READY):
+        core.hardware.link.watch(slot.number)
+
+
+async def _inspect_again(core: Core, slot: Slot) -> None:
+    """A device back in ready/charging after a cut-short dispense is looked at again by its refresh."""
+    core.hardware.link.watch(slot.number)

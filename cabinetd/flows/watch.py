@@ -1,0 +1,115 @@
+"""What the cabinet watches while nobody is renting: doors (forced, left open), devices charging to
+ready, and rentals coming due. Each finding is an event; alarms clear themselves when the cause goes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from cabinetd.flows.core import Core
+from cabinetd.flows.inspection import _ticket, learn, status_event
+from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.hal.base import DeviceRefresh
+
+log = logging.getLogger(__name__)
+
+DUE_SOON = timedelta(minutes=15)
+REMINDER_CHECK_S = 30.0
+# A refresh reports battery changes of at least this much; smaller ones would fill the ledger.
+BATTERY_STEP = 5
+
+
+class DoorWatcher:
+    """Timers for doors held open; a door opened without an unlock is forced."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self._open_timers: dict[int, asyncio.Task[None]] = {}
+        self.unlocked_at: dict[int, float] = {}  # technician unlocks, by monotonic time
+
+    def opened(self, slot: Slot, *, expected: bool) -> None:
+        core = self.core
+        unlocked = self.unlocked_at.pop(slot.number, None)
+        recently = unlocked is not None and core.clock.monotonic() - unlocked <= core.config.timeouts.door_open_s
+        if not expected and not recently:
+            alarm = core.raise_alarm(slot, Alarm.DOOR_FORCED, "opened without an unlock")
+            if alarm is not None:
+                core.commit(alarm)
+        self._open_timers[slot.number] = asyncio.create_task(self._left_open(slot), name=f"door {slot.number}")
+
+    async def _left_open(self, slot: Slot) -> None:
+        await self.core.clock.sleep(self.core.config.timeouts.door_left_open_s)
+        alarm = self.core.raise_alarm(slot, Alarm.DOOR_LEFT_OPEN, "open too long")
+        if alarm is not None:
+            self.core.commit(alarm)
+            self.core.screen.show("alarm", alarm=Alarm.DOOR_LEFT_OPEN.value, slot=slot.number)
+
+    def closed(self, slot: Slot) -> None:
+        timer = self._open_timers.pop(slot.number, None)
+        if timer is not None:
+            timer.cancel()
+        events = [
+            self.core.clear_alarm(slot, Alarm.DOOR_LEFT_OPEN, "door closed"),
+            self.core.clear_alarm(slot, Alarm.DOOR_FORCED, "door closed"),
+        ]
+        self.core.commit(*[event for event in events if event is not None])
+
+    def cancel_all(self) -> None:
+        for timer in self._open_timers.values():
+            timer.cancel()
+        self._open_timers.clear()
+
+
+async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
+    """A periodic look at a device sitting in its slot: battery feeds charging → ready."""
+    slot = core.slots.get(refresh.slot)
+    if slot is None or slot.state not in (SlotState.CHARGING, SlotState.READY):
+        return
+    hello = refresh.hello
+    if hello is None:
+        log.warning("slot %d: device does not answer its refresh: %s", slot.number, refresh.error)
+        await core.fire(
+            slot, "device_failed", _ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)})
+        )
+        core.hardware.link.unwatch(slot.number)
+        return
+    before = slot.battery
+    now = core.clock.monotonic()
+    if before is not None and slot.last_refresh is not None and now > slot.last_refresh:
+        gained = hello.battery_percent - before
+        if hello.charging and gained > 0:
+            slot.charge_rate = gained / ((now - slot.last_refresh) / 60)
+    slot.last_refresh = now
+    learn(core, slot, hello)
+    events = []
+    if before is None or abs(int(hello.battery_percent) - before) >= BATTERY_STEP or hello.battery_health != "good":
+        events.append(status_event(core, slot, hello))
+    if slot.state is SlotState.CHARGING and slot.is_charged():
+        await core.fire(slot, "battery_charged", *events)
+    elif slot.state is SlotState.READY and not slot.is_charged():
+        await core.fire(slot, "battery_low", *events)
+    else:
+        core.commit(*events)
+
+
+async def remind(core: Core) -> None:
+    """Due-soon and overdue events for open rentals, each once (the ledger keeps which were sent)."""
+    now = core.clock.now()
+    events = []
+    for rental in core.ledger.due_soon(now, DUE_SOON):
+        if rental.due_soon_at is None:
+            payload = {"rental_id": rental.rental_id, "due_at": rental.due_at}
+            events.append(core.event("rental_due_soon", payload, device=rental.device, staff=rental.staff))
+    for rental in core.ledger.overdue(now):
+        if rental.overdue_at is None:
+            payload = {"rental_id": rental.rental_id, "due_at": rental.due_at}
+            events.append(core.event("rental_overdue", payload, device=rental.device, staff=rental.staff))
+    core.commit(*events)
+
+
+async def reminders(core: Core) -> None:
+    while True:
+        await remind(core)
+        await core.clock.sleep(REMINDER_CHECK_S)

@@ -1,0 +1,100 @@
+"""The simulated cabinet: physical models under the production drivers, for `make demo` and the tests.
+
+Doors on mock pins and pty lock boards (`SimLocks`), a pty badge reader, an emulated USB bus with a
+handheld (its agent app included) in some slots. The daemon builds its real drivers on top through
+`build_hardware`, so everything above the lowest layer is the code a real cabinet runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from cabinetd.config import CabinetConfig
+from cabinetd.hal.base import DeviceRefreshSink, EventSink
+from cabinetd.hal.hardware import Hardware, build_hardware
+from cabinetd.hal.sim.agent import HandheldAgent
+from cabinetd.hal.sim.badgereader import PtyBadgeReader
+from cabinetd.hal.sim.handheld import SimHandheld
+from cabinetd.hal.sim.locks import SimLocks
+from cabinetd.hal.sim.usbbus import SimUsbBackend
+
+
+# The device model of the handhelds the simulator puts in each slot type: the demo fleet's
+# (config/fleet-demo.toml), so that the simulated cabinet and the demo cloud agree.
+DEMO_MODELS: dict[str, str] = {"pda-standard": "pda-s1", "pda-rugged": "pda-r1"}
+
+
+def demo_serial(slot: int) -> str:
+    return f"SIM{slot:04d}"
+
+
+class SimCabinet:
+    def __init__(
+        self,
+        config: CabinetConfig,
+        *,
+        occupied: Iterable[int] | None = None,
+        models: Mapping[str, str] = DEMO_MODELS,
+        **link_options: Any,
+    ) -> None:
+        self.config = config
+        self.paths = {slot.number: slot.usb_port for _, slot in config.slots()}
+        self.models = models
+        self.locks = SimLocks(config)
+        self.reader = PtyBadgeReader.for_config(config.badge_reader)
+        slots = sorted(self.paths)
+        chosen = slots[::2] if occupied is None else sorted(occupied)
+        self.handhelds: dict[str, SimHandheld] = {}
+        self.usb = SimUsbBackend.for_config(config)
+        for slot in chosen:
+            model = models.get(config.slot_type(slot), "pda-s1")
+            self.insert(slot, self.handheld(demo_serial(slot), model=model))
+        self.link_options = link_options
+        self.locks.start()
+
+    def handheld(self, serial: str, *, model: str = "pda-s1", **agent: Any) -> SimHandheld:
+        """The fleet's handheld with this serial, made on first use."""
+        found = self.handhelds.get(serial)
+        if found is None:
+            found = self.handhelds[serial] = SimHandheld(serial, agent=HandheldAgent(serial, model=model, **agent))
+        return found
+
+    def build(self, sink: EventSink, on_refresh: DeviceRefreshSink) -> Hardware:
+        return build_hardware(
+            self.config,
+            sink,
+            on_refresh,
+            pin_factory=self.locks.pin_factory,
+            serial_url_for=self.locks.serial_url_for,
+            badge_url=self.reader.url,
+            usb_backend=self.usb,
+            **self.link_options,
+        )
+
+    # --- what a person does at the cabinet -----------------------------------------------------
+
+    def badge(self, badge: str) -> None:
+        self.reader.present(int(badge, 16))  # badges are canonical upper-case hex
+
+    def insert(self, slot: int, handheld: SimHandheld) -> None:
+        self.usb.plug(self.paths[slot], handheld.usb)
+
+    def remove(self, slot: int) -> SimHandheld | None:
+        device = self.usb.unplug(self.paths[slot])
+        for handheld in self.handhelds.values():
+            if device is handheld.normal or device is handheld.accessory:
+                handheld.usb = handheld.normal  # out of the cabinet the agent leaves accessory mode
+                return handheld
+        return None
+
+    def holds(self, slot: int) -> SimHandheld | None:
+        device = self.usb.device_at(self.paths[slot])
+        for handheld in self.handhelds.values():
+            if device is handheld.normal or device is handheld.accessory:
+                return handheld
+        return None
+
+    def close(self) -> None:
+        self.reader.close()
+        self.locks.close()

@@ -1,0 +1,1 @@
+"""Sync with the cloud: the ledger's events up, the fleet's roster and commands down."""

