@@ -13,6 +13,7 @@ from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
+from cabinetd.sync.client import CloudSync
 
 
 class Cabinet:
@@ -31,12 +32,15 @@ class Cabinet:
         if sim is not None:
             self.hardware: Hardware = sim.build(lambda fact: controller.post(fact), lambda fact: controller.post(fact))
         else:
-            self.hardware = build_hardware(config, lambda fact: controller.post(fact), lambda fact: controller.post(fact))
+            self.hardware = build_hardware(
+                config, lambda fact: controller.post(fact), lambda fact: controller.post(fact)
+            )
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
+        self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
         app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at)
         self.api = ApiServer(app, config.api.host, config.api.port)
-        self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.api]
+        self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
 
     def describe(self) -> str:
         mode = "simulated cabinet" if self.sim is not None else "cabinet"

@@ -9,8 +9,6 @@ screen offers the other choice. One session at a time: a second person is asked 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,13 +17,14 @@ from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import dispense, receive
 from cabinetd.flows.core import Core, Flow
+from cabinetd.flows.inspection import inspect
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.watch import DoorWatcher, refreshed, reminders
 from cabinetd.fsm.slot import Slot, SlotState
 from cabinetd.hal.base import (
     BadgeRead,
-    DeviceRefresh,
     DevicePlugged,
+    DeviceRefresh,
     DeviceUnplugged,
     DoorClosed,
     DoorNotOpened,
@@ -38,9 +37,12 @@ from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.lifecycle import Subsystem
-from cabinetd.policy import Refusal, may_rent
+from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
 from cabinetd.screen import Screen
+from cabinetd.sync.pins import verify_pin
+from cabinetd.sync.protocol import Command, CommandKind
+from cabinetd.sync.remote import CommandOutcome
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +197,11 @@ class Controller(Subsystem):
     async def _invalid_trigger(self, slot: Slot, trigger: str, state: SlotState) -> None:
         detail = {"trigger": trigger, "state": state.value}
         self.core.commit(
-            NewEvent("technician_action", {"action": "invalid_trigger", "args": detail, "technician": "controller"}, slot.number)
+            NewEvent(
+                "technician_action",
+                {"action": "invalid_trigger", "args": detail, "technician": "controller"},
+                slot.number,
+            )
         )
 
     # --- sessions ------------------------------------------------------------------------------------------
@@ -236,13 +242,12 @@ class Controller(Subsystem):
     def _refusal(self, staff: StaffMember | None, held: int) -> Refusal | None:
         core = self.core
         work_type = core.ledger.work_type(staff.work_type) if staff else None
-        limit = work_type.max_devices_per_staff if work_type else 0
         blocked = core.ledger.renting_blocked is not None
         return may_rent(
             None if staff is None else _policy_staff(staff),
             store=core.config.cabinet.store,
             work_type=dispense.policy_work_type(work_type) if work_type else None,
-            held=held if limit else held,
+            held=held,
             cabinet_disabled=blocked or all(slot.state is SlotState.DISABLED for slot in core.slots.values()),
         )
 
@@ -255,7 +260,9 @@ class Controller(Subsystem):
         session = self.session
         if session is None or choice not in session.choices:
             return
-        open_flow = next((f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None)
+        open_flow = next(
+            (f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None
+        )
         if open_flow is not None and not open_flow.door_opened:
             await self._abandon(open_flow)
         self.session = None
@@ -297,7 +304,9 @@ class Controller(Subsystem):
             self.core.screen.show("maintenance", name=session.staff.name)
             return True
         failures += 1
-        backoff = 0.0 if failures < PIN_TRIES_BEFORE_BACKOFF else min(2 ** (failures - PIN_TRIES_BEFORE_BACKOFF) * 30, 3600)
+        backoff = (
+            0.0 if failures < PIN_TRIES_BEFORE_BACKOFF else min(2 ** (failures - PIN_TRIES_BEFORE_BACKOFF) * 30, 3600)
+        )
         self._pin_failures[session.staff.staff_id] = (failures, now + backoff)
         log.warning("wrong PIN for technician %s (%d in a row)", session.staff.staff_id, failures)
         self.core.commit(
@@ -326,30 +335,47 @@ class Controller(Subsystem):
             if not await self.core.fire(slot, action, record):
                 return f"slot {slot_number} cannot be {action}d while {slot.state.value}"
             if action == "enable" and slot.state is SlotState.INSPECTING:
-                from cabinetd.flows.inspection import inspect
-
                 self.core.spawn(inspect(self.core, slot), f"inspect slot {slot_number}")
             return None
         return f"unknown action {action!r}"
 
+    # --- the cloud's commands -----------------------------------------------------------------------------
 
-def _policy_staff(staff: StaffMember) -> Any:
-    from cabinetd.policy import Staff
+    async def execute_command(self, command: Command) -> CommandOutcome:
+        """A remote command from the fleet; the sync client records its result (command_result)."""
+        slot = int(command.args.get("slot", 0))
+        reason = str(command.args.get("reason", ""))
+        by = f"cloud:{command.command_id}"
+        match command.kind:
+            case CommandKind.UNLOCK_SLOT:
+                refused = await self.technician("open", slot, by, reason=reason)
+            case CommandKind.DISABLE_SLOT:
+                refused = await self.technician("disable", slot, by, reason=reason)
+            case CommandKind.ENABLE_SLOT:
+                refused = await self.technician("enable", slot, by)
+            case CommandKind.POWER_CYCLE_PORT:
+                if slot not in self.core.slots:
+                    return CommandOutcome(False, f"no slot {slot}")
+                back = await self.core.hardware.ports.power_cycle(slot)
+                return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
+            case CommandKind.REPROVISION:
+                refused = await self._reprovision(slot)
+            case _:
+                return CommandOutcome(False, f"unknown command {command.kind!r}")
+        return CommandOutcome(refused is None, refused or "done")
 
+    async def _reprovision(self, number: int) -> str | None:
+        slot = self.core.slots.get(number)
+        if slot is None or slot.device is None or slot.state not in (SlotState.READY, SlotState.CHARGING):
+            return f"slot {number} holds no device at rest"
+        row = next((d for d in self.core.ledger.devices() if d.serial == slot.device), None)
+        work_type = self.core.ledger.work_type(row.provisioned_work_type) if row and row.provisioned_work_type else None
+        if work_type is None:
+            return f"device {slot.device} is not provisioned for any work type"
+        if not await dispense.provision(self.core, slot, work_type):
+            return f"provisioning {slot.device} for {work_type.id} failed"
+        return None
+
+
+def _policy_staff(staff: StaffMember) -> Staff:
     return Staff(staff.staff_id, staff.name, staff.store, staff.work_type, StaffRole(staff.role), staff.active)
-
-
-def hash_pin(pin: str, salt: bytes) -> str:
-    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), salt, 100_000)
-    return f"pbkdf2_sha256$100000${salt.hex()}${digest.hex()}"
-
-
-def verify_pin(pin: str, stored: str) -> bool:
-    try:
-        scheme, rounds, salt, digest = stored.split("$")
-    except ValueError:
-        return False
-    if scheme != "pbkdf2_sha256":
-        return False
-    mine = hashlib.pbkdf2_hmac("sha256", pin.encode(), bytes.fromhex(salt), int(rounds))
-    return hmac.compare_digest(mine.hex(), digest)

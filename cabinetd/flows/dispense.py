@@ -16,8 +16,8 @@ from cabinetd.hal.agentprotocol import AppPackage
 from cabinetd.hal.base import LinkError, LockFault
 from cabinetd.ledger import NewEvent, uuid7
 from cabinetd.ledger.replicas import StaffMember, WorkType
-from cabinetd.policy import due_at, minutes_until_ready, rank_devices
 from cabinetd.policy import WorkType as PolicyWorkType
+from cabinetd.policy import due_at, minutes_until_ready, rank_devices
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
         assert view.device is not None
         if view.device.provisioned_work_type != work_type.id and work_type.apps:
             core.screen.show("dispensing", step="provisioning", slot=slot.number, name=staff.name)
-            if not await _provision(core, slot, work_type):
+            if not await provision(core, slot, work_type):
                 continue
         if await _unlock_for_rent(core, slot, staff, work_type):
             return True
@@ -61,7 +61,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     return False
 
 
-async def _provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
+async def provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
     device = slot.device
     try:
         report = await core.hardware.link.provision(
@@ -106,7 +106,9 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
     if flow.device_removed:
         return
     flow.device_removed = True
-    assert flow.work_type is not None and flow.staff is not None and flow.device is not None
+    assert flow.work_type is not None
+    assert flow.staff is not None
+    assert flow.device is not None
     flow.rental_id = str(uuid7())
     due = due_at(now, policy_work_type(flow.work_type))
     core.commit(

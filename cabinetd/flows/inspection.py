@@ -60,7 +60,9 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
     device = hello.serial if hello else slot.device
     rental_id = core.ledger.open_rental_of(device) if device else None
     if hello is None:
-        await _faulty(core, slot, device, rental_id, {"unresponsive": "no answer, also after a power cycle"}, unexpected)
+        await _faulty(
+            core, slot, device, rental_id, {"unresponsive": "no answer, also after a power cycle"}, unexpected
+        )
         if show:
             core.screen.show("returned", slot=slot.number, passed=False, failing=["unresponsive"])
         return
@@ -92,7 +94,9 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
         core.hardware.link.watch(slot.number)
     else:
         failing = [name for name, check in checks.items() if not check["passed"]]
-        await core.fire(slot, "inspection_failed", status_event(core, slot, hello), returned, _ticket(core, slot, device, checks))
+        await core.fire(
+            slot, "inspection_failed", status_event(core, slot, hello), returned, _ticket(core, slot, device, checks)
+        )
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
         core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing)

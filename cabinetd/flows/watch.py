@@ -70,9 +70,7 @@ async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
     hello = refresh.hello
     if hello is None:
         log.warning("slot %d: device does not answer its refresh: %s", slot.number, refresh.error)
-        await core.fire(
-            slot, "device_failed", _ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)})
-        )
+        await core.fire(slot, "device_failed", _ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)}))
         core.hardware.link.unwatch(slot.number)
         return
     before = slot.battery

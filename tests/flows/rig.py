@@ -14,32 +14,85 @@ from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.clock import ManualClock, settle
 from cabinetd.config import CabinetConfig
-from cabinetd.controller import hash_pin
 from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.ledger import Ledger
 from cabinetd.lifecycle import Subsystem
+from cabinetd.sync.pins import hash_pin
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHA = hashlib.sha256(b"app").hexdigest()
 
 APPS = [
-    {"package": "com.example.home", "version": "2.4.0", "version_code": 240, "url": "https://apps.example/home.apk", "sha256": SHA},
-    {"package": "com.example.labels", "version": "3.1.2", "version_code": 312, "url": "https://apps.example/labels.apk", "sha256": SHA},
+    {
+        "package": "com.example.home",
+        "version": "2.4.0",
+        "version_code": 240,
+        "url": "https://apps.example/home.apk",
+        "sha256": SHA,
+    },
+    {
+        "package": "com.example.labels",
+        "version": "3.1.2",
+        "version_code": 312,
+        "url": "https://apps.example/labels.apk",
+        "sha256": SHA,
+    },
 ]
 ROSTER: list[dict[str, Any]] = [
-    {"entity": "work_types", "id": "price-tags", "data": {
-        "name": "Price tags", "rental_limit_minutes": 240, "battery_threshold": 40,
-        "device_models": ["pda-s1"], "apps": APPS, "max_devices_per_staff": 1}},
-    {"entity": "work_types", "id": "picking", "data": {
-        "name": "Picking", "rental_limit_minutes": 480, "battery_threshold": 60,
-        "device_models": ["pda-r1"], "apps": APPS[:1], "max_devices_per_staff": 2}},
+    {
+        "entity": "work_types",
+        "id": "price-tags",
+        "data": {
+            "name": "Price tags",
+            "rental_limit_minutes": 240,
+            "battery_threshold": 40,
+            "device_models": ["pda-s1"],
+            "apps": APPS,
+            "max_devices_per_staff": 1,
+        },
+    },
+    {
+        "entity": "work_types",
+        "id": "picking",
+        "data": {
+            "name": "Picking",
+            "rental_limit_minutes": 480,
+            "battery_threshold": 60,
+            "device_models": ["pda-r1"],
+            "apps": APPS[:1],
+            "max_devices_per_staff": 2,
+        },
+    },
     {"entity": "device_models", "id": "pda-s1", "data": {"name": "S1", "slot_types": ["pda-standard"]}},
     {"entity": "device_models", "id": "pda-r1", "data": {"name": "R1", "slot_types": ["pda-rugged"]}},
-    {"entity": "staff", "id": "anna", "data": {"badge": "A1B2C3", "name": "Anna", "store": "demo", "work_type": "price-tags", "active": True}},
-    {"entity": "staff", "id": "piet", "data": {"badge": "B2C3D4", "name": "Piet", "store": "demo", "work_type": "picking", "active": True}},
-    {"entity": "staff", "id": "olga", "data": {"badge": "C3D4E5", "name": "Olga", "store": "north", "work_type": "price-tags", "active": True}},
-    {"entity": "staff", "id": "tom", "data": {"badge": "D4E5F6", "name": "Tom", "store": "demo", "work_type": "price-tags", "active": True,
-        "role": "technician", "pin_hash": hash_pin("2468", b"salt0001")}},
+    {
+        "entity": "staff",
+        "id": "anna",
+        "data": {"badge": "A1B2C3", "name": "Anna", "store": "demo", "work_type": "price-tags", "active": True},
+    },
+    {
+        "entity": "staff",
+        "id": "piet",
+        "data": {"badge": "B2C3D4", "name": "Piet", "store": "demo", "work_type": "picking", "active": True},
+    },
+    {
+        "entity": "staff",
+        "id": "olga",
+        "data": {"badge": "C3D4E5", "name": "Olga", "store": "north", "work_type": "price-tags", "active": True},
+    },
+    {
+        "entity": "staff",
+        "id": "tom",
+        "data": {
+            "badge": "D4E5F6",
+            "name": "Tom",
+            "store": "demo",
+            "work_type": "price-tags",
+            "active": True,
+            "role": "technician",
+            "pin_hash": hash_pin("2468", b"salt0001"),
+        },
+    },
 ]
 
 
@@ -55,7 +108,8 @@ def sim_config(tmp_path: Path, **timeouts: float) -> CabinetConfig:
 class Rig:
     def __init__(self, tmp_path: Path, *, occupied: list[int] | None = None, **timeouts: float) -> None:
         self.tmp_path = tmp_path
-        self.config = sim_config(tmp_path, **timeouts)
+        # Staff badge again seconds later in these tests; the reader's repeat window would eat that.
+        self.config = sim_config(tmp_path, **{"badge_repeat_s": 0.05, **timeouts})
         self.clock = ManualClock()
         self.occupied = occupied
         self.tasks: list[asyncio.Task[None]] = []
@@ -98,8 +152,8 @@ class Rig:
         self.cabinet = self._build()
         await self.start()
 
-    async def until(self, what: Callable[[], object], timeout: float = 5.0) -> None:
-        deadline = time.monotonic() + timeout
+    async def until(self, what: Callable[[], object], within: float = 5.0) -> None:
+        deadline = time.monotonic() + within
         while not what():
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out waiting; screen {self.controller.screen.snapshot()}")

@@ -22,7 +22,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 async def test_ok__one_tap_rents_provisions_unlocks_and_records(rig: Rig) -> None:
     await rig.until(lambda: rig.state(1) in ("ready", "charging"))
     rig.sim.badge("A1B2C3")
-    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", timeout=10)
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", within=10)
     slot = rig.controller.screen.state["slot"]
     assert rig.state(slot) == "dispensing"
     assert rig.sim.locks.lock_released(slot) or True
@@ -34,7 +34,8 @@ async def test_ok__one_tap_rents_provisions_unlocks_and_records(rig: Rig) -> Non
     door.push()
     await rig.until(lambda: rig.state(slot) == "empty")
     assert rig.events("device_provisioned", "dispense_started", "device_rented") == [
-        "device_provisioned", "dispense_started", "device_rented"
+        "device_provisioned",
+        "dispense_started",
+        "device_rented",
     ]
     assert [r.staff for r in rig.ledger.held_by("anna")] == ["anna"]
-

@@ -19,7 +19,6 @@ from cabinetd.hal.sim.handheld import SimHandheld
 from cabinetd.hal.sim.locks import SimLocks
 from cabinetd.hal.sim.usbbus import SimUsbBackend
 
-
 # The device model of the handhelds the simulator puts in each slot type: the demo fleet's
 # (config/fleet-demo.toml), so that the simulated cabinet and the demo cloud agree.
 DEMO_MODELS: dict[str, str] = {"pda-standard": "pda-s1", "pda-rugged": "pda-r1"}

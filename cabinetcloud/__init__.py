@@ -1,0 +1,1 @@
+"""The reference cloud endpoint for smart device cabinets: sync API, fleet data, enrolment."""

@@ -1,0 +1,172 @@
+"""`cabinet-cloud`: serve the sync endpoint, enrol cabinets, seed the fleet, queue commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from cabinetcloud import auth, commands, fleet, schema
+from cabinetcloud.seed import SeedError, seed_file
+from cabinetcloud.storage import DEFAULT_DB, Storage, StorageError
+from cabinetd import __version__
+
+log = logging.getLogger("cabinetcloud")
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    db = argparse.ArgumentParser(add_help=False)
+    db.add_argument(
+        "--db",
+        default=os.environ.get("CABINET_CLOUD_DB", DEFAULT_DB),
+        metavar="URL",
+        help="sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME (default: $CABINET_CLOUD_DB or %(default)s)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="cabinet-cloud", description="The reference cloud endpoint for smart device cabinets."
+    )
+    parser.add_argument("--version", action="version", version=f"cabinet-cloud {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", parents=[db], help="serve the sync API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+
+    token_file = argparse.ArgumentParser(add_help=False)
+    token_file.add_argument(
+        "--token-file", type=Path, metavar="PATH", help="write the token to PATH (mode 0600) instead of printing it"
+    )
+    enroll = sub.add_parser("enroll", parents=[db, token_file], help="register a cabinet and issue its token")
+    enroll.add_argument("--cabinet", required=True, metavar="ID")
+    enroll.add_argument("--store", required=True, metavar="STORE")
+    rotate = sub.add_parser("rotate", parents=[db, token_file], help="replace a cabinet's token")
+    rotate.add_argument("--cabinet", required=True, metavar="ID")
+    revoke = sub.add_parser("revoke", parents=[db], help="revoke a cabinet's token")
+    revoke.add_argument("--cabinet", required=True, metavar="ID")
+
+    seed = sub.add_parser("seed", parents=[db], help="load a fleet seed file (idempotent)")
+    seed.add_argument("file", type=Path, metavar="FILE.toml")
+    seed.add_argument("--prune", action="store_true", help="also delete fleet entries the file does not name")
+
+    command = sub.add_parser("command", parents=[db], help="queue a remote command for a cabinet")
+    command.add_argument("--cabinet", required=True, metavar="ID")
+    command.add_argument("--expires-in", type=float, default=60.0, metavar="MINUTES")
+    command.add_argument(
+        "kind", metavar="KIND", help="unlock_slot, disable_slot, enable_slot, power_cycle_port, reprovision"
+    )
+    command.add_argument("args", nargs="*", metavar="NAME=VALUE")
+
+    compact = sub.add_parser("compact", parents=[db], help="drop old change-feed entries")
+    compact.add_argument("--keep", type=int, default=10_000, metavar="N", help="changes to keep (default 10000)")
+
+    sub.add_parser("cabinets", parents=[db], help="list cabinets with their sync state")
+    return parser
+
+
+def _hand_out(token: str, path: Path | None, cabinet_id: str) -> None:
+    if path is None:
+        print(token)
+        print(
+            f"cabinet {cabinet_id}: this token is shown once; put it in the cabinet's token file (mode 0600)",
+            file=sys.stderr,
+        )
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)
+        out.write(token + "\n")
+    print(f"cabinet {cabinet_id}: token written to {path}")
+
+
+def _serve(storage: Storage, host: str, port: int, level: str) -> int:
+    import uvicorn
+
+    from cabinetcloud.app import create_app
+
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.info("serving %s on http://%s:%d", storage.url, host, port)
+    # Long-polls would hold a shutdown for their whole wait: cut them after a few seconds.
+    uvicorn.run(
+        create_app(storage), host=host, port=port, log_level=level, access_log=False, timeout_graceful_shutdown=3
+    )
+    return 0
+
+
+def _cabinets(storage: Storage) -> int:
+    with storage.reading() as conn:
+        rows = conn.execute(sa.select(schema.cabinets).order_by(schema.cabinets.c.id)).all()
+        held = {(row.cabinet_id, row.epoch): row.acked_seq for row in conn.execute(sa.select(schema.epochs)).all()}
+    print(f"{'cabinet':<16} {'store':<12} {'token':<8} {'last session':<26} {'skew s':>8}  events held")
+    for row in rows:
+        token = "revoked" if row.revoked_at else ("yes" if row.token_hash else "no")
+        skew = "" if row.skew_s is None else f"{row.skew_s:.0f}" + (" !" if row.skew_flagged else "")
+        acked = sum(seq for (cabinet, _), seq in held.items() if cabinet == row.id)
+        session = row.last_session_at.isoformat(timespec="seconds") if row.last_session_at else "never"
+        print(f"{row.id:<16} {row.store:<12} {token:<8} {session:<26} {skew:>8}  {acked}")
+    return 0
+
+
+def _run(args: argparse.Namespace, storage: Storage) -> int:
+    if args.command == "serve":
+        return _serve(storage, args.host, args.port, args.log_level)
+    if args.command == "cabinets":
+        return _cabinets(storage)
+    if args.command == "seed":
+        report = seed_file(args.file, storage.writing, prune=args.prune)
+        print(f"seeded {args.file}: {report.text()}")
+        return 0
+    with storage.writing() as conn:
+        if args.command == "enroll":
+            token = auth.enroll(conn, args.cabinet, args.store)
+        elif args.command == "rotate":
+            token = auth.rotate(conn, args.cabinet)
+        elif args.command == "revoke":
+            auth.revoke(conn, args.cabinet)
+            print(f"cabinet {args.cabinet}: token revoked")
+            return 0
+        elif args.command == "command":
+            kind, values = commands.parse_args(args.kind, args.args)
+            queued = commands.queue(conn, args.cabinet, kind, values, timedelta(minutes=args.expires_in))
+            print(f"{queued.command_id} queued for cabinet {args.cabinet}, expires {queued.expires_at.isoformat()}")
+            return 0
+        else:
+            through = fleet.compact(conn, args.keep)
+            print(f"change feed compacted through {through}")
+            return 0
+    _hand_out(token, args.token_file, args.cabinet)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        storage = Storage(args.db)
+        storage.migrate()
+    except (StorageError, sa.exc.OperationalError) as exc:
+        print(f"cabinet-cloud: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run(args, storage)
+    except SeedError as exc:
+        for line in exc.lines:
+            print(line, file=sys.stderr)
+        return EXIT_REFUSED
+    except (auth.EnrolmentError, commands.CommandError) as exc:
+        print(f"cabinet-cloud: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    finally:
+        storage.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,241 @@
+"""The cloud's HTTP API (FastAPI): the sync endpoints every cabinet talks to.
+
+Every `/v1/cabinets/{cabinet_id}/...` request carries the cabinet's own token; a token used on
+another cabinet's path gets 403, a missing or unknown one 401. Request bodies may be gzip-compressed
+(`Content-Encoding: gzip`) and are read up to MAX_BODY_BYTES, compressed or not.
+"""
+
+import asyncio
+import logging
+import time
+import zlib
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cabinetcloud import auth, commands, fleet, ingest
+from cabinetcloud.auth import Caller
+from cabinetcloud.storage import Storage
+from cabinetd import __version__
+from cabinetd.sync.protocol import (
+    MAX_BODY_BYTES,
+    MAX_PAGE_OPS,
+    MAX_WAIT_S,
+    BatchReply,
+    ChangesPage,
+    Command,
+    ErrorReply,
+    EventBatch,
+    HistoryPage,
+    SessionReply,
+    SessionRequest,
+    Snapshot,
+)
+
+log = logging.getLogger(__name__)
+
+CabinetId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+Clock = Callable[[], datetime]
+
+
+class Refusal(HTTPException):
+    """A request the cloud turns down on purpose; its body is an ErrorReply."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        *,
+        expected_seq: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status_code=status, detail=detail, headers=headers)
+        self.reply = ErrorReply(code=code, detail=detail, expected_seq=expected_seq)
+
+
+def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorReply} for status in statuses}
+
+
+class BodyLimitedRequest(Request):
+    """Reads the body up to MAX_BODY_BYTES and undoes gzip, refusing more (a gzip bomb included)."""
+
+    async def body(self) -> bytes:
+        if not hasattr(self, "_body"):
+            raw = bytearray()
+            async for chunk in self.stream():
+                raw += chunk
+                if len(raw) > MAX_BODY_BYTES:
+                    raise Refusal(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
+            body = bytes(raw)
+            encoding = self.headers.get("content-encoding", "identity").lower()
+            if encoding == "gzip":
+                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+                try:
+                    body = inflater.decompress(body, MAX_BODY_BYTES + 1)
+                except zlib.error as exc:
+                    raise Refusal(400, "bad_encoding", f"gzip body cannot be read: {exc}") from None
+                if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
+                    raise Refusal(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes uncompressed")
+            elif encoding != "identity":
+                raise Refusal(415, "bad_encoding", f"content encoding {encoding!r}: send gzip or nothing")
+            self._body = body
+        return self._body
+
+
+class BodyLimitedRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def limited(request: Request) -> Response:
+            return await handler(BodyLimitedRequest(request.scope, request.receive))
+
+        return limited
+
+
+class HeadWatch:
+    """The newest change and command numbers, read at most once per interval for all long-polls."""
+
+    def __init__(self, storage: Storage, every_s: float) -> None:
+        self.storage = storage
+        self.every_s = every_s
+        self._read_at = float("-inf")
+        self._heads = (0, 0)
+
+    def _read(self) -> tuple[int, int]:
+        with self.storage.reading() as conn:
+            return fleet.head(conn), commands.head(conn)
+
+    async def heads(self) -> tuple[int, int]:
+        if time.monotonic() - self._read_at >= self.every_s:
+            self._heads = await run_in_threadpool(self._read)
+            self._read_at = time.monotonic()
+        return self._heads
+
+
+def create_app(
+    storage: Storage, *, max_wait_s: float = MAX_WAIT_S, poll_s: float = 1.0, clock: Clock | None = None
+) -> FastAPI:
+    now: Clock = clock or (lambda: datetime.now(UTC))
+    app = FastAPI(
+        title="cabinet-cloud",
+        version=__version__,
+        summary="The reference sync endpoint for smart device cabinets.",
+    )
+    app.router.route_class = BodyLimitedRoute
+    app.state.storage = storage
+    watch = HeadWatch(storage, poll_s)
+    bearer = HTTPBearer(auto_error=False, description="The cabinet's own token, issued at enrolment.")
+
+    @app.exception_handler(Refusal)
+    async def _refused(_request: Request, exc: Refusal) -> JSONResponse:
+        return JSONResponse(exc.reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # Errors raised by the framework itself (a body that is not JSON) get the same shape as ours.
+        reply = ErrorReply(code=f"http_{exc.status_code}", detail=str(exc.detail))
+        return JSONResponse(reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
+
+    def caller(
+        cabinet_id: CabinetId, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> Caller:
+        header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+        with storage.reading() as conn:
+            found = auth.authenticate(conn, header)
+        if found is None:
+            raise Refusal(
+                401, "unauthorized", "missing or unknown cabinet token", headers={"WWW-Authenticate": "Bearer"}
+            )
+        if found.cabinet_id != cabinet_id:
+            log.warning("token of cabinet %s used for cabinet %s", found.cabinet_id, cabinet_id)
+            raise Refusal(403, "forbidden", f"this token does not belong to cabinet {cabinet_id!r}")
+        return found
+
+    Authenticated = Annotated[Caller, Depends(caller)]
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    @app.post("/v1/cabinets/{cabinet_id}/session", responses=_refusals(400, 401, 403, 413, 415))
+    def session(cabinet_id: CabinetId, request: SessionRequest, who: Authenticated) -> SessionReply:
+        return ingest.open_session(storage, who, request, now())
+
+    @app.post("/v1/cabinets/{cabinet_id}/events", responses=_refusals(400, 401, 403, 409, 413, 415))
+    def upload(cabinet_id: CabinetId, batch: EventBatch, who: Authenticated) -> BatchReply:
+        shape = ingest.batch_shape_error(batch)
+        if shape:
+            raise Refusal(400, "bad_batch", shape)
+        result = ingest.ingest_batch(storage, who, batch, now())
+        if isinstance(result, ingest.SeqConflict):
+            raise Refusal(409, result.code, result.detail, expected_seq=result.expected_seq)
+        return result
+
+    @app.get("/v1/cabinets/{cabinet_id}/events", responses=_refusals(401, 403))
+    def fetch_back(
+        cabinet_id: CabinetId,
+        who: Authenticated,
+        epoch: Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")],
+        after: Annotated[int, Query(ge=0, le=2**52)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 500,
+    ) -> HistoryPage:
+        return ingest.history(storage, who.cabinet_id, epoch, after, limit)
+
+    @app.get("/v1/cabinets/{cabinet_id}/changes", responses=_refusals(401, 403, 410))
+    async def changes(
+        cabinet_id: CabinetId,
+        who: Authenticated,
+        cursor: Annotated[str, Query(pattern=r"^[0-9]{0,18}$")] = "",
+        wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
+    ) -> ChangesPage:
+        start = int(cursor or 0)
+        deadline = time.monotonic() + min(wait, max_wait_s)
+
+        def read() -> ChangesPage:
+            with storage.reading() as conn:
+                try:
+                    return fleet.changes_after(conn, start, MAX_PAGE_OPS, who.store)
+                except fleet.CursorGone as exc:
+                    raise Refusal(410, "cursor_gone", f"{exc}: fetch the snapshot") from None
+
+        def has_commands() -> bool:
+            with storage.reading() as conn:
+                return commands.undelivered(conn, who.cabinet_id)
+
+        page = await run_in_threadpool(read)
+        if page.ops or time.monotonic() >= deadline or await run_in_threadpool(has_commands):
+            return page
+        _, commands_seen = await watch.heads()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+            changes_head, commands_head = await watch.heads()
+            if changes_head > start:
+                return await run_in_threadpool(read)
+            if commands_head != commands_seen:
+                commands_seen = commands_head
+                if await run_in_threadpool(has_commands):
+                    break
+        return page
+
+    @app.get("/v1/cabinets/{cabinet_id}/snapshot", responses=_refusals(401, 403))
+    def snapshot(cabinet_id: CabinetId, who: Authenticated) -> Snapshot:
+        with storage.reading() as conn:
+            return fleet.snapshot(conn, who.store)
+
+    @app.get("/v1/cabinets/{cabinet_id}/commands", responses=_refusals(401, 403))
+    def pending_commands(
+        cabinet_id: CabinetId, who: Authenticated, after: Annotated[int, Query(ge=0, le=2**52)] = 0
+    ) -> list[Command]:
+        with storage.writing() as conn:
+            return commands.pending(conn, who.cabinet_id, after, now())
+
+    return app

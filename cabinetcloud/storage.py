@@ -1,0 +1,163 @@
+"""The cloud's database: SQLite (the default, a file) or PostgreSQL (psycopg 3), one schema, migrations.
+
+Writers take the database's write lock at the start of their transaction on SQLite (BEGIN
+IMMEDIATE), so a transaction that read first never fails to upgrade to writing; on PostgreSQL the
+rows that order things (an epoch, a counter) are locked explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from cabinetcloud import schema
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DB: Final = "sqlite:///cabinet-cloud.db"
+
+
+class StorageError(Exception):
+    """The database cannot be used: wrong URL, newer schema, unreachable server."""
+
+
+def _sqlite_engine(url: sa.URL, immediate: bool) -> Engine:
+    if url.database in (None, "", ":memory:"):
+        raise StorageError(f"database {url.render_as_string()}: SQLite needs a file, not memory")
+    engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+    @sa.event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, _record: Any) -> None:
+        # We issue BEGIN ourselves (below); the driver's own transaction handling would get in the way.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        # An acknowledged event is gone from the cabinet's outbox: it must survive a power cut here.
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        connection.exec_driver_sql(begin)
+
+    return engine
+
+
+class Storage:
+    def __init__(self, url: str = DEFAULT_DB) -> None:
+        try:
+            parsed = sa.make_url(url)
+        except sa.exc.ArgumentError as exc:
+            raise StorageError(f"database URL {url!r}: {exc}") from None
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self._writer = _sqlite_engine(parsed, immediate=True)
+            self._reader = _sqlite_engine(parsed, immediate=False)
+        elif self.dialect == "postgresql":
+            if parsed.get_driver_name() != "psycopg":
+                raise StorageError(f"database URL {parsed.render_as_string()}: use postgresql+psycopg:// (psycopg 3)")
+            self._writer = sa.create_engine(parsed, pool_size=10, max_overflow=30, pool_pre_ping=True)
+            self._reader = self._writer
+        else:
+            raise StorageError(
+                f"database URL {parsed.render_as_string()}: only sqlite:/// and postgresql+psycopg:// work"
+            )
+        self.url = parsed.render_as_string(hide_password=True)
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One transaction that will write; committed when the block ends without an error."""
+        with self._writer.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """One transaction that sees one consistent state of the database."""
+        engine = self._reader
+        if self.dialect == "postgresql":
+            engine = engine.execution_options(isolation_level="REPEATABLE READ")
+        with engine.begin() as conn:
+            yield conn
+
+    def insert_ignoring_duplicates(self, table: sa.Table) -> Any:
+        """INSERT ... ON CONFLICT DO NOTHING in this database's dialect."""
+        if self.dialect == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing()
+        return sqlite.insert(table).on_conflict_do_nothing()
+
+    def lock_for_update(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        # SQLite has no row locks; its writer already holds the database lock (BEGIN IMMEDIATE).
+        return query.with_for_update() if self.dialect == "postgresql" else query
+
+    def dispose(self) -> None:
+        self._writer.dispose()
+        if self._reader is not self._writer:
+            self._reader.dispose()
+
+    # --- migrations ----------------------------------------------------------------------------
+
+    def migrate(self) -> int:
+        """Bring the schema to the newest version (forward only); returns the version reached."""
+        with self.writing() as conn:
+            if self.dialect == "postgresql":
+                # One migrating process at a time, however many servers start together.
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727001)")
+            version = current_version(conn)
+            if version > len(MIGRATIONS):
+                raise StorageError(
+                    f"database {self.url} has schema version {version}; this cabinet-cloud knows "
+                    f"up to {len(MIGRATIONS)}: upgrade cabinet-cloud"
+                )
+            for number in range(version + 1, len(MIGRATIONS) + 1):
+                log.info("migrating %s to schema version %d", self.url, number)
+                MIGRATIONS[number - 1](conn)
+                conn.execute(sa.delete(schema.schema_version))
+                conn.execute(sa.insert(schema.schema_version).values(version=number))
+            return len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not sa.inspect(conn).has_table("schema_version"):
+        return 0
+    value = conn.execute(sa.select(schema.schema_version.c.version)).scalar()
+    return int(value or 0)
+
+
+def _v1_initial(conn: Connection) -> None:
+    tables = [table for table in schema.metadata.sorted_tables if table.name != "schema_version"]
+    schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
+    conn.execute(
+        sa.insert(schema.counters),
+        [{"name": name, "value": 0} for name in ("changes", "commands", "epochs")],
+    )
+    conn.execute(sa.insert(schema.settings).values(name="compacted_through", value="0"))
+
+
+# Index i holds the step from version i to i + 1. Append only: a released step never changes.
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial]
+
+
+def next_number(conn: Connection, counter: str, count: int = 1) -> int:
+    """Reserve `count` numbers of a counter; returns the first. Holds the counter until commit."""
+    row = conn.execute(
+        sa.update(schema.counters)
+        .where(schema.counters.c.name == counter)
+        .values(value=schema.counters.c.value + count)
+        .returning(schema.counters.c.value)
+    ).scalar_one()
+    return int(row) - count + 1
+
+
+def counter_value(conn: Connection, counter: str) -> int:
+    value = conn.execute(sa.select(schema.counters.c.value).where(schema.counters.c.name == counter)).scalar_one()
+    return int(value)

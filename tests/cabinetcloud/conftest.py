@@ -1,0 +1,43 @@
+"""Storages for the cloud tests: SQLite always, PostgreSQL from a private cluster (CI requires it)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cabinetcloud.storage import Storage
+from tests.cabinetcloud import harness
+from tests.conftest import require_system
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[harness.PostgresCluster]:
+    bin_dir = harness.postgres_bin()
+    require_system("PostgreSQL (the postgresql package)", bin_dir is not None)
+    assert bin_dir is not None
+    yield harness.shared_cluster(bin_dir)
+    harness.stop_shared_cluster()
+
+
+def _storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'cloud.db'}"
+    cluster: harness.PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.new_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """A migrated, empty cloud database, on each engine."""
+    store = harness.migrated(_storage_url(request.param, tmp_path, request))
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def sqlite_storage(tmp_path: Path) -> Iterator[Storage]:
+    store = harness.migrated(f"sqlite:///{tmp_path / 'cloud.db'}")
+    yield store
+    store.dispose()
