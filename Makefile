@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 # Debian packages the test suite needs; installed when missing and we run as root.
-SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql
+SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium
 
 .PHONY: demo test lint typecheck pytest system-deps bench clean
 

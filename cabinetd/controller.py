@@ -195,14 +195,7 @@ class Controller(Subsystem):
         self.core.pending.append(NewEvent("slot_state_changed", payload, slot.number, slot.device, None))
 
     async def _invalid_trigger(self, slot: Slot, trigger: str, state: SlotState) -> None:
-        detail = {"trigger": trigger, "state": state.value}
-        self.core.commit(
-            NewEvent(
-                "technician_action",
-                {"action": "invalid_trigger", "args": detail, "technician": "controller"},
-                slot.number,
-            )
-        )
+        self.core.commit(NewEvent("trigger_refused", {"trigger": trigger, "state": state.value}, slot.number))
 
     # --- sessions ------------------------------------------------------------------------------------------
 
@@ -230,7 +223,7 @@ class Controller(Subsystem):
             return
         refusal = self._refusal(staff, 0)
         if refusal is not None:
-            core.screen.show("refused", reason=refusal.value, name=staff.name if staff else "")
+            core.refuse(refusal.value, staff)
             return
         assert staff is not None
         work_type = core.ledger.work_type(staff.work_type)

@@ -89,6 +89,13 @@ class Core:
     ) -> NewEvent:
         return NewEvent(event_type, payload, slot, device, staff)
 
+    def refuse(self, reason: str, staff: StaffMember | None, minutes: int | None = None) -> None:
+        """No device for this badge: the reason goes on the screen and into the ledger."""
+        self.commit(
+            self.event("rent_refused", {"reason": reason, "minutes": minutes}, staff=staff.staff_id if staff else None)
+        )
+        self.screen.show("refused", reason=reason, minutes=minutes, name=staff.name if staff else "")
+
     def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
         if alarm in slot.alarms:
             return None

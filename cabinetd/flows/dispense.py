@@ -46,7 +46,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     ranked = rank_devices(core.slot_views(), wanted)
     if not ranked:
         minutes = minutes_until_ready(core.slot_views(), wanted)
-        core.screen.show("refused", reason="no_device_available", minutes=minutes, name=staff.name)
+        core.refuse("no_device_available", staff, minutes)
         return False
     for view in ranked:
         slot = core.slots[view.number]
@@ -57,7 +57,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
                 continue
         if await _unlock_for_rent(core, slot, staff, work_type):
             return True
-    core.screen.show("refused", reason="no_device_available", minutes=None, name=staff.name)
+    core.refuse("no_device_available", staff)
     return False
 
 

@@ -165,6 +165,22 @@ class ReturnCancelled(Payload):
     reason: Text
 
 
+@declare("rent_refused")
+class RentRefused(Payload):
+    """A badge that got no device, and why (the screen showed the same reason)."""
+
+    reason: Ident
+    minutes: Annotated[int, Field(ge=0)] | None = None
+
+
+@declare("trigger_refused", needs=("slot",))
+class TriggerRefused(Payload):
+    """A move the slot's state machine does not allow, asked for anyway: a bug or a race, never silent."""
+
+    trigger: Ident
+    state: SlotState
+
+
 @declare("device_returned", needs=("slot", "device"))
 class DeviceReturned(Payload):
     # None when the cabinet did not know the device as rented (a return is never refused).

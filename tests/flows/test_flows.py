@@ -73,7 +73,8 @@ async def test_fail__refused_badges_show_the_reason_and_unlock_nothing(rig: Rig,
     rig.sim.badge(badge)
     await rig.until(lambda: screen(rig).get("view") == "refused")
     assert screen(rig)["reason"] == reason
-    assert rig.events() == before
+    assert rig.events() == [*before, "rent_refused"]
+    assert rig.ledger.tail(1)[0].payload == {"reason": reason, "minutes": None}
 
 
 async def test_fail__limit_reached_offers_the_return_instead(rig: Rig) -> None:

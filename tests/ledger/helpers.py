@@ -44,6 +44,8 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
     "dispense_started": ({"work_type": "picking"}, {"slot": 1, "device": "PDA-001", "staff": "S-100"}),
     "dispense_cancelled": ({"reason": "door not opened within 20 s"}, {"slot": 1}),
     "return_cancelled": ({"reason": "door closed with no device inside"}, {"slot": 2}),
+    "rent_refused": ({"reason": "limit_reached", "minutes": None}, {"staff": "s-1"}),
+    "trigger_refused": ({"trigger": "dispense", "state": "empty"}, {"slot": 2}),
     "device_rented": (
         {"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"},
         {"slot": 1, "device": "PDA-001", "staff": "S-100"},
