@@ -240,3 +240,29 @@ async def test_ok__restart_rebuilds_slots_and_records_differences(rig: Rig) -> N
     differences = [e.payload["what"] for e in rig.ledger.tail(10) if e.type == "reconciliation_difference"]
     assert differences == ["device missing from its slot"]
     assert rig.ledger.verify().ok
+
+
+async def test_ok__a_charging_device_becomes_ready_when_it_crosses_the_threshold(rig: Rig) -> None:
+    from cabinetd.hal.base import DeviceRefresh
+
+    agent = rig.sim.holds(1).agent  # type: ignore[union-attr]
+    agent.set_battery(30.0)
+    link = rig.controller.core.hardware.link
+    rig.controller.post(DeviceRefresh(1, await link.hello(1), None))
+    await rig.until(lambda: rig.state(1) == "charging")
+    agent.set_battery(45.0)  # price-tags needs 40 %
+    rig.controller.post(DeviceRefresh(1, await link.hello(1), None))
+    await rig.until(lambda: rig.state(1) == "ready")
+    statuses = [e.payload["battery"] for e in rig.ledger.tail(10) if e.type == "device_status"]
+    assert statuses[-2:] == [30, 45]
+
+
+async def test_ok__restart_during_a_dispense_ends_it_and_keeps_the_device(rig: Rig) -> None:
+    rig.sim.badge(ANNA)
+    await rig.until(lambda: screen(rig).get("step") == "door", within=10)
+    slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
+    await rig.restart()
+    await rig.until(lambda: rig.state(slot) in ("ready", "charging"))
+    cancelled = [e.payload["reason"] for e in rig.ledger.tail(10) if e.type == "dispense_cancelled"]
+    assert cancelled == ["restart during dispense; the device is still in the slot"]
+    assert rig.ledger.held_by("anna") == []
