@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from cabinetd.ledger.chain import GENESIS_HASH, event_hash
+from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import StoredEvent, payload_model
 from cabinetd.ledger.projections import apply_changes, project
 from cabinetd.ledger.queries import EVENT_COLUMNS, SqlView, event_from_row
@@ -96,20 +97,33 @@ def verify_chain(store: Store) -> VerifyResult:
     return VerifyResult(True, count)
 
 
-def rebuild_projections(store: Store) -> RebuildResult:
-    """Empty every projection table and fold all events into it again, in one transaction; report
-    how many rows differ from what was stored before."""
-    view = SqlView(store)
+def refold(store: Store) -> int:
+    """Empty every projection table and fold all events into it again, inside the caller's
+    transaction, as a replay (see projections.py); returns how many events were folded. An event
+    the replay refuses raises LedgerError naming its epoch and seq."""
+    view = SqlView(store, replaying=True)
+    for table in PROJECTION_TABLES:
+        store.run(f"DELETE FROM {table}")
     count = 0
+    for event in _events(store):
+        payload = payload_model(event.type).model_validate(event.payload)
+        try:
+            changes = project(event, payload, view)
+        except LedgerError as exc:
+            raise LedgerError(f"epoch {event.epoch} seq {event.seq}: {exc}") from None
+        apply_changes(store, changes)
+        count += 1
+    return count
+
+
+def rebuild_projections(store: Store) -> RebuildResult:
+    """Fold all events into the projections again, in one transaction; report how many rows differ
+    from what was stored before."""
     differences: dict[str, int] = {}
     with store.atomic():
         for table in PROJECTION_TABLES:
             store.run(f"CREATE TEMP TABLE stored_{table} AS SELECT * FROM {table}")
-            store.run(f"DELETE FROM {table}")
-        for event in _events(store):
-            payload = payload_model(event.type).model_validate(event.payload)
-            apply_changes(store, project(event, payload, view))
-            count += 1
+        count = refold(store)
         for table in PROJECTION_TABLES:
             stored = f"temp.stored_{table}"
             rows = store.rows(

@@ -212,6 +212,15 @@ class TechnicianAction(Payload):
     technician: Ident
 
 
+@declare("command_started")
+class CommandStarted(Payload):
+    """Committed before a remote command runs: the write-ahead record that keeps it at most once. A
+    start without a result is a command cut short by a restart, recorded as failed, not run again."""
+
+    command_id: Ident
+    kind: Ident
+
+
 @declare("command_result")
 class CommandResult(Payload):
     command_id: Ident

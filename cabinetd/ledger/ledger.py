@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel
 
-from cabinetd.ledger import queries, replicas
+from cabinetd.ledger import fork, queries, replicas
 from cabinetd.ledger.audit import RebuildResult, VerifyResult, rebuild_projections, verify_chain
 from cabinetd.ledger.chain import GENESIS_HASH, event_hash, iso_utc, utc_now, uuid7
 from cabinetd.ledger.envelope import Draft, checked, read_boot_id
@@ -28,16 +28,11 @@ from cabinetd.ledger.events import NewEvent, StoredEvent
 from cabinetd.ledger.projections import apply_changes, project
 from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SqlView, SyncState
 from cabinetd.ledger.replicas import DeviceModel, StaffMember, WorkType
+from cabinetd.ledger.rows import insert_epoch, insert_event
 from cabinetd.ledger.schema import schema_version
 from cabinetd.ledger.store import Store
 
 logger = logging.getLogger(__name__)
-
-INSERT_EVENT: Final = (
-    "INSERT INTO events (epoch, seq, event_id, type, schema_version, occurred_at, mono_ns, boot_id, "
-    "cabinet_id, slot, device, staff, payload, prev_hash, hash) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
 
 Clock = Callable[[], datetime]
 
@@ -137,26 +132,7 @@ class Ledger:
                 for draft in drafts:
                     event = self._seal(draft, tail)
                     changes = project(event, draft.model, self._view)
-                    store.run(
-                        INSERT_EVENT,
-                        (
-                            event.epoch,
-                            event.seq,
-                            event.event_id,
-                            event.type,
-                            event.schema_version,
-                            event.occurred_at,
-                            event.mono_ns,
-                            event.boot_id,
-                            event.cabinet_id,
-                            event.slot,
-                            event.device,
-                            event.staff,
-                            draft.payload_json,
-                            event.prev_hash,
-                            event.hash,
-                        ),
-                    )
+                    insert_event(store, event, draft.payload_json)
                     apply_changes(store, changes)
                     tail = _Tail(event.epoch, event.seq, event.hash)
                     sealed.append(event)
@@ -210,11 +186,7 @@ class Ledger:
 
     def _mint_epoch(self, reason: str, start_hash: str) -> str:
         epoch = str(uuid7())
-        self._store.run(
-            "INSERT INTO epochs (epoch, ordinal, started_at, reason, start_hash) "
-            "VALUES (?, (SELECT coalesce(max(ordinal), 0) + 1 FROM epochs), ?, ?, ?)",
-            (epoch, iso_utc(self._now()), reason, start_hash),
-        )
+        insert_epoch(self._store, epoch, iso_utc(self._now()), reason, start_hash)
         return epoch
 
     def new_epoch(self, reason: str) -> str:
@@ -231,6 +203,34 @@ class Ledger:
             "ledger %s: new epoch %s after epoch %s (seq %d): %s", self.path, epoch, tail.epoch, tail.seq, reason
         )
         return epoch
+
+    def adopt_fork(self, held: Sequence[Mapping[str, Any]], diverged_after: int, reason: str) -> str:
+        """Join the cloud's history and the ledger's own after a fork, in one transaction (fork.py):
+        the current epoch's events after seq `diverged_after` are taken out; `held` (the wire events
+        the cloud holds after that seq, then those of its later epochs, in order) goes in as it is,
+        acknowledged; the events taken out are sealed again into a new epoch, except those the cloud
+        holds; the projections are folded again. Returns the new epoch."""
+        try:
+            with self._store.atomic():
+                adoption = fork.adopt(self._store, self.cabinet_id, held, diverged_after, reason, iso_utc(self._now()))
+        except LedgerError as exc:
+            raise LedgerError(f"ledger {self.path}: fork not adopted: {exc}") from None
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not adopt the fork: {exc}") from exc
+        finally:
+            self._tail = None
+        logger.warning(
+            "ledger %s: %s: took out %d events after seq %d, took in %d of the cloud's, sealed %d again "
+            "into new epoch %s",
+            self.path,
+            reason,
+            adoption.taken_out,
+            diverged_after,
+            adoption.taken_in,
+            adoption.resealed,
+            adoption.epoch,
+        )
+        return adoption.epoch
 
     def sync_state(self) -> SyncState:
         tail = self._current_tail()
@@ -350,6 +350,9 @@ class Ledger:
 
     def command_executed(self, command_id: str) -> bool:
         return queries.command_executed(self._store, command_id)
+
+    def command_started(self, command_id: str) -> bool:
+        return queries.command_started(self._store, command_id)
 
     def tail(self, n: int) -> list[StoredEvent]:
         return queries.tail(self._store, n)

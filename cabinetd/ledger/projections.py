@@ -6,6 +6,13 @@ every event, so the tables cannot be anything but the fold of the events. A func
 event that contradicts the projections (a device in two open rentals, a command executed twice) by
 raising LedgerError before anything of that event is written.
 
+Replaying is different in one way: the file may hold two histories joined by a fork adoption (the
+cloud's events, then the cabinet's own written since an old copy of the ledger was restored), and
+the cabinet's events were checked against the restored state, not against the cloud's. Events in
+a file are facts, so a replay never refuses a contradiction two honest histories can produce; it
+settles it as the physical cabinet must have (see `settled`). What no history of one cabinet can
+produce (a rental id used twice, a return naming an unknown rental) is refused in a replay too.
+
 An event type with no function here changes no projection.
 """
 
@@ -21,6 +28,7 @@ from cabinetd.ledger.events import (
     AlarmCleared,
     AlarmRaised,
     CommandResult,
+    CommandStarted,
     DeviceProvisioned,
     DeviceRented,
     DeviceReturned,
@@ -68,12 +76,16 @@ class RentalFacts(NamedTuple):
 class View(Protocol):
     """What a projection may read of the projections as they stand before the event."""
 
+    # True while recorded events are folded again (rebuild, fork adoption), False for a new event.
+    replaying: bool
+
     def slot_device(self, slot: int) -> str | None: ...
     def slot_alarms(self, slot: int) -> list[str]: ...
     def device_slot(self, serial: str) -> int | None: ...
     def open_rental_of(self, device: str) -> str | None: ...
     def rental(self, rental_id: str) -> RentalFacts | None: ...
     def command_executed(self, command_id: str) -> bool: ...
+    def command_started(self, command_id: str) -> bool: ...
     def open_incidents(self) -> list[str]: ...
 
 
@@ -98,6 +110,13 @@ def project(event: StoredEvent, payload: Payload, view: View) -> list[Change]:
 
 def refuse(event: StoredEvent, reason: str) -> LedgerError:
     return LedgerError(f"event type {event.type!r}: {reason}")
+
+
+def settled(event: StoredEvent, view: View, reason: str) -> None:
+    """A contradiction between two joined histories: refused for a new event, settled in a replay
+    (the caller then does what the replay rule says)."""
+    if not view.replaying:
+        raise refuse(event, reason)
 
 
 # --- slots -------------------------------------------------------------------------------------
@@ -188,9 +207,14 @@ def device_provisioned(event: StoredEvent, payload: DeviceProvisioned, view: Vie
 @projects(DeviceRented)
 def device_rented(event: StoredEvent, payload: DeviceRented, view: View) -> list[Change]:
     device = _device(event)
+    changes: list[Change] = []
     held = view.open_rental_of(device)
     if held is not None:
-        raise refuse(event, f"device {device!r} is already in open rental {held!r}")
+        settled(event, view, f"device {device!r} is already in open rental {held!r}")
+        # The device was in the cabinet again when this rental began, so the older rental had
+        # ended; its return was lost with the history that would have held it. Closed without a
+        # return time: when the device came back is not known.
+        changes.append(Update("rentals", {"rental_id": held}, {"status": "closed"}))
     if view.rental(payload.rental_id) is not None:
         raise refuse(event, f"rental {payload.rental_id!r} already exists")
     rental = {
@@ -202,7 +226,7 @@ def device_rented(event: StoredEvent, payload: DeviceRented, view: View) -> list
         "due_at": event.payload["due_at"],
         "status": "open",
     }
-    changes: list[Change] = [Put("rentals", {"rental_id": payload.rental_id}, rental)]
+    changes.append(Put("rentals", {"rental_id": payload.rental_id}, rental))
     return changes + _take_out(event, view, device, last_rented_at=event.occurred_at)
 
 
@@ -215,8 +239,11 @@ def device_returned(event: StoredEvent, payload: DeviceReturned, view: View) -> 
         if facts is None:
             raise refuse(event, f"rental {rental_id!r} does not exist")
         if facts.status != "open":
-            raise refuse(event, f"rental {rental_id!r} is already closed")
-        if facts.device != device:
+            settled(event, view, f"rental {rental_id!r} is already closed")
+            # The other history closed it; the device is back all the same, so whatever rental it
+            # is out on now ends here, as for a return that names no rental.
+            rental_id = view.open_rental_of(device)
+        elif facts.device != device:
             raise refuse(event, f"rental {rental_id!r} is for device {facts.device!r}, not {device!r}")
     else:
         # The cabinet did not say which rental: if the device is out on one, it is back now.
@@ -257,10 +284,22 @@ def rental_overdue(event: StoredEvent, payload: RentalOverdue, view: View) -> li
 # --- commands and incidents ----------------------------------------------------------------------
 
 
+@projects(CommandStarted)
+def command_started(event: StoredEvent, payload: CommandStarted, view: View) -> list[Change]:
+    # No table: the start is looked up in the events (an index keeps that quick). Starting a command
+    # twice, or after its result, is what at-most-once forbids.
+    if view.command_started(payload.command_id):
+        settled(event, view, f"command {payload.command_id!r} was already started")
+    elif view.command_executed(payload.command_id):
+        settled(event, view, f"command {payload.command_id!r} was already executed")
+    return []
+
+
 @projects(CommandResult)
 def command_result(event: StoredEvent, payload: CommandResult, view: View) -> list[Change]:
     if view.command_executed(payload.command_id):
-        raise refuse(event, f"command {payload.command_id!r} was already executed")
+        settled(event, view, f"command {payload.command_id!r} was already executed")
+        return []  # the first result recorded is the one that counts
     values = {"kind": payload.kind, "ok": int(payload.ok), "executed_at": event.occurred_at}
     return [Put("executed_commands", {"command_id": payload.command_id}, values)]
 
@@ -280,7 +319,8 @@ def ledger_incident(event: StoredEvent, payload: LedgerIncident, view: View) -> 
 def incident_cleared(event: StoredEvent, payload: IncidentCleared, view: View) -> list[Change]:
     open_ids = view.open_incidents()
     if not open_ids:
-        raise refuse(event, "no ledger incident is open")
+        settled(event, view, "no ledger incident is open")
+        return []  # the other history cleared them already
     cleared = {"cleared_at": event.occurred_at, "cleared_by": payload.technician}
     return [Update("incidents", {"incident_id": incident}, cleared) for incident in open_ids]
 

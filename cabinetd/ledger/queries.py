@@ -196,6 +196,15 @@ def command_executed(store: Store, command_id: str) -> bool:
     return bool(store.rows("SELECT 1 FROM executed_commands WHERE command_id = ?", (command_id,)))
 
 
+def command_started(store: Store, command_id: str) -> bool:
+    """A `command_started` event names the command (the expression matches the index of schema v3)."""
+    found = store.rows(
+        "SELECT 1 FROM events WHERE type = 'command_started' AND json_extract(payload, '$.command_id') = ? LIMIT 1",
+        (command_id,),
+    )
+    return bool(found)
+
+
 def open_incident(store: Store) -> tuple[str, str, str | None] | None:
     """The oldest incident no technician has cleared: (kind, detail, copy path)."""
     rows = store.rows("SELECT kind, detail, copy_path FROM incidents WHERE cleared_at IS NULL ORDER BY rowid LIMIT 1")
@@ -246,8 +255,9 @@ class SqlView:
     """The projections as a projection function sees them, read through the write connection so
     that an event in a batch sees the changes of the events before it."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, replaying: bool = False) -> None:
         self._store = store
+        self.replaying = replaying
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         rows = self._store.rows(sql, params)
@@ -276,6 +286,9 @@ class SqlView:
 
     def command_executed(self, command_id: str) -> bool:
         return command_executed(self._store, command_id)
+
+    def command_started(self, command_id: str) -> bool:
+        return command_started(self._store, command_id)
 
     def open_incidents(self) -> list[str]:
         rows = self._store.rows("SELECT incident_id FROM incidents WHERE cleared_at IS NULL ORDER BY rowid")

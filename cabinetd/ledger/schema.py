@@ -170,6 +170,16 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
                               ORDER BY e.id LIMIT 1)""",
         ),
     ),
+    Migration(
+        3,
+        "command_started events are found by command id",
+        (
+            # The write-ahead record of a remote command is an event; the runner asks for it by id
+            # before each new command, which must not scan every event.
+            "CREATE INDEX events_command_started ON events (json_extract(payload, '$.command_id')) "
+            "WHERE type = 'command_started'",
+        ),
+    ),
 )
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version

@@ -33,7 +33,7 @@ from cabinetd.sync import downlink
 from cabinetd.sync.link import CloudLink, CloudRefusal, read_token
 from cabinetd.sync.pacing import Backoff, Pacing
 from cabinetd.sync.protocol import SyncError
-from cabinetd.sync.remote import CommandExecutor, CommandJournal, CommandRunner
+from cabinetd.sync.remote import CommandExecutor, CommandRunner
 from cabinetd.sync.uplink import Forked, UpgradeRequired, Uplink
 
 log = logging.getLogger(__name__)
@@ -255,8 +255,5 @@ class CloudSync(Subsystem):
         if uplink is None or uplink.state.skew_s is None:
             return 0  # expiry is judged by the cloud's clock, known only after a session
         if self._commands is None:
-            journal = CommandJournal(self.config.cabinet.state_dir)
-            self._commands = CommandRunner(
-                self.ledger, self._execute, journal, uplink.cloud_now, self.pacing.command_timeout_s
-            )
+            self._commands = CommandRunner(self.ledger, self._execute, uplink.cloud_now, self.pacing.command_timeout_s)
         return await self._commands.handle(await link.commands(self._commands.after))

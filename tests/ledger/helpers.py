@@ -58,6 +58,7 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
     "rental_due_soon": ({"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"}, {"staff": "S-100"}),
     "rental_overdue": ({"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"}, {"staff": "S-100"}),
     "technician_action": ({"action": "open_slot", "args": {"slot": 4}, "technician": "T-7"}, {"slot": 4}),
+    "command_started": ({"command_id": "C-1", "kind": "disable_slot"}, {"slot": 5}),
     "command_result": ({"command_id": "C-1", "kind": "disable_slot", "ok": True, "detail": ""}, {"slot": 5}),
     "reconciliation_difference": (
         {"what": "slot 6 device", "ledger_said": "PDA-004", "hardware_says": None},

@@ -243,6 +243,19 @@ def test_ok__a_command_is_recorded_once(ledger: Ledger) -> None:
     assert str(caught.value) == "event type 'command_result': command 'C-1' was already executed"
 
 
+def test_fail__a_command_is_started_once_and_never_after_its_result(ledger: Ledger) -> None:
+    started = {"command_id": "C-1", "kind": "unlock_slot"}
+    ledger.append("command_started", started)
+    assert (ledger.command_started("C-1"), ledger.command_executed("C-1")) == (True, False)
+    with pytest.raises(LedgerError) as caught:
+        ledger.append("command_started", started)
+    assert str(caught.value) == "event type 'command_started': command 'C-1' was already started"
+    ledger.append("command_result", {"command_id": "C-2", "kind": "unlock_slot", "ok": False, "detail": "expired"})
+    with pytest.raises(LedgerError) as caught:
+        ledger.append("command_started", {"command_id": "C-2", "kind": "unlock_slot"})
+    assert str(caught.value) == "event type 'command_started': command 'C-2' was already executed"
+
+
 def test_ok__the_first_reminder_of_each_kind_counts(ledger: Ledger) -> None:
     stock(ledger, 1)
     ledger.append("device_rented", RENT, slot=1, device="PDA-001", staff="S-1")

@@ -92,6 +92,10 @@ def events() -> st.SearchStrategy[NewEvent]:
             st.sampled_from(["C-1", "C-2", "C-3"]),
             st.booleans(),
         ),
+        st.builds(
+            lambda command_id: NewEvent("command_started", {"command_id": command_id, "kind": "unlock_slot"}),
+            st.sampled_from(["C-1", "C-2", "C-3"]),
+        ),
         st.just(NewEvent("ledger_incident", {"kind": "test", "detail": "x", "copy_path": None})),
         st.just(NewEvent("incident_cleared", {"technician": "T-1"})),
     )

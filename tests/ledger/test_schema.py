@@ -49,6 +49,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
     expected = snapshot(ledger)
     # Take the file back to what version 1 wrote: the same tables without the reminder columns.
     store = ledger.store
+    store.run("DROP INDEX events_command_started")
     store.run("DROP INDEX rentals_open_due")
     store.run("ALTER TABLE rentals DROP COLUMN due_soon_at")
     store.run("ALTER TABLE rentals DROP COLUMN overdue_at")
@@ -63,11 +64,26 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
 
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == SCHEMA_VERSION == 2
+        assert schema_version(reopened.store) == SCHEMA_VERSION == 3
         assert snapshot(reopened) == expected
         assert reopened.rebuild().identical
     finally:
         reopened.close()
+
+
+def test_ok__version_3_finds_a_command_start_without_scanning_the_events(state_dir: Path) -> None:
+    ledger = open_ledger(state_dir, CABINET, clock=StepClock())
+    try:
+        ledger.append("command_started", {"command_id": "C-1", "kind": "unlock_slot"})
+        assert (ledger.command_started("C-1"), ledger.command_started("C-2")) == (True, False)
+        plan = ledger.store.rows(
+            "EXPLAIN QUERY PLAN SELECT 1 FROM events WHERE type = 'command_started' "
+            "AND json_extract(payload, '$.command_id') = ? LIMIT 1",
+            ("C-1",),
+        )
+        assert [row[3] for row in plan] == ["SEARCH events USING INDEX events_command_started (<expr>=?)"]
+    finally:
+        ledger.close()
 
 
 def test_fail__a_file_from_newer_software_is_refused_and_left_alone(state_dir: Path) -> None:
@@ -79,7 +95,7 @@ def test_fail__a_file_from_newer_software_is_refused_and_left_alone(state_dir: P
     with pytest.raises(LedgerError) as caught:
         open_ledger(state_dir, CABINET)
     assert str(caught.value) == (
-        f"ledger {path} has schema version 7, newer than this software knows (2); refusing to open it"
+        f"ledger {path} has schema version 7, newer than this software knows (3); refusing to open it"
     )
     assert sorted(p.name for p in state_dir.iterdir()) == ["ledger.sqlite3"]
 

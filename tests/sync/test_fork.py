@@ -15,7 +15,6 @@ from cabinetcloud import schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import LEDGER_FILE, Ledger, open_ledger
-from cabinetd.sync.fork import AdoptsFork
 from tests.cabinetcloud import harness
 from tests.sync.conftest import cabinet_config, client_for, run_until
 from tests.sync.faulty_transport import FaultyTransport
@@ -88,11 +87,6 @@ async def test_fail__a_restored_ledger_is_caught_at_the_session(
         restored.close()
 
 
-@pytest.mark.xfail(
-    not issubclass(Ledger, AdoptsFork),
-    reason="the ledger has no adopt_fork yet: the cabinet cannot take the cloud's events back",
-    strict=True,
-)
 async def test_ok__a_restored_cabinet_recovers_every_event_and_its_open_rentals(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path, tmp_path: Path
 ) -> None:
@@ -112,6 +106,45 @@ async def test_ok__a_restored_cabinet_recovers_every_event_and_its_open_rentals(
         assert len(held) == len(set(held)) == 305
         assert set(mine_after_restore) <= set(held)
         assert sorted(r.rental_id for r in restored.open_rentals()) == ["rental-after-copy", "rental-before-copy"]
+        # The cabinet holds exactly what the cloud holds: its own events and those it took back.
+        assert sorted(row[0] for row in restored.store.rows("SELECT event_id FROM events")) == sorted(held)
         assert restored.verify().ok
+        assert restored.rebuild().identical
+    finally:
+        restored.close()
+
+
+async def test_ok__a_restored_cabinet_takes_back_a_later_epoch_too(
+    cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path, tmp_path: Path
+) -> None:
+    """The cabinet had moved on to a second epoch (an earlier fork) before it was restored from a
+    copy of the first: both epochs come back, in order, before its own events go up."""
+    restored_dir = await restored_cabinet(cloud, ledger, state_dir, tmp_path)
+    first = ledger.sync_state().epoch
+    later = ledger.new_epoch("fork: an earlier one")
+    harness.fill_ledger(ledger, 10, start=3_000)
+    client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
+    await run_until(client, lambda: ledger.sync_state().acked_seq == 10)
+    restored = open_ledger(restored_dir, "sim-1")
+    try:
+        harness.fill_ledger(restored, 3, start=4_000)
+        client = client_for(cabinet_config(restored_dir, "http://cloud.test"), restored, transport=cloud)
+
+        def recovered() -> bool:
+            state = restored.sync_state()
+            return client.status().state == "online" and state.acked_seq == state.last_seq == 3
+
+        await run_until(client, recovered, timeout_s=15)
+        held = harness.cloud_event_ids(storage)
+        assert len(held) == len(set(held)) == 313
+        assert [(e.epoch, e.acked_seq, e.last_seq) for e in restored.epochs()] == [
+            (first, 300, 300),
+            (later, 10, 10),
+            (restored.sync_state().epoch, 3, 3),
+        ]
+        assert sorted(row[0] for row in restored.store.rows("SELECT event_id FROM events")) == sorted(held)
+        assert sorted(r.rental_id for r in restored.open_rentals()) == ["rental-after-copy", "rental-before-copy"]
+        assert restored.verify().ok
+        assert restored.rebuild().identical
     finally:
         restored.close()
