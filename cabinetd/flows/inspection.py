@@ -95,7 +95,11 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
     else:
         failing = [name for name, check in checks.items() if not check["passed"]]
         await core.fire(
-            slot, "inspection_failed", status_event(core, slot, hello), returned, _ticket(core, slot, device, checks)
+            slot,
+            "inspection_failed",
+            status_event(core, slot, hello),
+            returned,
+            repair_ticket(core, slot, device, checks),
         )
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
@@ -107,7 +111,7 @@ def _rental_start(core: Core, rental_id: str | None) -> datetime | None:
     return datetime.fromisoformat(rental.started_at) if rental else None
 
 
-def _ticket(core: Core, slot: Slot, device: str | None, evidence: dict[str, Any]) -> NewEvent:
+def repair_ticket(core: Core, slot: Slot, device: str | None, evidence: dict[str, Any]) -> NewEvent:
     return core.event(
         "repair_ticket_opened", {"ticket_id": str(uuid7()), "evidence": evidence}, slot=slot.number, device=device
     )
@@ -126,7 +130,7 @@ async def _faulty(
                 device=device,
             )
         )
-    events.append(_ticket(core, slot, device, evidence))
+    events.append(repair_ticket(core, slot, device, evidence))
     if slot.state is SlotState.INSPECTING:
         await core.fire(slot, "inspection_failed", *events)
     else:

@@ -9,9 +9,9 @@ import logging
 from datetime import timedelta
 
 from cabinetd.flows.core import Core
-from cabinetd.flows.inspection import _ticket, learn, status_event
+from cabinetd.flows.inspection import inspect, learn, repair_ticket, status_event
 from cabinetd.fsm.slot import Alarm, Slot, SlotState
-from cabinetd.hal.base import DeviceRefresh
+from cabinetd.hal.base import DeviceRefresh, UsbIdentity
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
     hello = refresh.hello
     if hello is None:
         log.warning("slot %d: device does not answer its refresh: %s", slot.number, refresh.error)
-        await core.fire(slot, "device_failed", _ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)}))
+        await core.fire(
+            slot, "device_failed", repair_ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)})
+        )
         core.hardware.link.unwatch(slot.number)
         return
     before = slot.battery
@@ -90,6 +92,39 @@ async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
         await core.fire(slot, "battery_low", *events)
     else:
         core.commit(*events)
+
+
+async def device_vanished(core: Core, slot: Slot) -> None:
+    """A device left its slot with no rent under way (a forced door, a technician's hand)."""
+    if core.hardware.ports.present(slot.number) is not None:
+        return  # it re-enumerated (switching to accessory mode): the same port shows a device again
+    if slot.state not in (SlotState.CHARGING, SlotState.READY, SlotState.INSPECTING, SlotState.FAULTY):
+        return
+    gone = core.event(
+        "reconciliation_difference",
+        {"what": "device taken from its slot outside a rent", "ledger_said": slot.device, "hardware_says": None},
+        slot=slot.number,
+        device=slot.device,
+    )
+    core.hardware.link.unwatch(slot.number)
+    await core.fire(slot, "device_lost", gone)
+    slot.device, slot.battery = None, None
+
+
+async def device_appeared(core: Core, slot: Slot, identity: UsbIdentity) -> None:
+    """A device showed up with no return under way: checked like a return, and flagged."""
+    if slot.state is not SlotState.EMPTY:
+        return  # a device re-enumerating in its own slot, or one already being looked after
+    found = core.event(
+        "reconciliation_difference",
+        {"what": "device put in a slot outside a return", "ledger_said": None, "hardware_says": identity.serial},
+        slot=slot.number,
+        device=identity.serial,
+    )
+    alarm = core.raise_alarm(slot, Alarm.UNEXPECTED_DEVICE, f"{identity.serial} put in without a return")
+    slot.device = identity.serial
+    await core.fire(slot, "device_found", found, *([alarm] if alarm else []))
+    core.spawn(inspect(core, slot, unexpected=True), f"inspect slot {slot.number}")
 
 
 async def remind(core: Core) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
+from cabinetd.fsm.slot import SlotState
 from cabinetd.ledger.chain import canonical_json
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import (
@@ -134,7 +135,13 @@ def _device(event: StoredEvent) -> str:
 
 @projects(SlotStateChanged)
 def slot_state_changed(event: StoredEvent, payload: SlotStateChanged, view: View) -> list[Change]:
-    return [Put("slots", {"slot": _slot(event)}, {"state": payload.to.value, "updated_seq": event.seq})]
+    slot = _slot(event)
+    changes: list[Change] = [Put("slots", {"slot": slot}, {"state": payload.to.value, "updated_seq": event.seq})]
+    held = view.slot_device(slot)
+    if payload.to is SlotState.EMPTY and held is not None:
+        # An empty slot holds nothing, whichever way the device left (rented, taken, lost).
+        changes += _take_out(event, view, held)
+    return changes
 
 
 def _alarms(event: StoredEvent, alarms: set[str]) -> list[Change]:
