@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 # Debian packages the test suite needs; installed when missing and we run as root.
-SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium
+SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium fonts-wqy-microhei
 
 .PHONY: demo test lint typecheck pytest system-deps bench clean
 
@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/cabinetd run --config config/sim.toml
+	$(PY) -m cabinetd.demo
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do \

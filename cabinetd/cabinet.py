@@ -5,12 +5,18 @@ from __future__ import annotations
 import time
 
 from cabinetd.api.app import build_app
+from cabinetd.api.control.badges import BadgeWatch
+from cabinetd.api.control.server import ControlServer
+from cabinetd.api.kiosk import kiosk_routes
 from cabinetd.api.server import ApiServer
+from cabinetd.api.sim import sim_routes
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.controller import Controller
+from cabinetd.hal.base import HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.hal.sim.cabinet import SimCabinet
+from cabinetd.hal.sim.world import SimWorld
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
 from cabinetd.sync.client import CloudSync
@@ -25,22 +31,32 @@ class Cabinet:
         self.config = config
         self.started_at = time.monotonic()
         if sim is None and config.hal.type == "sim":
-            sim = SimCabinet(config)
+            sim = SimWorld(config)  # the simulated world kept in the state directory
         self.sim = sim
         self.ledger = LedgerService(config.cabinet.state_dir, config.cabinet.id)
         # The drivers hand facts to the controller, which needs the drivers: the lambdas close over it.
+        # `cabinetctl badge watch` sees every fact on its way too (BadgeWatch keeps badge reads only).
+        self.badges = BadgeWatch()
+
+        def hand_over(fact: HardwareEvent) -> None:
+            self.badges.see(fact)
+            controller.post(fact)
+
         if sim is not None:
-            self.hardware: Hardware = sim.build(lambda fact: controller.post(fact), lambda fact: controller.post(fact))
+            self.hardware: Hardware = sim.build(hand_over, lambda fact: controller.post(fact))
         else:
-            self.hardware = build_hardware(
-                config, lambda fact: controller.post(fact), lambda fact: controller.post(fact)
-            )
+            self.hardware = build_hardware(config, hand_over, lambda fact: controller.post(fact))
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
-        app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at)
+        routes = kiosk_routes(controller, config, lambda: self.sync.status().online)
+        if isinstance(sim, SimWorld):
+            routes += sim_routes(sim, lambda: self.ledger.ledger)
+        app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at, routes)
         self.api = ApiServer(app, config.api.host, config.api.port)
         self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
+        self.control = ControlServer(self, self.badges)  # the technicians' socket (cabinetctl)
+        self.subsystems.append(self.control)
 
     def describe(self) -> str:
         mode = "simulated cabinet" if self.sim is not None else "cabinet"

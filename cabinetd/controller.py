@@ -19,8 +19,8 @@ from cabinetd.flows import dispense, receive
 from cabinetd.flows.core import Core, Flow
 from cabinetd.flows.inspection import inspect
 from cabinetd.flows.recovery import reconcile
-from cabinetd.flows.watch import DoorWatcher, refreshed, reminders
-from cabinetd.fsm.slot import Slot, SlotState
+from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
+from cabinetd.fsm.slot import Alarm, Slot, SlotState
 from cabinetd.hal.base import (
     BadgeRead,
     DevicePlugged,
@@ -106,11 +106,11 @@ class Controller(Subsystem):
             if row is not None:
                 slot.machine.set_state(SlotState(row.state.value))
                 slot.device = row.device
-                slot.alarms = set()
+                slot.alarms = {Alarm(alarm) for alarm in row.alarms}
         await reconcile(self.core, first_start=not rows)
 
     async def run(self) -> None:
-        self.core.spawn(reminders(self.core), "rental reminders")
+        self.core.spawn(keep_watch(self.core), "rental reminders and thresholds")
         while True:
             try:
                 fact = await asyncio.wait_for(self.inbox.get(), timeout=self.stall_after_s / 3)
@@ -141,6 +141,8 @@ class Controller(Subsystem):
                 flow = self.core.flows.get(number)
                 if flow is not None and flow.kind == "receive":
                     await receive.device_inserted(self.core, flow, identity)
+                elif flow is None:
+                    await device_appeared(self.core, self.core.slots[number], identity)
             case DeviceUnplugged(slot=number):
                 await self._device_unplugged(number)
             case DeviceRefresh():
@@ -177,6 +179,8 @@ class Controller(Subsystem):
             await dispense.device_removed(self.core, flow, self.core.clock.now())
         elif flow is not None and flow.kind == "receive":
             await receive.device_pulled(self.core, flow)
+        elif flow is None:
+            await device_vanished(self.core, self.core.slots[number])
 
     async def _door_timeout(self, slot: Slot, state: SlotState) -> None:
         flow = self.core.flows.get(slot.number)
@@ -208,7 +212,9 @@ class Controller(Subsystem):
             core.screen.show("busy", name=staff.name if staff else "")
             return
         if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
-            self.session = Session(staff, "pin" if staff.pin_hash else "maintenance", core.clock.monotonic())
+            kind = "pin" if staff.pin_hash else "maintenance"
+            # "cancel" is how the screen ends a technician's session (its OK, or the idle timeout).
+            self.session = Session(staff, kind, core.clock.monotonic(), choices=["cancel"])
             core.screen.show("pin" if staff.pin_hash else "maintenance", name=staff.name)
             return
         held = core.ledger.held_by(staff.staff_id) if staff else []

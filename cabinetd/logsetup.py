@@ -8,6 +8,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Literal
 
+from cabinetd import logbuffer
+
 LogFormat = Literal["text", "json"]
 
 
@@ -34,6 +36,7 @@ def configure(level: str, fmt: LogFormat) -> None:
     for old in list(root.handlers):
         root.removeHandler(old)
     root.addHandler(handler)
+    root.addHandler(logbuffer.recent())  # the last records in RAM, for `cabinetctl diag bundle`
     root.setLevel(level.upper())
     # The HTTP server logs every request at info; the kiosk polls, so keep that out of the journal.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)

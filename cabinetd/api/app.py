@@ -1,20 +1,23 @@
-"""The local web API on the loopback listener: health and metrics for now; the kiosk joins later."""
+"""The local web API on the loopback listener: health and metrics, and the routes the cabinet adds
+(the kiosk, and the simulator when it runs)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from cabinetd import __version__
 from cabinetd.lifecycle import Subsystem
 
 
-def build_app(cabinet_id: str, parts: Callable[[], list[Subsystem]], started_at: float) -> Starlette:
+def build_app(
+    cabinet_id: str, parts: Callable[[], list[Subsystem]], started_at: float, routes: Sequence[BaseRoute] = ()
+) -> Starlette:
     async def health(request: Request) -> JSONResponse:
         now = time.monotonic()
         stalled = [part.name for part in parts() if part.stalled(now)]
@@ -42,4 +45,4 @@ def build_app(cabinet_id: str, parts: Callable[[], list[Subsystem]], started_at:
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics)])
+    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics), *routes])

@@ -34,9 +34,12 @@ def policy_work_type(work_type: WorkType) -> PolicyWorkType:
 
 
 def app_packages(work_type: WorkType) -> list[AppPackage]:
+    """The apps the cabinet can install: those the fleet gives a download for (version code, URL and
+    checksum). An app listed without one is expected on the device's image already."""
     return [
         AppPackage(package=app.package, version_code=app.version_code, url=app.url, sha256=app.sha256)
         for app in work_type.apps
+        if app.version_code is not None and app.url is not None and app.sha256 is not None
     ]
 
 
@@ -51,7 +54,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     for view in ranked:
         slot = core.slots[view.number]
         assert view.device is not None
-        if view.device.provisioned_work_type != work_type.id and work_type.apps:
+        if view.device.provisioned_work_type != work_type.id and app_packages(work_type):
             core.screen.show("dispensing", step="provisioning", slot=slot.number, name=staff.name)
             if not await provision(core, slot, work_type):
                 continue
@@ -63,10 +66,12 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
 
 async def provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
     device = slot.device
+    packages = app_packages(work_type)
+    if not packages:
+        return True  # nothing the cabinet could install
+    home = work_type.home_app if work_type.home_app in {app.package for app in packages} else None
     try:
-        report = await core.hardware.link.provision(
-            slot.number, work_type.id, app_packages(work_type), home_app=work_type.home_app
-        )
+        report = await core.hardware.link.provision(slot.number, work_type.id, packages, home_app=home)
     except LinkError as exc:
         log.warning("slot %d: provisioning %s for %s failed: %s", slot.number, device, work_type.id, exc)
         return False

@@ -22,7 +22,9 @@ def slot_types_for(core: Core, device: str | None) -> frozenset[str] | None:
     if device is None:
         return None
     row = next((row for row in core.ledger.devices() if row.serial == device), None)
-    model = core.ledger.device_model(row.model) if row and row.model else None
+    fleet = core.ledger.fleet_device(device)
+    model_id = row.model if row and row.model else (fleet.model if fleet else None)
+    model = core.ledger.device_model(model_id) if model_id else None
     return frozenset(model.slot_types) if model else None
 
 

@@ -142,7 +142,22 @@ async def remind(core: Core) -> None:
     core.commit(*events)
 
 
-async def reminders(core: Core) -> None:
+async def rejudge(core: Core) -> None:
+    """Thresholds come from the work types, which the cloud may change (or send for the first time):
+    a device at rest moves between charging and ready as soon as its threshold does."""
+    models = {row.serial: row.model for row in core.ledger.devices()}
+    for slot in list(core.slots.values()):
+        if slot.device is None or slot.battery is None:
+            continue
+        slot.threshold = core.threshold_for(models.get(slot.device))
+        if slot.state is SlotState.CHARGING and slot.is_charged():
+            await core.fire(slot, "battery_charged")
+        elif slot.state is SlotState.READY and not slot.is_charged():
+            await core.fire(slot, "battery_low")
+
+
+async def keep_watch(core: Core) -> None:
     while True:
         await remind(core)
+        await rejudge(core)
         await core.clock.sleep(REMINDER_CHECK_S)

@@ -27,7 +27,7 @@ from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import NewEvent, StoredEvent
 from cabinetd.ledger.projections import apply_changes, project
 from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SqlView, SyncState
-from cabinetd.ledger.replicas import DeviceModel, StaffMember, WorkType
+from cabinetd.ledger.replicas import DeviceModel, FleetDevice, StaffMember, WorkType
 from cabinetd.ledger.rows import insert_epoch, insert_event
 from cabinetd.ledger.schema import schema_version
 from cabinetd.ledger.store import Store
@@ -316,6 +316,9 @@ class Ledger:
 
     def work_types(self) -> list[WorkType]:
         return replicas.work_types(self._store)
+
+    def fleet_device(self, serial: str) -> FleetDevice | None:
+        return replicas.fleet_device(self._store, serial)
 
     def device_model(self, model: str) -> DeviceModel | None:
         return replicas.device_model(self._store, model)

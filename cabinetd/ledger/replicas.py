@@ -177,6 +177,11 @@ def work_types(store: Store) -> list[WorkType]:
     return [found for (work_type_id,) in rows if (found := work_type(store, work_type_id)) is not None]
 
 
+def fleet_device(store: Store, serial: str) -> FleetDevice | None:
+    record = _one(store, ENTITIES["devices"], "serial = ?", (serial,))
+    return None if record is None else FleetDevice.model_validate(record)
+
+
 def device_model(store: Store, model: str) -> DeviceModel | None:
     record = _one(store, ENTITIES["device_models"], "model = ?", (model,))
     return None if record is None else DeviceModel.model_validate(record)

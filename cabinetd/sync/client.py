@@ -218,14 +218,16 @@ class CloudSync(Subsystem):
                 self._ensure_link()
                 uplink = self._uplink
                 assert uplink is not None
-                if not uplink.in_session:
+                opened = not uplink.in_session
+                if opened:
                     await uplink.open_session()
                 sent = await uplink.push()
             except SyncError as exc:
                 await self._failed(exc, self._up_backoff, self._wake_up)
                 continue
             self._up_backoff.reset()
-            self._succeeded()
+            if opened or sent is not None:
+                self._succeeded()  # only a request that was answered says the cloud is there
             self.tick()
             if sent is None:
                 await self._pause(self.pacing.outbox_poll_s, self._wake_up)

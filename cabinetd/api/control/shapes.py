@@ -1,0 +1,360 @@
+"""The JSON every control endpoint answers with, and so what `cabinetctl --json` prints.
+
+One place for the shapes: the daemon builds its answers from these models, the tests validate the
+command line's output against them, and docs/cabinetctl.md carries the tables `describe()` makes
+from them (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Annotated, Any, Final, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+Door = Literal["open", "closed", "unknown"]
+Lock = Literal["locked", "released", "unknown"]
+Power = Literal["on", "off"]
+STATES: Final = "empty, charging, ready, dispensing, receiving, inspecting, faulty or disabled"
+
+
+class Shape(BaseModel):
+    """A documented answer: no field beyond those written here."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Part(Shape):
+    """A badge reader, RS-485 bus, lock board or USB hub."""
+
+    part: Annotated[str, Field(description="its name, e.g. `lockboard/lockbus/0`")]
+    connected: bool
+    since: Annotated[str, Field(description="when it last connected or went away (ISO 8601, UTC)")]
+    detail: Annotated[str, Field(description="what the driver last said about it")]
+    counters: Annotated[dict[str, int], Field(description="frames, retries, faults ... since the start")]
+
+
+class SlotSummary(Shape):
+    slot: int
+    slot_type: str
+    state: Annotated[str, Field(description=STATES)]
+    device: Annotated[str | None, Field(description="serial of the device the slot holds")]
+    battery: Annotated[int | None, Field(description="percent, as last reported by the device")]
+    health: Annotated[str | None, Field(description="device health as the ledger has it")]
+    door: Door
+    lock: Lock
+    alarms: Annotated[list[str], Field(description="door_forced, door_left_open, unexpected_device, lock_fault")]
+
+
+class Status(Shape):
+    cabinet_id: str
+    store: str
+    version: Annotated[str, Field(description="cabinetd's version")]
+    uptime_s: float
+    simulated: Annotated[bool, Field(description="true for the simulated cabinet")]
+    online: Annotated[bool, Field(description="the cloud answered the last sync request")]
+    sync: Annotated[str, Field(description="not configured, starting, online, offline, fork, upgrade_required")]
+    pending_events: Annotated[int, Field(description="events the cloud has not acknowledged")]
+    last_sync_at: Annotated[str | None, Field(description="last successful sync (ISO 8601, UTC)")]
+    clock_skew_s: Annotated[float | None, Field(description="cabinet clock minus cloud clock")]
+    renting_blocked: Annotated[str | None, Field(description="why renting is refused (a ledger incident)")]
+    stalled: Annotated[list[str], Field(description="subsystems that stopped ticking")]
+    readers: list[Part]
+    boards: Annotated[list[Part], Field(description="RS-485 buses and lock boards")]
+    hubs: Annotated[list[Part], Field(description="USB hubs of the slot ports")]
+    slot_counts: Annotated[dict[str, int], Field(description="slots per state")]
+    slots: list[SlotSummary]
+
+
+class SlotList(Shape):
+    slots: list[SlotSummary]
+
+
+class Event(Shape):
+    """A ledger event as stored (docs/ledger.md)."""
+
+    epoch: str
+    seq: int
+    event_id: str
+    type: str
+    schema_version: int
+    occurred_at: str
+    mono_ns: int
+    boot_id: str
+    cabinet_id: str
+    slot: int | None
+    device: str | None
+    staff: str | None
+    payload: dict[str, JsonValue]
+    prev_hash: str
+    hash: str
+
+
+class UsbDevice(Shape):
+    vendor_id: Annotated[str, Field(description="four hex digits")]
+    product_id: Annotated[str, Field(description="four hex digits")]
+    serial: str | None
+
+
+class UsbPort(Shape):
+    slot: int
+    port: Annotated[str, Field(description="USB port path, e.g. `1-1.4`")]
+    device: UsbDevice | None
+    power: Annotated[Power, Field(description="as last switched through the control socket (on at start)")]
+
+
+class SlotDetail(Shape):
+    slot: int
+    module: str
+    slot_type: str
+    state: str
+    device: str | None
+    model: str | None
+    battery: int | None
+    charging: bool | None
+    health: str | None
+    door: Door
+    lock: Lock
+    alarms: list[str]
+    usb: UsbPort
+    busy: Annotated[str | None, Field(description="a rent or return under way at the slot")]
+    events: Annotated[list[Event], Field(description="the slot's last events, oldest first")]
+
+
+class ActionDone(Shape):
+    slot: int
+    action: Literal["open", "disable", "enable"]
+    technician: Annotated[str, Field(description="login name of the user who asked")]
+    state: Annotated[str, Field(description="the slot's state afterwards")]
+
+
+class LockTest(Shape):
+    slot: int
+    door_opened: Annotated[bool, Field(description="the door sensor saw the door open after the pulse")]
+    waited_s: float
+    door: Door
+    lock: Lock
+    technician: str
+
+
+class BadgeRead(Shape):
+    seq: int
+    at: str
+    badge: Annotated[str, Field(description="masked but for the last four characters")]
+    reader: str
+    staff: Annotated[str | None, Field(description="staff id when the badge is on the roster")]
+    name: str | None
+    role: str | None
+
+
+class BadgeReads(Shape):
+    last: Annotated[int, Field(description="seq of the newest read; ask for reads after it")]
+    reads: list[BadgeRead]
+
+
+class UsbList(Shape):
+    ports: list[UsbPort]
+    hubs: list[Part]
+
+
+class UsbPower(Shape):
+    slot: int
+    power: Literal["on", "off", "cycle"]
+    device: Annotated[
+        UsbDevice | None,
+        Field(description="after a cycle: what came back; after on or off: as last seen (a device takes seconds)"),
+    ]
+    technician: str
+
+
+class DeviceInfo(Shape):
+    slot: int
+    serial: str
+    model: str
+    manufacturer: str
+    os_version: str
+    sdk_int: int
+    agent_version: str
+    protocol_versions: list[int]
+    battery_percent: int
+    battery_health: str
+    charging: bool
+    storage_free_bytes: int
+    work_type: Annotated[str | None, Field(description="the work type the device is provisioned for")]
+    health: Annotated[str | None, Field(description="from the ledger")]
+    last_rented_at: Annotated[str | None, Field(description="from the ledger")]
+
+
+class SelftestCheck(Shape):
+    name: str
+    passed: bool
+    evidence: str
+    measurements: dict[str, JsonValue]
+
+
+class Selftest(Shape):
+    slot: int
+    device: str | None
+    passed: bool
+    checks: list[SelftestCheck]
+    technician: str
+
+
+class EventList(Shape):
+    epoch: Annotated[str, Field(description="the ledger's current epoch")]
+    events: list[Event]
+
+
+class LedgerVerify(Shape):
+    ok: bool
+    events: Annotated[int, Field(description="events checked")]
+    epoch: Annotated[str | None, Field(description="where the chain is broken")]
+    seq: int | None
+    reason: str | None
+    summary: Annotated[str, Field(description="one line, as `ledger verify` prints it")]
+
+
+class SyncReport(Shape):
+    configured: Annotated[bool, Field(description="false without `cloud.url`")]
+    state: str
+    online: bool
+    last_success_at: str | None
+    pending_events: int
+    last_error: str | None
+    clock_skew_s: float | None
+    skew_flagged: bool
+    epoch: str | None
+    acked_seq: int
+    dead_lettered: int
+    batch_limit: int
+
+
+class ConfigShow(Shape):
+    config: Annotated[dict[str, JsonValue], Field(description="the merged configuration, secrets redacted")]
+
+
+class LogRecord(Shape):
+    ts: str
+    level: str
+    logger: str
+    msg: str
+    exc: str | None
+
+
+class LogList(Shape):
+    capacity: Annotated[int, Field(description="records the daemon keeps in memory")]
+    records: list[LogRecord]
+
+
+class Versions(Shape):
+    cabinetd: str
+    python: str
+    platform: str
+    sqlite: str
+    ledger_schema: int
+    libraries: dict[str, str]
+
+
+class Problem(Shape):
+    """Any refusal or failure (HTTP 4xx/5xx); `cabinetctl` prints `error` on stderr."""
+
+    error: str
+
+
+class ExportDone(Shape):
+    """Made by `cabinetctl` itself."""
+
+    file: str
+    since: str
+    events: int
+
+
+class BundleDone(Shape):
+    """Made by `cabinetctl` itself."""
+
+    file: str
+    bytes: int
+    members: list[str]
+
+
+# What each command prints with --json. `badge watch` and `ledger tail -f` print one JSON object a line.
+COMMANDS: Final[dict[str, type[Shape]]] = {
+    "status": Status,
+    "slots": SlotList,
+    "slot N": SlotDetail,
+    "slot open, disable, enable": ActionDone,
+    "lock test": LockTest,
+    "badge watch": BadgeRead,
+    "usb list": UsbList,
+    "usb power": UsbPower,
+    "device info": DeviceInfo,
+    "selftest": Selftest,
+    "ledger tail": EventList,
+    "ledger tail -f": Event,
+    "ledger verify": LedgerVerify,
+    "ledger export": ExportDone,
+    "sync status, sync now": SyncReport,
+    "config show": ConfigShow,
+    "diag bundle": BundleDone,
+}
+
+
+def _type_text(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is Annotated:
+        return _type_text(args[0])
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_text(arg) for arg in args)
+    if origin is Literal:
+        return " or ".join(f'`"{arg}"`' for arg in args)
+    if origin is list:
+        return f"list of {_type_text(args[0])}"
+    if origin is dict:
+        return f"object of {_type_text(args[1])}"
+    if annotation is type(None):
+        return "null"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation.__name__
+    if annotation is JsonValue:
+        return "any JSON"
+    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
+    return names.get(annotation, "any JSON")
+
+
+def _table(model: type[Shape]) -> list[str]:
+    lines = [f"**{model.__name__}**", "", "| field | type | meaning |", "|---|---|---|"]
+    hints = typing.get_type_hints(model, include_extras=True)
+    for name, field in model.model_fields.items():
+        lines.append(f"| `{name}` | {_type_text(hints[name])} | {field.description or ''} |")
+    return [*lines, ""]
+
+
+def _nested(model: type[Shape], seen: list[type[Shape]]) -> None:
+    if model in seen:
+        return
+    seen.append(model)
+    for hint in typing.get_type_hints(model).values():
+        for inner in _models_in(hint):
+            _nested(inner, seen)
+
+
+def _models_in(annotation: Any) -> list[type[Shape]]:
+    if isinstance(annotation, type) and issubclass(annotation, Shape):
+        return [annotation]
+    return [found for arg in typing.get_args(annotation) for found in _models_in(arg)]
+
+
+def describe() -> str:
+    """The JSON OUTPUT section of docs/cabinetctl.md: which shape each command prints, then each shape."""
+    lines = ["| command | prints |", "|---|---|"]
+    lines += [f"| `{command}` | {model.__name__} |" for command, model in COMMANDS.items()]
+    lines += ["| any, on failure (HTTP answer of the daemon) | Problem |", ""]
+    seen: list[type[Shape]] = []
+    documented: list[type[Shape]] = [*COMMANDS.values(), Problem]
+    for model in documented:
+        _nested(model, seen)
+    for model in seen:
+        lines += _table(model)
+    return "\n".join(lines)

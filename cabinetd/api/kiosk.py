@@ -1,0 +1,182 @@
+"""The touchscreen kiosk: its page and files, the state it renders, and the buttons it sends back.
+
+The page is static (cabinetd/api/static, no build step). What it shows comes as one JSON document,
+`GET /kiosk/state` once and `GET /kiosk/events` as server-sent events: the controller's screen (view and
+its fields), the cabinet (online or offline, ready devices per work type, the slot map with alarms) and
+the session of the person at the cabinet (name, work type, the devices they hold with due times, the
+choices they have). Words are the page's business: it turns views and reasons into the catalogue of
+the chosen language.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
+
+from cabinetd.config import CabinetConfig
+from cabinetd.controller import Controller
+from cabinetd.flows.dispense import policy_work_type
+from cabinetd.policy import suits
+
+log = logging.getLogger(__name__)
+
+STATIC: Final = Path(__file__).parent / "static"
+# How often an open event stream looks for changes the screen does not announce (a device charged to
+# ready, the cloud link going down); cheap, and only while a kiosk is connected.
+CABINET_CHECK_S: Final = 2.0
+KEEPALIVE_S: Final = 15.0
+CHOICES: Final = frozenset({"rent", "return", "cancel"})
+
+
+def kiosk_model(controller: Controller, config: CabinetConfig, online: bool) -> dict[str, Any]:
+    core = controller.core
+    views = core.slot_views()
+    ready = []
+    for work_type in core.ledger.work_types():
+        wanted = policy_work_type(work_type)
+        count = sum(1 for view in views if suits(view, wanted))
+        ready.append({"work_type": work_type.id, "name": work_type.name, "count": count})
+    slots = [
+        {"slot": number, "state": slot.state.value, "alarms": sorted(alarm.value for alarm in slot.alarms)}
+        for number, slot in sorted(core.slots.items())
+    ]
+    modules = [{"name": module.name, "slots": [slot.number for slot in module.slots]} for module in config.modules]
+    return {
+        "screen": core.screen.snapshot(),
+        "cabinet": {"online": online, "ready": ready, "modules": modules, "slots": slots},
+        "session": session_model(controller),
+    }
+
+
+def session_model(controller: Controller) -> dict[str, Any] | None:
+    """The person at the cabinet: a technician's session (`pin`, `maintenance`) carries no devices."""
+    session = controller.session
+    if session is None:
+        return None
+    core = controller.core
+    staff = session.staff
+    work_type = core.ledger.work_type(staff.work_type)
+    now = core.clock.now()
+    rentals = core.ledger.held_by(staff.staff_id) if session.kind in ("rent", "return") else []
+    held = [
+        {"device": rental.device, "due_at": rental.due_at, "overdue": datetime.fromisoformat(rental.due_at) <= now}
+        for rental in rentals
+    ]
+    return {
+        "kind": session.kind,
+        "name": staff.name,
+        "work_type": work_type.name if work_type else staff.work_type,
+        "held": held,
+        "choices": list(session.choices),
+    }
+
+
+def kiosk_routes(controller: Controller, config: CabinetConfig, online: Callable[[], bool]) -> list[BaseRoute]:
+    def model() -> dict[str, Any]:
+        return kiosk_model(controller, config, online())
+
+    async def page(request: Request) -> FileResponse:
+        return FileResponse(STATIC / "kiosk.html", headers={"Cache-Control": "no-cache"})
+
+    async def state(request: Request) -> JSONResponse:
+        return JSONResponse(model())
+
+    async def choose(request: Request) -> Response:
+        choice = (await _json(request)).get("choice")
+        if choice not in CHOICES:
+            return JSONResponse({"error": f"choice must be one of {', '.join(sorted(CHOICES))}"}, status_code=400)
+        await controller.choose(str(choice))
+        return JSONResponse(model())
+
+    async def pin(request: Request) -> Response:
+        entered = (await _json(request)).get("pin")
+        if not isinstance(entered, str) or not entered.isdigit() or not 4 <= len(entered) <= 8:
+            return JSONResponse({"error": "pin must be 4 to 8 digits"}, status_code=400)
+        accepted = await controller.submit_pin(entered)
+        return JSONResponse({"accepted": accepted})
+
+    async def no_icon(request: Request) -> Response:
+        return Response(status_code=204)  # a kiosk has no tab to show an icon in
+
+    return [
+        Route("/", page),
+        Route("/favicon.ico", no_icon),
+        Route("/kiosk/state", state),
+        Route("/kiosk/events", EventStream(controller, model)),
+        Route("/kiosk/choose", choose, methods=["POST"]),
+        Route("/kiosk/pin", pin, methods=["POST"]),
+        Mount("/kiosk/static", StaticFiles(directory=STATIC), name="kiosk-static"),
+    ]
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    with contextlib.suppress(ValueError):
+        body = await request.json()
+        if isinstance(body, dict):
+            return body
+    return {}
+
+
+class EventStream:
+    """`GET /kiosk/events`: every change of what the kiosk shows, as one `data:` line of JSON, until the
+    page goes away or the daemon stops.
+
+    A plain ASGI app rather than a streaming response: the kiosk is connected for as long as the daemon
+    runs, so the stream is still open when the daemon stops and its task is cancelled. That is the
+    normal end of this stream, not an error for the server to log; the page reconnects by itself.
+    """
+
+    def __init__(self, controller: Controller, model: Callable[[], dict[str, Any]]) -> None:
+        self.controller = controller
+        self.model = model
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream; charset=utf-8"), (b"cache-control", b"no-cache")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        sending = asyncio.ensure_future(self._send_changes(send))
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except asyncio.CancelledError:
+            log.debug("kiosk event stream closed: the daemon is stopping")
+        finally:
+            sending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await sending
+            with contextlib.suppress(OSError):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send_changes(self, send: Send) -> None:
+        screen = self.controller.screen
+        sent, quiet = "", 0.0
+        await self._send(send, f"retry: {int(CABINET_CHECK_S * 1000)}\n\n")
+        while True:
+            text = json.dumps(self.model(), separators=(",", ":"))
+            if text != sent:
+                await self._send(send, f"data: {text}\n\n")
+                sent, quiet = text, 0.0
+            elif quiet >= KEEPALIVE_S:
+                await self._send(send, ": still here\n\n")  # through anything that closes idle connections
+                quiet = 0.0
+            version = screen.version
+            try:
+                async with asyncio.timeout(CABINET_CHECK_S):
+                    await screen.next_change(version)
+            except TimeoutError:
+                quiet += CABINET_CHECK_S
+
+    @staticmethod
+    async def _send(send: Send, text: str) -> None:
+        await send({"type": "http.response.body", "body": text.encode(), "more_body": True})
