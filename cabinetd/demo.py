@@ -146,18 +146,10 @@ class Demo:
 
     def start(self) -> None:
         self.prepare()
-        fresh = not (self.state / "sim" / "ledger.sqlite3").exists()
         self.cloud.start()
         self.cabinet.start()
         self.sync_now()
-        if fresh and self.wait_for_roster():
-            # A cabinet's first start judges its devices before it knows the fleet's work types (every
-            # device "charging" until its next battery refresh, a minute later); a restart judges them
-            # again against the roster it has now.
-            log.info("first start: restarting the cabinet once, now that it has the fleet's roster")
-            self.cabinet.stop()
-            self.cabinet.start()
-            self.sync_now()
+        self.wait_for_roster()
 
     def sync_now(self) -> None:
         """A technician's `sync now` over the control socket: a cabinet waits a random part of a minute

@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 from cabinetd.flows.core import Core, Flow
+from cabinetd.flows.watch import rejudge
 from cabinetd.fsm.slot import Alarm, Slot, SlotState
 from cabinetd.hal.agentprotocol import AppPackage
 from cabinetd.hal.base import LinkError, LockFault
@@ -45,6 +46,7 @@ def app_packages(work_type: WorkType) -> list[AppPackage]:
 
 async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> bool:
     """Hand out the best device for this work; False (with the reason on screen) when none can go."""
+    await rejudge(core)  # thresholds as the roster has them now, which may have come a moment ago
     wanted = policy_work_type(work_type)
     ranked = rank_devices(core.slot_views(), wanted)
     if not ranked:

@@ -16,7 +16,7 @@ from cabinetd.hal.base import DeviceRefresh, UsbIdentity
 log = logging.getLogger(__name__)
 
 DUE_SOON = timedelta(minutes=15)
-REMINDER_CHECK_S = 30.0
+REMINDER_CHECK_S = 10.0
 # A refresh reports battery changes of at least this much; smaller ones would fill the ledger.
 BATTERY_STEP = 5
 
