@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from cabinetd.api.app import build_app
@@ -13,7 +14,7 @@ from cabinetd.api.sim import sim_routes
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.controller import Controller
-from cabinetd.hal.base import HardwareEvent
+from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.hal.sim.world import SimWorld
@@ -39,8 +40,10 @@ class Cabinet:
         self.badges = BadgeWatch()
 
         def hand_over(fact: HardwareEvent) -> None:
-            self.badges.see(fact)
             controller.post(fact)
+            if isinstance(fact, BadgeRead):
+                # After the controller's turn: watching a badge must not add to badge-to-unlock time.
+                asyncio.get_running_loop().call_soon(self.badges.see, fact)
 
         if sim is not None:
             self.hardware: Hardware = sim.build(hand_over, lambda fact: controller.post(fact))

@@ -195,6 +195,9 @@ class Controller(Subsystem):
     # --- the slot machines report here ------------------------------------------------------------------
 
     async def _state_changed(self, slot: Slot, before: SlotState, after: SlotState) -> None:
+        if (slot.number, after) in self.core.recorded_moves:
+            self.core.recorded_moves.discard((slot.number, after))
+            return  # committed before the machine walked it
         payload = {"from": before.value, "to": after.value, "reason": ""}
         self.core.pending.append(NewEvent("slot_state_changed", payload, slot.number, slot.device, None))
 

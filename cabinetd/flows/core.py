@@ -52,6 +52,9 @@ class Core:
     # Slot state changes made by the machines since the last commit; written with the next one.
     pending: list[NewEvent] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    judged_replicas = -1  # the ledger's replica_changes when thresholds were last re-judged
+    # Moves already committed ahead of the machine walking them (see record_move).
+    recorded_moves: set[tuple[int, SlotState]] = field(default_factory=set)
 
     @property
     def ledger(self) -> Ledger:
@@ -63,6 +66,14 @@ class Core:
         self.pending.clear()
         if batch:
             self.ledger.append_many(batch)
+
+    def record_move(self, slot: Slot, to: SlotState) -> NewEvent:
+        """The state change event for a move the caller commits before firing its trigger."""
+        if not slot.machine.get_transitions(source=slot.state.name, dest=to.name):
+            raise RuntimeError(f"slot {slot.number}: no move from {slot.state.value} to {to.value}")
+        self.recorded_moves.add((slot.number, to))
+        payload = {"from": slot.state.value, "to": to.value, "reason": ""}
+        return NewEvent("slot_state_changed", payload, slot.number, slot.device, None)
 
     async def fire(self, slot: Slot, trigger: str, *events: NewEvent) -> bool:
         moved = await slot.fire(trigger)

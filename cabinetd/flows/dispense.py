@@ -46,7 +46,7 @@ def app_packages(work_type: WorkType) -> list[AppPackage]:
 
 async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> bool:
     """Hand out the best device for this work; False (with the reason on screen) when none can go."""
-    await rejudge(core)  # thresholds as the roster has them now, which may have come a moment ago
+    await rejudge(core, only_if_changed=True)  # thresholds as the roster has them now
     wanted = policy_work_type(work_type)
     ranked = rank_devices(core.slot_views(), wanted)
     if not ranked:
@@ -91,13 +91,18 @@ async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type
     started = core.event(
         "dispense_started", {"work_type": work_type.id}, slot=slot.number, device=device, staff=staff.staff_id
     )
-    await core.fire(slot, "dispense", started)  # durable before the lock moves
+    # The one path a person waits on: record the start and the move to dispensing durably, pulse the
+    # lock, and only then walk the slot machine (ready → dispensing is always allowed; the policy only
+    # offers ready slots), so its bookkeeping is not between the badge and the lock.
+    core.commit(started, core.record_move(slot, SlotState.DISPENSING))
     slot.uses += 1
     try:
         await core.hardware.lock_bank(slot.number).unlock(slot.number)
     except LockFault as exc:
+        await slot.fire("dispense")
         await cancel(core, slot, f"lock fault: {exc}", core.raise_alarm(slot, Alarm.LOCK_FAULT, str(exc)))
         return False
+    await slot.fire("dispense")
     core.hardware.lock_bank(slot.number).set_led(slot.number, True)
     core.screen.show("dispensing", step="door", slot=slot.number, name=staff.name)
     return True

@@ -142,9 +142,12 @@ async def remind(core: Core) -> None:
     core.commit(*events)
 
 
-async def rejudge(core: Core) -> None:
+async def rejudge(core: Core, *, only_if_changed: bool = False) -> None:
     """Thresholds come from the work types, which the cloud may change (or send for the first time):
     a device at rest moves between charging and ready as soon as its threshold does."""
+    if only_if_changed and core.ledger.replica_changes == core.judged_replicas:
+        return
+    core.judged_replicas = core.ledger.replica_changes
     models = {row.serial: row.model for row in core.ledger.devices()}
     for slot in list(core.slots.values()):
         if slot.device is None or slot.battery is None:

@@ -63,6 +63,9 @@ class Ledger:
         self.boot_id = boot_id if boot_id is not None else read_boot_id()
         self._view = SqlView(store)
         self._tail: _Tail | None = None
+        # Counts replica writes made through this object, so readers can tell cheaply that the roster
+        # or the work types changed (the controller re-judges battery thresholds then, not per badge).
+        self.replica_changes = 0
         self._claim()
 
     @property
@@ -295,6 +298,7 @@ class Ledger:
                 self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not apply replica changes: {exc}") from exc
+        self.replica_changes += 1
         return changed
 
     def replace_replicas(self, snapshot: Iterable[Mapping[str, Any] | BaseModel], cursor: str) -> int:
@@ -306,6 +310,7 @@ class Ledger:
                 self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not replace the replicas: {exc}") from exc
+        self.replica_changes += 1
         return changed
 
     def staff_by_badge(self, badge: str) -> StaffMember | None:
