@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 DUE_SOON = timedelta(minutes=15)
 REMINDER_CHECK_S = 10.0
+ROSTER_CHECK_S = 1.0
 # A refresh reports battery changes of at least this much; smaller ones would fill the ledger.
 BATTERY_STEP = 5
 
@@ -160,7 +161,13 @@ async def rejudge(core: Core, *, only_if_changed: bool = False) -> None:
 
 
 async def keep_watch(core: Core) -> None:
+    """Reminders every REMINDER_CHECK_S; thresholds as soon as the roster changes (a counter compared
+    once a second: the slots turn ready the moment the cloud's work types arrive)."""
+    since_reminders = REMINDER_CHECK_S
     while True:
-        await remind(core)
-        await rejudge(core)
-        await core.clock.sleep(REMINDER_CHECK_S)
+        if since_reminders >= REMINDER_CHECK_S:
+            await remind(core)
+            since_reminders = 0.0
+        await rejudge(core, only_if_changed=True)
+        await core.clock.sleep(ROSTER_CHECK_S)
+        since_reminders += ROSTER_CHECK_S
