@@ -67,13 +67,12 @@ class Core:
         if batch:
             self.ledger.append_many(batch)
 
-    def record_move(self, slot: Slot, to: SlotState) -> NewEvent:
-        """The state change event for a move the caller commits before firing its trigger."""
+    def expect_move(self, slot: Slot, to: SlotState) -> None:
+        """A move an event already committed records (its projection sets the state): when the machine
+        walks it afterwards, no separate slot_state_changed is written."""
         if not slot.machine.get_transitions(source=slot.state.name, dest=to.name):
             raise RuntimeError(f"slot {slot.number}: no move from {slot.state.value} to {to.value}")
         self.recorded_moves.add((slot.number, to))
-        payload = {"from": slot.state.value, "to": to.value, "reason": ""}
-        return NewEvent("slot_state_changed", payload, slot.number, slot.device, None)
 
     async def fire(self, slot: Slot, trigger: str, *events: NewEvent) -> bool:
         moved = await slot.fire(trigger)

@@ -91,10 +91,11 @@ async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type
     started = core.event(
         "dispense_started", {"work_type": work_type.id}, slot=slot.number, device=device, staff=staff.staff_id
     )
-    # The one path a person waits on: record the start and the move to dispensing durably, pulse the
-    # lock, and only then walk the slot machine (ready → dispensing is always allowed; the policy only
-    # offers ready slots), so its bookkeeping is not between the badge and the lock.
-    core.commit(started, core.record_move(slot, SlotState.DISPENSING))
+    # The one path a person waits on: record the start (which is also the move to dispensing) durably,
+    # pulse the lock, and only then walk the slot machine (ready → dispensing is always allowed; the
+    # policy only offers ready slots), so its bookkeeping is not between the badge and the lock.
+    core.expect_move(slot, SlotState.DISPENSING)
+    core.commit(started)
     slot.uses += 1
     try:
         await core.hardware.lock_bank(slot.number).unlock(slot.number)

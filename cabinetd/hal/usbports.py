@@ -95,10 +95,14 @@ def answers(device: Any, timeout_ms: int = REQUEST_TIMEOUT_MS) -> bool | None:
 
 
 def same_device(before: UsbIdentity, after: UsbIdentity) -> bool:
-    """Whether two sightings on one port can be the same device (a serial may have been unreadable)."""
-    if (before.vendor_id, before.product_id) != (after.vendor_id, after.product_id):
-        return False
-    return before.serial is None or after.serial is None or before.serial == after.serial
+    """Whether two sightings on one port can be the same device (a serial may have been unreadable).
+
+    A known serial decides: a handheld switching to accessory mode re-enumerates with another vendor and
+    product id but keeps its serial, and must not pass for a device taken out and another put in.
+    """
+    if before.serial is not None and after.serial is not None:
+        return before.serial == after.serial
+    return (before.vendor_id, before.product_id) == (after.vendor_id, after.product_id)
 
 
 class PyusbSlotPorts(SlotPorts):

@@ -34,6 +34,7 @@ from cabinetd.ledger.events import (
     DeviceRented,
     DeviceReturned,
     DeviceStatus,
+    DispenseStarted,
     IncidentCleared,
     LedgerIncident,
     Payload,
@@ -146,6 +147,13 @@ def slot_state_changed(event: StoredEvent, payload: SlotStateChanged, view: View
 
 def _alarms(event: StoredEvent, alarms: set[str]) -> list[Change]:
     return [Put("slots", {"slot": _slot(event)}, {"alarms": canonical_json(sorted(alarms)), "updated_seq": event.seq})]
+
+
+@projects(DispenseStarted)
+def dispense_started(event: StoredEvent, payload: DispenseStarted, view: View) -> list[Change]:
+    # A rent's start is also its slot's move to dispensing: one event, one commit, on the path a
+    # person waits on between the badge and the lock.
+    return [Put("slots", {"slot": _slot(event)}, {"state": SlotState.DISPENSING.value, "updated_seq": event.seq})]
 
 
 @projects(AlarmRaised)

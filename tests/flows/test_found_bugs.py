@@ -1,12 +1,13 @@
-"""Controller bugs the stateful test (test_stateful.py) found, each reduced to a plain example.
+"""Bugs the stateful test (test_stateful.py) found, each reduced to a plain example.
 
-Each is marked xfail(strict=True): it fails today, and the day the controller is fixed it passes, the
-mark turns that into a failure, and whoever fixed it removes the mark (and the restriction on the
-stateful rule that names the test).
+While a bug stands its test is marked xfail(strict=True): the day it is fixed the test passes, the mark
+turns that into a failure, and whoever fixed it removes the mark (and the restriction in the stateful
+test that names it); the test stays, as the bug's regression test.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -73,3 +74,43 @@ async def test_fail__a_restart_keeps_the_slots_alarms(rig: Rig) -> None:
     await rig.until(lambda: rig.state(2) in ("ready", "charging"))
     recorded = {row.slot: set(row.alarms) for row in rig.ledger.slot_states()}
     assert {a.value for a in rig.controller.slots[2].alarms} == recorded[2]
+
+
+@pytest.fixture
+async def slow_usb_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Rig]:
+    """A rig whose USB poller looks every 3 s (a drop-in, as a cabinet's conf.d would set it), so that
+    what a poll has not seen yet stays unseen for the length of a door cycle."""
+    conf_d = tmp_path / "etc" / "conf.d"
+    conf_d.mkdir(parents=True)
+    (conf_d / "usb.toml").write_text("[usb]\npoll_s = 3.0\n")
+    monkeypatch.setenv("CABINETD_CONFIG_DIR", str(conf_d.parent))
+    rig = Rig(tmp_path)
+    await rig.start()
+    await rig.until(lambda: all(rig.state(n) in ("ready", "charging") for n in (1, 3, 5, 7)), within=10)
+    yield rig
+    await rig.stop()
+    rig.sim.close()
+
+
+async def test_fail__a_handheld_entering_accessory_mode_during_a_rent_is_not_taken_for_a_removal(
+    slow_usb_rig: Rig,
+) -> None:
+    rig = slow_usb_rig
+    ports = rig.controller.core.hardware.ports
+    for slot in (1, 3):  # as the cloud's power-cycle command does: the handhelds come back in normal mode
+        await ports.power_cycle(slot)
+    # The rent provisions its device, which takes the accessory handshake, just after the cycle's poll.
+    rig.sim.badge("A1B2C3")
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", within=10)
+    slot = int(rig.controller.screen.state["slot"])
+    door = rig.sim.locks.door(slot)
+    assert door.pull()
+    await rig.until(lambda: door_reads(rig, slot, True))
+    identity = ports.present(slot)
+    await rig.until(lambda: ports.present(slot) != identity, within=10)  # the poll sees the accessory
+    await asyncio.sleep(0.1)
+    door.push()  # shut on the device, which never left
+    await rig.until(lambda: rig.state(slot) != "dispensing")
+    assert rig.sim.holds(slot) is not None
+    assert rig.state(slot) in ("ready", "charging")
+    assert rig.ledger.held_by("anna") == []
