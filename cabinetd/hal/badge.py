@@ -29,6 +29,7 @@ from cabinetd.hal.base import (
     HardwareEvent,
     PartState,
     PartStateChanged,
+    post_from_thread,
 )
 
 log = logging.getLogger(__name__)
@@ -150,11 +151,7 @@ class SerialBadgeReader(BadgeReader):
     # --- reader thread ------------------------------------------------------------------------------
 
     def _post(self, event: HardwareEvent) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            loop.call_soon_threadsafe(self._sink, event)
+        post_from_thread(self._loop, self._sink, event)
 
     def _connected(self) -> None:
         log.info("%s: connected", self.part)

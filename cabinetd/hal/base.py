@@ -11,6 +11,8 @@ within its timeout is reported as `DoorNotOpened`, never as an open door.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import enum
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -144,6 +146,14 @@ HardwareEvent = (
     | PartStateChanged
 )
 EventSink = Callable[[HardwareEvent], None]
+
+
+def post_from_thread(loop: asyncio.AbstractEventLoop | None, sink: EventSink, event: HardwareEvent) -> None:
+    """A driver thread's one way to hand a fact to the loop; a loop that is gone (shutdown) drops it."""
+    if loop is None or loop.is_closed():
+        return
+    with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
+        loop.call_soon_threadsafe(sink, event)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from typing import Final
 
 import serial
 
-from cabinetd.hal.base import EventSink, FrameError, PartState, PartStateChanged
+from cabinetd.hal.base import EventSink, FrameError, PartState, PartStateChanged, post_from_thread
 from cabinetd.lifecycle import Subsystem
 
 log = logging.getLogger(__name__)
@@ -239,6 +239,4 @@ class Rs485Bus(Subsystem):
         # The first successful open is the expected state, not news; everything after it is.
         if was is None and connected:
             return
-        if self._loop is not None:
-            event = PartStateChanged(self.part, connected, detail)
-            self._loop.call_soon_threadsafe(self._sink, event)
+        post_from_thread(self._loop, self._sink, PartStateChanged(self.part, connected, detail))

@@ -13,7 +13,6 @@ driver makes itself is not: the slot's device did not leave; only a different id
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time
@@ -39,6 +38,7 @@ from cabinetd.hal.base import (
     PortRecovery,
     SlotPorts,
     UsbIdentity,
+    post_from_thread,
 )
 from cabinetd.hal.usbhub import PortPath
 
@@ -190,11 +190,7 @@ class PyusbSlotPorts(SlotPorts):
     # --- polling ----------------------------------------------------------------------------------------
 
     def _post(self, event: HardwareEvent) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):  # the loop closed between the check and the call
-            loop.call_soon_threadsafe(self._sink, event)
+        post_from_thread(self._loop, self._sink, event)
 
     def _thread_main(self) -> None:
         try:

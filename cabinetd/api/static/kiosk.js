@@ -31,20 +31,6 @@ function clock(iso) {
   return when.toLocaleString(lang, options);
 }
 
-function element(tag, text, className) {
-  const made = document.createElement(tag);
-  if (text !== undefined) made.textContent = text;
-  if (className) made.className = className;
-  return made;
-}
-
-function button(label, onPress, className) {
-  const made = element("button", label, className);
-  made.type = "button";
-  made.addEventListener("click", onPress);
-  return made;
-}
-
 async function post(path, body) {
   try {
     await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });

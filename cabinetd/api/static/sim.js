@@ -8,20 +8,6 @@ let editing = false; // do not redraw the device table under a person typing in 
 
 const $ = (id) => document.getElementById(id);
 
-function element(tag, text, className) {
-  const made = document.createElement(tag);
-  if (text !== undefined) made.textContent = text;
-  if (className) made.className = className;
-  return made;
-}
-
-function button(label, onPress, className) {
-  const made = element("button", label, className);
-  made.type = "button";
-  made.addEventListener("click", onPress);
-  return made;
-}
-
 function say(text, error) {
   $("status").textContent = text;
   $("status").className = error ? "error" : "";
