@@ -70,6 +70,7 @@ class Controller(Subsystem):
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.session: Session | None = None
+        self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
         self._pin_failures: dict[str, tuple[int, float]] = {}
         for module, slot_config in config.slots():
@@ -111,17 +112,29 @@ class Controller(Subsystem):
 
     async def run(self) -> None:
         self.core.spawn(keep_watch(self.core), "rental reminders and thresholds")
+        self.core.spawn(self._heartbeat(), "controller heartbeat")
         while True:
+            # A plain get(): the badge that starts a rent waits on this hand-off, and a get() under a
+            # timeout costs it two more turns of the loop.
+            fact = await self.inbox.get()
+            self._handling = True
             try:
-                fact = await asyncio.wait_for(self.inbox.get(), timeout=self.stall_after_s / 3)
-            except TimeoutError:
-                self.tick()
-                continue
-            await self.handle(fact)
+                await self.handle(fact)
+            finally:
+                self._handling = False
             self.tick()
+
+    async def _heartbeat(self) -> None:
+        """Tick while waiting for facts: an idle controller is healthy, one stuck in a fact is not."""
+        while True:
+            await asyncio.sleep(self.stall_after_s / 3)
+            if not self._handling:
+                self.tick()
 
     async def cleanup(self) -> None:
         self.doors.cancel_all()
+        for slot in self.core.slots.values():
+            slot.stop_timers()
         for task in list(self.core.tasks):
             task.cancel()
 

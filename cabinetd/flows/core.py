@@ -14,7 +14,7 @@ from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.fsm.slot import MOVES, Alarm, Slot, SlotState
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
@@ -70,7 +70,7 @@ class Core:
     def expect_move(self, slot: Slot, to: SlotState) -> None:
         """A move an event already committed records (its projection sets the state): when the machine
         walks it afterwards, no separate slot_state_changed is written."""
-        if not slot.machine.get_transitions(source=slot.state.name, dest=to.name):
+        if (slot.state, to) not in MOVES:
             raise RuntimeError(f"slot {slot.number}: no move from {slot.state.value} to {to.value}")
         self.recorded_moves.add((slot.number, to))
 

@@ -73,6 +73,15 @@ TRANSITIONS: Final[list[dict[str, Any]]] = [
     {"trigger": "enable", "source": S.DISABLED, "dest": S.EMPTY},
 ]
 
+
+def _sources(row: dict[str, Any]) -> list[SlotState]:
+    source = row["source"]
+    return list(source) if isinstance(source, list) else [source]
+
+
+# Every (from, to) the table allows, whatever the trigger: answered without asking a machine.
+MOVES: Final = frozenset((source, row["dest"]) for row in TRANSITIONS for source in _sources(row))
+
 # States whose door is unlocked for a flow: the door must open within `door_open_s` or the flow ends.
 DOOR_FLOW_STATES: Final = (S.DISPENSING, S.RECEIVING)
 
@@ -157,6 +166,14 @@ class Slot:
     async def _door_timed_out(self, event: Any) -> None:
         if self._on_door_timeout is not None:
             await self._on_door_timeout(self, self.state)
+
+    def stop_timers(self) -> None:
+        """Cancel a running door timer: a stopped controller must not act on its slots afterwards."""
+        for state in self.machine.states.values():
+            assert isinstance(state, ClockTimeout)  # build_machine makes every state one
+            timer = state.runner.pop(id(self), None)
+            if timer is not None and not timer.done():
+                timer.cancel()
 
     # Bound by the machine (model_override): declared here so that type checkers see them.
     async def trigger(self, name: str) -> bool:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel
 
@@ -35,6 +35,10 @@ from cabinetd.ledger.store import Store
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+
+
+_NOT_READ: Final = object()
+REPLICA_READS_KEPT: Final = 4096  # staff, badges and work types a cabinet asks for between roster changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +70,9 @@ class Ledger:
         # Counts replica writes made through this object, so readers can tell cheaply that the roster
         # or the work types changed (the controller re-judges battery thresholds then, not per badge).
         self.replica_changes = 0
+        # Staff and work types as last read, until the next replica write: a badge at the reader is
+        # answered from memory, not from the file (see _replica_read).
+        self._replica_reads: dict[tuple[str, str], Any] = {}
         self._claim()
 
     @property
@@ -78,6 +85,17 @@ class Ledger:
 
     def close(self) -> None:
         self._store.close()
+
+    def fold_log(self) -> int:
+        """Copy the committed pages of the write-ahead log into the database file (a passive
+        checkpoint: it waits for no reader), so that the log starts over; returns the pages it held.
+        Run at quiet moments by the ledger's subsystem, so that no commit someone waits for (a badge's)
+        pays for it; SQLite's own checkpoint stays as the backstop (see schema.configure)."""
+        try:
+            _busy, pages, _copied = self._store.rows("PRAGMA wal_checkpoint(PASSIVE)")[0]
+        except self._store.database_errors as exc:
+            raise LedgerError(f"ledger {self.path}: could not fold the log into the file: {exc}") from exc
+        return int(pages)
 
     def _now(self) -> datetime:
         return self._clock()
@@ -298,7 +316,7 @@ class Ledger:
                 self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not apply replica changes: {exc}") from exc
-        self.replica_changes += 1
+        self._replica_changes_made()
         return changed
 
     def replace_replicas(self, snapshot: Iterable[Mapping[str, Any] | BaseModel], cursor: str) -> int:
@@ -310,14 +328,32 @@ class Ledger:
                 self._store.run("UPDATE sync SET downlink_cursor = ? WHERE id = 1", (cursor,))
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not replace the replicas: {exc}") from exc
-        self.replica_changes += 1
+        self._replica_changes_made()
         return changed
 
+    def _replica_changes_made(self) -> None:
+        self.replica_changes += 1
+        self._replica_reads.clear()
+
+    def _replica_read(self, kind: str, key: str, read: Callable[[Store, str], Any]) -> Any:
+        """A replica row from memory when this key was read since the last replica write. The replicas
+        are written only through this object, so the memory cannot go stale; it is bounded so that a
+        stream of unknown badges cannot grow it."""
+        found = self._replica_reads.get((kind, key), _NOT_READ)
+        if found is _NOT_READ:
+            found = read(self._store, key)
+            if len(self._replica_reads) >= REPLICA_READS_KEPT:
+                self._replica_reads.clear()
+            self._replica_reads[kind, key] = found
+        return found
+
     def staff_by_badge(self, badge: str) -> StaffMember | None:
-        return replicas.staff_by_badge(self._store, badge)
+        found: StaffMember | None = self._replica_read("staff by badge", badge, replicas.staff_by_badge)
+        return found
 
     def work_type(self, work_type_id: str) -> WorkType | None:
-        return replicas.work_type(self._store, work_type_id)
+        found: WorkType | None = self._replica_read("work type", work_type_id, replicas.work_type)
+        return found
 
     def work_types(self) -> list[WorkType]:
         return replicas.work_types(self._store)

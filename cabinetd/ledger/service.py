@@ -1,13 +1,21 @@
-"""The ledger as one of the daemon's subsystems: opened first, closed last."""
+"""The ledger as one of the daemon's subsystems: opened first, closed last; in between it folds the
+write-ahead log into the file every few seconds."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
+from typing import Final
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.integrity import open_ledger
 from cabinetd.ledger.ledger import Ledger
 from cabinetd.lifecycle import Subsystem
+
+log = logging.getLogger(__name__)
+
+FOLD_EVERY_S: Final = 5.0
 
 
 class LedgerService(Subsystem):
@@ -27,6 +35,16 @@ class LedgerService(Subsystem):
 
     async def prepare(self) -> None:
         self._ledger = open_ledger(self._state_dir, self._cabinet_id)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(FOLD_EVERY_S)
+            try:
+                self.ledger.fold_log()
+            except LedgerError as exc:
+                # Nothing committed depends on it (the log holds every commit, synced); SQLite's own
+                # checkpoint tries again as the log grows.
+                log.warning("%s", exc)
 
     async def cleanup(self) -> None:
         if self._ledger is not None:

@@ -114,3 +114,15 @@ async def test_fail__a_handheld_entering_accessory_mode_during_a_rent_is_not_tak
     assert rig.sim.holds(slot) is not None
     assert rig.state(slot) in ("ready", "charging")
     assert rig.ledger.held_by("anna") == []
+
+
+async def test_fail__stopping_the_controller_leaves_no_door_timer_behind(rig: Rig) -> None:
+    rig.sim.badge("A1B2C3")
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", within=10)
+    slot = int(rig.controller.screen.state["slot"])
+    stopped = rig.controller
+    await rig.restart()  # the new controller ends the cut-short rent; the old one must do nothing more
+    machine = stopped.slots[slot].machine
+    assert not any(state.runner for state in machine.states.values()), "a door timer outlived its controller"
+    await rig.clock.advance(rig.config.timeouts.door_open_s + 1)
+    assert stopped.slots[slot].state.value == "dispensing", "a stopped controller's door timer fired"

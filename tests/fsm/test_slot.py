@@ -9,7 +9,7 @@ import pytest
 from cabinetd.__main__ import main
 from cabinetd.clock import ManualClock
 from cabinetd.fsm import diagram
-from cabinetd.fsm.slot import TRANSITIONS, Slot, SlotState, triggers
+from cabinetd.fsm.slot import MOVES, TRANSITIONS, Slot, SlotState, triggers
 
 S = SlotState
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -30,9 +30,7 @@ class Recorder:
         await slot.fire("dispense_cancelled" if state is S.DISPENSING else "return_cancelled")
 
 
-def make_slot(
-    clock: ManualClock, recorder: Recorder, initial: SlotState = S.EMPTY, battery: int | None = None
-) -> Slot:
+def make_slot(clock: ManualClock, recorder: Recorder, initial: SlotState = S.EMPTY, battery: int | None = None) -> Slot:
     slot = Slot(
         7,
         "pda",
@@ -69,6 +67,17 @@ async def test_ok__inspection_passed_goes_by_battery(battery: int, after: SlotSt
     slot = make_slot(ManualClock(), Recorder(), S.INSPECTING, battery=battery)
     assert await slot.fire("inspection_passed")
     assert slot.state is after
+
+
+def test_ok__the_moves_are_the_machines_own() -> None:
+    """MOVES answers "may a slot go from here to there" without asking a machine: it must agree."""
+    machine = make_slot(ManualClock(), Recorder()).machine
+    for source in SlotState:
+        for dest in SlotState:
+            allowed = bool(machine.get_transitions(source=source.name, dest=dest.name))
+            assert ((source, dest) in MOVES) is allowed, f"{source.value} -> {dest.value}"
+    assert (S.READY, S.DISPENSING) in MOVES
+    assert (S.EMPTY, S.DISPENSING) not in MOVES
 
 
 async def test_fail__illegal_trigger_is_reported_not_raised() -> None:

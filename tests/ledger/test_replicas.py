@@ -154,3 +154,30 @@ def test_ok__the_sync_protocols_change_ops_apply_as_they_are(ledger: Ledger) -> 
     assert staff is not None
     assert staff.staff_id == "S-1"
     assert ledger.store.rows("SELECT serial, model, active, version FROM fleet_devices") == [("PDA-001", "TC21", 1, 3)]
+
+
+def test_ok__answers_from_memory_change_with_every_replica_write(ledger: Ledger) -> None:
+    """Staff and work types are read once per key and kept until the next replica write."""
+    assert ledger.staff_by_badge(ALICE["badge"]) is None  # remembered as unknown...
+    ledger.apply_replica([op("staff", "S-1", 1, ALICE), op("work_types", "picking", 1, PICKING)], cursor="1")
+    staff = ledger.staff_by_badge(ALICE["badge"])  # ...until the roster changed
+    assert staff is not None
+    assert staff.name == "Alice"
+    assert ledger.work_type("picking") is not None
+    ledger.apply_replica([op("staff", "S-1", 2, {**ALICE, "name": "Alice B.", "active": False})], cursor="2")
+    staff = ledger.staff_by_badge(ALICE["badge"])
+    assert staff is not None
+    assert (staff.name, staff.active) == ("Alice B.", False)
+    ledger.replace_replicas([op("staff", "S-1", 3, ALICE)], cursor="3")
+    assert ledger.work_type("picking") is None
+
+
+def test_ok__a_stream_of_unknown_badges_does_not_grow_the_memory(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("cabinetd.ledger.ledger.REPLICA_READS_KEPT", 10)
+    ledger.apply_replica([op("staff", "S-1", 1, ALICE)], cursor="1")
+    for number in range(25):
+        assert ledger.staff_by_badge(f"{number:X}") is None
+    assert len(ledger._replica_reads) <= 10
+    assert ledger.staff_by_badge(ALICE["badge"]) is not None
