@@ -34,8 +34,9 @@ from cabinetd.hal.base import (
 
 log = logging.getLogger(__name__)
 
-# How long one read waits for bytes: bounds how late the thread notices that it should stop.
-READ_WAIT_S: Final = 0.1
+# How long one read waits for bytes. Stopping does not wait for it (cleanup cancels the read), so it
+# only sets how often an idle reader wakes to tick its heartbeat.
+READ_WAIT_S: Final = 1.0
 NOT_OPENED: Final = "not opened yet"
 
 Clock = Callable[[], float]

@@ -16,7 +16,6 @@ import logging
 import os
 import socket
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -26,6 +25,7 @@ from cabinetd.api.control.actions import Desk
 from cabinetd.api.control.app import build_control_app
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.peer import TECH_GROUP, Gate, PeerCredentialsProtocol, PeerGate
+from cabinetd.api.server import EmbeddedServer
 from cabinetd.ledger import LedgerError
 from cabinetd.lifecycle import Subsystem
 
@@ -36,14 +36,6 @@ log = logging.getLogger(__name__)
 
 SOCKET_MODE: Final = 0o660
 MAX_PATH_BYTES: Final = 107  # sun_path holds 108 bytes with the terminating NUL
-
-
-class _EmbeddedServer(uvicorn.Server):
-    """uvicorn inside our loop: the daemon owns SIGTERM and SIGINT."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _group_name(gid: int) -> str:
@@ -76,7 +68,7 @@ class ControlServer(Subsystem):
         self.app = PeerGate(build_control_app(self.desk, badges), self.gate)
         self._socket: socket.socket | None = None
         self._inode: int | None = None
-        self._server: _EmbeddedServer | None = None
+        self._server: EmbeddedServer | None = None
 
     async def prepare(self) -> None:
         path = self.path
@@ -109,7 +101,7 @@ class ControlServer(Subsystem):
             proxy_headers=False,
             timeout_graceful_shutdown=1,
         )
-        self._server = _EmbeddedServer(config)
+        self._server = EmbeddedServer(config)
         log.info("control API listening on %s", path)
 
     def _remove_stale(self, path: Path) -> None:

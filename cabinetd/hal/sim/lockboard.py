@@ -41,7 +41,9 @@ log = logging.getLogger(__name__)
 RELEASE_S: Final = 0.5
 LATE_S: Final = 0.075
 SPLIT_GAP_S: Final = 0.008
-_POLL_S: Final = 0.02
+# The serving thread sleeps in select() until a request comes or it is nudged (stop, plug, unplug);
+# this only bounds how long a lost nudge could keep it asleep.
+_IDLE_WAIT_S: Final = 1.0
 
 
 class Fault(enum.Enum):
@@ -124,6 +126,8 @@ class BusSim:
         self._slave: int | None = None
         self._stop = threading.Event()
         self._changing = threading.Event()  # plug()/unplug() waiting: the serving thread stands back
+        self._wake_r, self._wake_w = os.pipe()  # a byte here wakes the serving thread
+        os.set_blocking(self._wake_w, False)
         self._thread: threading.Thread | None = None
         self.plug()
 
@@ -140,16 +144,22 @@ class BusSim:
 
     def close(self) -> None:
         self._stop.set()
+        self._nudge()
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
         self.unplug()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._wake_r = self._wake_w = -1  # a second close() must not close someone else's descriptor
         if self._own_directory:
             shutil.rmtree(self._directory, ignore_errors=True)
 
     def unplug(self) -> None:
         """The adapter is pulled out: the port's node goes away and open handles fail."""
         self._changing.set()
+        self._nudge()
         try:
             self._unplug()
         finally:
@@ -167,6 +177,7 @@ class BusSim:
     def plug(self) -> None:
         """The adapter is plugged (back) in: a new pty behind the same name."""
         self._changing.set()
+        self._nudge()
         try:
             self._plug()
         finally:
@@ -188,6 +199,10 @@ class BusSim:
 
     # --- the serving thread ----------------------------------------------------------------------
 
+    def _nudge(self) -> None:
+        with contextlib.suppress(OSError):  # full (a nudge is pending anyway) or closed (stopped)
+            os.write(self._wake_w, b"!")
+
     def _serve(self) -> None:
         buffer = b""
         while not self._stop.is_set():
@@ -195,17 +210,17 @@ class BusSim:
                 time.sleep(0.001)
                 continue
             with self._lock:
-                if self._master is None:
+                master = self._master
+                if master is None:
                     buffer = b""
-                else:
-                    buffer = self._serve_once(self._master, buffer)
-                    continue
-            self._stop.wait(_POLL_S)
+                watched = [self._wake_r] if master is None else [master, self._wake_r]
+                ready, _, _ = select.select(watched, [], [], _IDLE_WAIT_S)
+                if self._wake_r in ready:
+                    os.read(self._wake_r, 64)
+                if master is not None and master in ready:
+                    buffer = self._serve_once(master, buffer)
 
     def _serve_once(self, master: int, buffer: bytes) -> bytes:
-        ready, _, _ = select.select([master], [], [], _POLL_S)
-        if not ready:
-            return buffer
         try:
             buffer += os.read(master, 256)
         except OSError:
