@@ -54,7 +54,8 @@ def iso_utc(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a `Z`: fixed width, so text order is time order."""
     if moment.tzinfo is None:
         raise ValueError(f"time {moment.isoformat()} has no time zone")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat rather than strftime: the same text, in half the time on the badge's commit.
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def parse_utc(text: str) -> datetime:
@@ -80,18 +81,20 @@ class Uuid7:
 
     def __call__(self, unix_ms: int | None = None) -> uuid.UUID:
         ms = time.time_ns() // 1_000_000 if unix_ms is None else unix_ms
+        # One read of the system's randomness per id: 62 bits for rand_b, 9 more for a counter start.
+        randomness = int.from_bytes(os.urandom(10))
         with self._lock:
             if ms > self._last_ms:
                 self._last_ms = ms
                 # Start low in the counter's range so that a burst has room to count up.
-                self._counter = int.from_bytes(os.urandom(2)) & 0x1FF
+                self._counter = randomness >> 62 & 0x1FF
             else:
                 self._counter += 1
                 if self._counter > 0xFFF:
                     self._last_ms += 1
                     self._counter = 0
             ms, counter = self._last_ms, self._counter
-        rand_b = int.from_bytes(os.urandom(8)) & ((1 << 62) - 1)
+        rand_b = randomness & ((1 << 62) - 1)
         value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | counter << 64 | 0b10 << 62 | rand_b
         return uuid.UUID(int=value)
 
