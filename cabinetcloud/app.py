@@ -192,6 +192,7 @@ def create_app(
 
     @app.get("/v1/cabinets/{cabinet_id}/changes", responses=_refusals(401, 403, 410))
     async def changes(
+        request: Request,
         cabinet_id: CabinetId,
         who: Authenticated,
         cursor: Annotated[str, Query(pattern=r"^[0-9]{0,18}$")] = "",
@@ -217,6 +218,10 @@ def create_app(
         _, commands_seen = await watch.heads()
         while time.monotonic() < deadline:
             await asyncio.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
+            if await request.is_disconnected():
+                # The cabinet hung up (stopped, or gave up): nobody is left to answer, so stop waiting
+                # rather than hold the poll open until its deadline (and a shutdown behind it).
+                return page
             changes_head, commands_head = await watch.heads()
             if changes_head > start:
                 return await run_in_threadpool(read)
