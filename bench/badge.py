@@ -66,32 +66,14 @@ WAIT_S = 5.0
 
 # One work type with apps (so the warm-up rent provisions), the model of slot 1's handheld, one person.
 ROSTER: list[dict[str, Any]] = [
-    {
-        "entity": "work_types",
-        "id": "price-tags",
-        "data": {
-            "name": "Price tags",
-            "rental_limit_minutes": 240,
-            "battery_threshold": 40,
-            "device_models": ["pda-s1"],
-            "apps": [
-                {
-                    "package": "com.example.home",
-                    "version": "2.4.0",
-                    "version_code": 240,
-                    "url": "https://apps.example/home.apk",
-                    "sha256": "0" * 64,
-                }
-            ],
-            "max_devices_per_staff": 1,
-        },
-    },
+    {"entity": "work_types", "id": "price-tags", "data": {
+        "name": "Price tags", "rental_limit_minutes": 240, "battery_threshold": 40, "device_models": ["pda-s1"],
+        "apps": [{"package": "com.example.home", "version": "2.4.0", "version_code": 240,
+                  "url": "https://apps.example/home.apk", "sha256": "0" * 64}],
+        "max_devices_per_staff": 1}},
     {"entity": "device_models", "id": "pda-s1", "data": {"name": "S1", "slot_types": ["pda-standard"]}},
-    {
-        "entity": "staff",
-        "id": "anna",
-        "data": {"badge": BADGE, "name": "Anna", "store": "demo", "work_type": "price-tags", "active": True},
-    },
+    {"entity": "staff", "id": "anna", "data": {
+        "badge": BADGE, "name": "Anna", "store": "demo", "work_type": "price-tags", "active": True}},
 ]
 
 

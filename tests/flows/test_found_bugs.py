@@ -18,16 +18,6 @@ from tests.flows.rig import Rig
 HOLDING = ("ready", "charging", "faulty", "inspecting")
 
 
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path)
-    await rig.start()
-    await rig.until(lambda: all(rig.state(n) in ("ready", "charging") for n in (1, 3, 5, 7)))
-    yield rig
-    await rig.stop()
-    rig.sim.close()
-
-
 def port_sees(rig: Rig, slot: int, present: bool) -> bool:
     return (rig.controller.core.hardware.ports.present(slot) is not None) is present
 

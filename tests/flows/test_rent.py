@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-
 from tests.flows.rig import Rig
-
-
-@pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
-    rig = Rig(tmp_path)
-    await rig.start()
-    yield rig
-    await rig.stop()
-    rig.sim.close()
 
 
 async def test_ok__one_tap_rents_provisions_unlocks_and_records(rig: Rig) -> None:
