@@ -194,12 +194,12 @@ async def _measure(rents: int, gap_s: float, directory: Path) -> tuple[list[floa
         await until(lambda: slot.state is SlotState.READY, "slot 1's device inspected and ready")
         for _ in range(3):  # the first provisions the device; all of them warm up caches
             await _rent_once(cabinet, sim.reader, edge, frame, gap_s)
-            floor.measure(1)
+            floor.read_once(frame)
         last_seq = ledger.tail(1)[-1].seq
         while len(rent_samples) < rents:
             await asyncio.sleep(gap_s)
             # Blocking on purpose: the cabinet's loop stands still while the bare loop is timed.
-            floor_samples += floor.measure(1)
+            floor_samples.append(floor.read_once(frame))
             rent_samples.append(await _rent_once(cabinet, sim.reader, edge, frame, gap_s))
         written = [e.type for e in ledger.tail(100 * rents) if e.seq > last_seq]
         for task in tasks:
@@ -268,18 +268,15 @@ class BareLoop:
             port.close()
             db.close()
 
-    def measure(self, reads: int) -> list[float]:
-        frame = encode_rdm6300(int(BADGE, 16))
-        samples = []
-        for _ in range(reads):
-            self._reached.clear()
-            self.reader.send(frame)
-            sent = time.perf_counter()
-            if not self._reached.wait(WAIT_S):
-                raise RuntimeError("the bare loop did not switch the pin")
-            samples.append(self._at - sent)
-            self.lock.off()
-        return samples
+    def read_once(self, frame: bytes) -> float:
+        """Seconds from the frame written to the pin switched on."""
+        self._reached.clear()
+        self.reader.send(frame)
+        sent = time.perf_counter()
+        if not self._reached.wait(WAIT_S):
+            raise RuntimeError("the bare loop did not switch the pin")
+        self.lock.off()
+        return self._at - sent
 
     def close(self) -> None:
         self._stop.set()
