@@ -33,9 +33,10 @@ system-deps:
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud)
+	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto)
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q

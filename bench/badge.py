@@ -51,11 +51,11 @@ from gpiozero.pins.mock import MockFactory, MockPin
 from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.config import CabinetConfig, GpioModuleLock
-from cabinetd.fsm.slot import SlotState
 from cabinetd.hal.badgecodec import ETX, encode_rdm6300
 from cabinetd.hal.sim.badgereader import PtyBadgeReader
 from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.lifecycle import Subsystem
+from cabinetproto.enums import SlotState
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOT = 1

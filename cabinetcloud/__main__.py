@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from cabinetcloud import auth, commands, fleet, schema
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import DEFAULT_DB, Storage, StorageError
-from cabinetd import __version__
+from cabinetproto import __version__
 
 log = logging.getLogger("cabinetcloud")
 

@@ -23,8 +23,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from cabinetcloud import auth, commands, fleet, ingest
 from cabinetcloud.auth import Caller
 from cabinetcloud.storage import Storage
-from cabinetd import __version__
-from cabinetd.sync.protocol import (
+from cabinetproto import __version__
+from cabinetproto.wire import (
     MAX_BODY_BYTES,
     MAX_PAGE_OPS,
     MAX_WAIT_S,

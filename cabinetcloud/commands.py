@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
 from cabinetcloud.storage import counter_value, next_number
-from cabinetd.sync.protocol import COMMAND_ARGS, REQUIRED_COMMAND_ARGS, Command, CommandKind
+from cabinetproto.wire import COMMAND_ARGS, REQUIRED_COMMAND_ARGS, Command, CommandKind
 
 
 class CommandError(Exception):

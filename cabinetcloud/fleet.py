@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
 from cabinetcloud.storage import counter_value, next_number
-from cabinetd.sync.protocol import ChangeOp, ChangesPage, Entity, Snapshot, page_checksum
+from cabinetproto.wire import ChangeOp, ChangesPage, Entity, Snapshot, page_checksum
 
 # Each replicated entity: its table, the column that is its id, and the columns held as JSON text.
 TABLES: Final[dict[Entity, tuple[sa.Table, str, tuple[str, ...]]]] = {

@@ -21,7 +21,7 @@ from cabinetcloud import schema
 from cabinetcloud.auth import Caller
 from cabinetcloud.storage import Storage, next_number
 from cabinetcloud.validation import Problem, check_event
-from cabinetd.sync.protocol import (
+from cabinetproto.wire import (
     PROTOCOL_VERSION,
     BatchReply,
     EpochHeld,

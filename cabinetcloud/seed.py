@@ -20,8 +20,8 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import fleet, schema
-from cabinetd.sync.pins import hash_pin, verify_pin
-from cabinetd.sync.protocol import Entity
+from cabinetproto.pins import hash_pin, verify_pin
+from cabinetproto.wire import Entity
 
 
 class SeedError(Exception):

@@ -1,7 +1,7 @@
 """The checks one uploaded event must pass to be kept; an event that fails is dead-lettered.
 
-The payload models and the chain hash are the ledger's own (cabinetd.ledger), so the cloud refuses
-exactly what the cabinet would not have written. Wall times are never checked: a board without a
+The payload models and the chain hash are the ones the cabinet's ledger writes with (cabinetproto), so
+the cloud refuses exactly what the cabinet would not have written. Wall times are never checked: a board without a
 clock writes 1970 and its events are still good.
 """
 
@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from cabinetd.ledger.chain import event_hash
-from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import EVENT_TYPES, validate_payload
-from cabinetd.sync.protocol import WireEvent
+from cabinetproto.chain import event_hash
+from cabinetproto.events import EVENT_TYPES, PayloadError, validate_payload
+from cabinetproto.wire import WireEvent
 
 INT32: Final = 2**31 - 1
 INT64: Final = 2**63 - 1
@@ -72,7 +71,7 @@ def _check_type(event: WireEvent) -> Problem | None:
             return Problem("bad_envelope", f"event type {event.type!r} needs {name!r}")
     try:
         validate_payload(event.type, event.payload)
-    except LedgerError as exc:
+    except PayloadError as exc:
         return Problem("bad_payload", str(exc))
     return None
 

@@ -20,7 +20,7 @@ from cabinetd.flows.core import Core, Flow
 from cabinetd.flows.inspection import inspect
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.fsm.slot import Slot
 from cabinetd.hal.base import (
     BadgeRead,
     DevicePlugged,
@@ -40,9 +40,10 @@ from cabinetd.lifecycle import Subsystem
 from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
 from cabinetd.screen import Screen
-from cabinetd.sync.pins import verify_pin
-from cabinetd.sync.protocol import Command, CommandKind
 from cabinetd.sync.remote import CommandOutcome
+from cabinetproto.enums import Alarm, SlotState
+from cabinetproto.pins import verify_pin
+from cabinetproto.wire import Command, CommandKind
 
 log = logging.getLogger(__name__)
 

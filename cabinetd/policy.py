@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from cabinetd.fsm.slot import SlotState
+from cabinetproto.enums import SlotState
 
 DUE_SOON = timedelta(minutes=15)
 

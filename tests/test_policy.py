@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cabinetd.fsm.slot import SlotState
 from cabinetd.policy import (
     DeviceView,
     Refusal,
@@ -23,6 +22,7 @@ from cabinetd.policy import (
     rental_status,
     suits,
 )
+from cabinetproto.enums import SlotState
 
 PRICING = WorkType("pricing", "Price tags", 60, 480, 1, frozenset({"TC21", "TC26"}))
 ANNA = Staff("s1", "Anna", "0042", "pricing")

@@ -14,13 +14,14 @@ from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.fsm.slot import MOVES, Alarm, Slot, SlotState
+from cabinetd.fsm.slot import MOVES, Slot
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
 from cabinetd.policy import DeviceView, SlotView
 from cabinetd.screen import Screen
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 

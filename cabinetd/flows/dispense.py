@@ -12,13 +12,15 @@ from datetime import datetime
 
 from cabinetd.flows.core import Core, Flow
 from cabinetd.flows.watch import rejudge
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.fsm.slot import Slot
 from cabinetd.hal.agentprotocol import AppPackage
-from cabinetd.hal.base import LinkError, LockFault
-from cabinetd.ledger import NewEvent, uuid7
+from cabinetd.hal.errors import LinkError, LockFault
+from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
 from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetd.policy import due_at, minutes_until_ready, rank_devices
+from cabinetproto.chain import uuid7
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 

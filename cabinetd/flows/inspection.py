@@ -11,10 +11,13 @@ from datetime import datetime
 from typing import Any
 
 from cabinetd.flows.core import Core
-from cabinetd.fsm.slot import Slot, SlotState
+from cabinetd.fsm.slot import Slot
 from cabinetd.hal.agentprotocol import Hello
-from cabinetd.hal.base import LinkError, PortRecovery
-from cabinetd.ledger import NewEvent, uuid7
+from cabinetd.hal.base import PortRecovery
+from cabinetd.hal.errors import LinkError
+from cabinetd.ledger import NewEvent
+from cabinetproto.chain import uuid7
+from cabinetproto.enums import SlotState
 
 log = logging.getLogger(__name__)
 

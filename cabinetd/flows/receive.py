@@ -9,10 +9,12 @@ import logging
 
 from cabinetd.flows.core import Core, Flow
 from cabinetd.flows.inspection import inspect
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
-from cabinetd.hal.base import LockFault, UsbIdentity
+from cabinetd.fsm.slot import Slot
+from cabinetd.hal.base import UsbIdentity
+from cabinetd.hal.errors import LockFault
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.policy import choose_return_slot
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 

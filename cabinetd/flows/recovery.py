@@ -10,8 +10,9 @@ from typing import Any
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.fsm.slot import Slot
 from cabinetd.ledger import NewEvent
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 

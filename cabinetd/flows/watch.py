@@ -10,8 +10,9 @@ from datetime import timedelta
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect, learn, repair_ticket, status_event
-from cabinetd.fsm.slot import Alarm, Slot, SlotState
+from cabinetd.fsm.slot import Slot
 from cabinetd.hal.base import DeviceRefresh, UsbIdentity
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,8 @@ from typing import Literal
 
 from transitions.extensions.diagrams import GraphMachine
 
-from cabinetd.fsm.slot import TRANSITIONS, SlotState
+from cabinetd.fsm.slot import TRANSITIONS
+from cabinetproto.enums import SlotState
 
 
 def _machine(engine: Literal["graphviz", "mermaid"]) -> GraphMachine:

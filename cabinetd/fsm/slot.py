@@ -11,7 +11,6 @@ Alarms are flags beside the state, not states: a forced door does not change wha
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -20,29 +19,12 @@ from transitions import MachineError
 from transitions.extensions.asyncio import AsyncMachine, AsyncTimeout
 
 from cabinetd.clock import Clock
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 # Slots report illegal triggers through our own log line and ledger event; the library's lines for the
 # same thing, and a notice per trigger it does not bind (we call `trigger(name)`), would only bury them.
 logging.getLogger("transitions").setLevel(logging.CRITICAL)
-
-
-class SlotState(enum.StrEnum):
-    EMPTY = "empty"  # no device, door closed and locked: can take a return
-    CHARGING = "charging"  # device present and healthy, below its battery threshold
-    READY = "ready"  # device present, healthy, charged: can be rented
-    DISPENSING = "dispensing"  # unlocked for a rental
-    RECEIVING = "receiving"  # unlocked for a return
-    INSPECTING = "inspecting"  # device inserted: self-test and usage read-back running
-    FAULTY = "faulty"  # failed self-test or unresponsive: quarantined, repair ticket open
-    DISABLED = "disabled"  # out of service
-
-
-class Alarm(enum.StrEnum):
-    DOOR_FORCED = "door_forced"  # opened without an unlock
-    DOOR_LEFT_OPEN = "door_left_open"
-    UNEXPECTED_DEVICE = "unexpected_device"  # present where none should be, or not the one expected
-    LOCK_FAULT = "lock_fault"
 
 
 S = SlotState

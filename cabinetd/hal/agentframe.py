@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 
 MAGIC: Final = b"CB"
 VERSION: Final = 1

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from cabinetd.hal.agentframe import PAYLOAD_AT, VERSION
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 
 RequestType = Literal["hello", "selftest", "provision", "usage", "end_session"]
 REQUEST_TYPES: Final[tuple[RequestType, ...]] = ("hello", "selftest", "provision", "usage", "end_session")

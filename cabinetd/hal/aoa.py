@@ -37,7 +37,7 @@ from cabinetd.hal.agentprotocol import (
     decode_result,
     encode_message,
 )
-from cabinetd.hal.base import FrameError, LinkError, LinkFailure
+from cabinetd.hal.errors import FrameError, LinkError, LinkFailure
 from cabinetd.hal.usbhub import PortPath
 
 log = logging.getLogger(__name__)

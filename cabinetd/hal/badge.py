@@ -25,12 +25,12 @@ from cabinetd.hal.base import (
     BadgeRead,
     BadgeReader,
     EventSink,
-    FrameError,
     HardwareEvent,
     PartState,
     PartStateChanged,
     post_from_thread,
 )
+from cabinetd.hal.errors import FrameError
 
 log = logging.getLogger(__name__)
 

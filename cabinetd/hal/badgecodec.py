@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, Protocol
 
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 
 NumberFormat = Literal["hex", "decimal"]
 

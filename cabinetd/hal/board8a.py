@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from cabinetd.config import Board8aModuleLock, ModuleSection, TimeoutsSection
-from cabinetd.hal.base import EventSink, FrameError
+from cabinetd.hal.base import EventSink
+from cabinetd.hal.errors import FrameError
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, Feedback, LockBoard
 from cabinetd.hal.rs485 import Rs485Bus
 

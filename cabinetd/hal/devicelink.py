@@ -34,7 +34,8 @@ from cabinetd.hal.agentprotocol import (
     since_ms,
 )
 from cabinetd.hal.aoa import AccessoryIdentity, ResultT, SlotAccessory
-from cabinetd.hal.base import DeviceLink, DeviceRefresh, DeviceRefreshSink, LinkError, LinkFailure
+from cabinetd.hal.base import DeviceLink, DeviceRefresh, DeviceRefreshSink
+from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.hal.usbhub import PortPath
 
 log = logging.getLogger(__name__)

@@ -30,14 +30,13 @@ from cabinetd.hal.base import (
     DoorOpened,
     DoorSensors,
     EventSink,
-    HardwareError,
     HardwareEvent,
     LockBank,
-    LockFault,
     LockState,
     UnlockSent,
 )
 from cabinetd.hal.debounce import Clock, Debouncer
+from cabinetd.hal.errors import HardwareError, LockFault
 
 log = logging.getLogger(__name__)
 

@@ -26,15 +26,14 @@ from cabinetd.hal.base import (
     DoorOpened,
     DoorSensors,
     EventSink,
-    FrameError,
     HardwareEvent,
     LockBank,
-    LockFault,
     LockState,
     PartState,
     PartStateChanged,
     UnlockSent,
 )
+from cabinetd.hal.errors import FrameError, LockFault
 from cabinetd.hal.rs485 import Outcome, Rs485Bus
 
 log = logging.getLogger(__name__)

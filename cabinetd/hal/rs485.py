@@ -24,7 +24,8 @@ from typing import Final
 
 import serial
 
-from cabinetd.hal.base import EventSink, FrameError, PartState, PartStateChanged, post_from_thread
+from cabinetd.hal.base import EventSink, PartState, PartStateChanged, post_from_thread
+from cabinetd.hal.errors import FrameError
 from cabinetd.lifecycle import Subsystem
 
 log = logging.getLogger(__name__)

@@ -30,16 +30,15 @@ from cabinetd.hal.base import (
     DevicePlugged,
     DeviceUnplugged,
     EventSink,
-    HardwareError,
     HardwareEvent,
     PartState,
     PartStateChanged,
-    PortPowerError,
     PortRecovery,
     SlotPorts,
     UsbIdentity,
     post_from_thread,
 )
+from cabinetd.hal.errors import HardwareError, PortPowerError
 from cabinetd.hal.usbhub import PortPath
 
 log = logging.getLogger(__name__)

@@ -6,9 +6,8 @@ be rebuilt from the events; replicas of the cloud's fleet data sit beside them. 
 """
 
 from cabinetd.ledger.audit import RebuildResult, VerifyResult
-from cabinetd.ledger.chain import GENESIS_HASH, canonical_json, event_hash, iso_utc, uuid7
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import EVENT_TYPES, Alarm, DeviceHealth, NewEvent, Payload, SlotState, StoredEvent
+from cabinetd.ledger.events import NewEvent, StoredEvent
 from cabinetd.ledger.integrity import LEDGER_FILE, open_ledger
 from cabinetd.ledger.ledger import Ledger
 from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SyncState
@@ -17,12 +16,8 @@ from cabinetd.ledger.schema import SCHEMA_VERSION
 from cabinetd.ledger.service import LedgerService
 
 __all__ = [
-    "EVENT_TYPES",
-    "GENESIS_HASH",
     "LEDGER_FILE",
     "SCHEMA_VERSION",
-    "Alarm",
-    "DeviceHealth",
     "DeviceModel",
     "DeviceRow",
     "EpochRow",
@@ -31,20 +26,14 @@ __all__ = [
     "LedgerError",
     "LedgerService",
     "NewEvent",
-    "Payload",
     "RebuildResult",
     "RentalRow",
     "SlotRow",
-    "SlotState",
     "StaffMember",
     "StoredEvent",
     "SyncState",
     "VerifyResult",
     "WorkType",
     "WorkTypeApp",
-    "canonical_json",
-    "event_hash",
-    "iso_utc",
     "open_ledger",
-    "uuid7",
 ]

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from cabinetd.ledger.chain import GENESIS_HASH, event_hash
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import StoredEvent, payload_model
+from cabinetd.ledger.events import StoredEvent
 from cabinetd.ledger.projections import apply_changes, project
 from cabinetd.ledger.queries import EVENT_COLUMNS, SqlView, event_from_row
 from cabinetd.ledger.schema import PROJECTION_TABLES
 from cabinetd.ledger.store import Store
+from cabinetproto.chain import GENESIS_HASH, event_hash
+from cabinetproto.events import PayloadError, payload_model
 
 
 @dataclass(frozen=True)
@@ -106,10 +107,10 @@ def refold(store: Store) -> int:
         store.run(f"DELETE FROM {table}")
     count = 0
     for event in _events(store):
-        payload = payload_model(event.type).model_validate(event.payload)
         try:
+            payload = payload_model(event.type).model_validate(event.payload)
             changes = project(event, payload, view)
-        except LedgerError as exc:
+        except (LedgerError, PayloadError) as exc:
             raise LedgerError(f"epoch {event.epoch} seq {event.seq}: {exc}") from None
         apply_changes(store, changes)
         count += 1

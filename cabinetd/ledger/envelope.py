@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from cabinetd.ledger.chain import canonical_json, uuid7
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import NewEvent, Payload, validate_payload
+from cabinetd.ledger.events import NewEvent
+from cabinetproto.chain import canonical_json, uuid7
+from cabinetproto.events import Payload, PayloadError, validate_payload
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,10 @@ class Draft:
 
 def checked(new: NewEvent) -> Draft:
     """Everything about an event that can be checked before the transaction opens."""
-    model = validate_payload(new.event_type, new.payload)
+    try:
+        model = validate_payload(new.event_type, new.payload)
+    except PayloadError as exc:
+        raise LedgerError(str(exc)) from None
     kind = new.event_type
     slot, device, staff = new.slot, new.device, new.staff
     if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int) or slot < 1):

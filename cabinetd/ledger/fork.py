@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cabinetd.ledger.audit import refold
-from cabinetd.ledger.chain import canonical_json, event_hash, uuid7
 from cabinetd.ledger.envelope import checked
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import NewEvent, StoredEvent
 from cabinetd.ledger.queries import EVENT_COLUMNS, event_from_row
 from cabinetd.ledger.rows import acknowledge, insert_epoch, insert_event
 from cabinetd.ledger.store import Store
+from cabinetproto.chain import canonical_json, event_hash, uuid7
 
 # The fields of an event on the wire, with the types the ledger stores them as.
 WIRE_FIELDS: Final[dict[str, tuple[type, ...]]] = {

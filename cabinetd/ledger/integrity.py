@@ -24,11 +24,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
-from cabinetd.ledger.chain import utc_now
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.ledger import Clock, Ledger
 from cabinetd.ledger.schema import configure, integrity_problems, migrate
 from cabinetd.ledger.store import SqliteStore
+from cabinetproto.chain import utc_now
 
 logger = logging.getLogger(__name__)
 

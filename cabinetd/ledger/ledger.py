@@ -21,7 +21,6 @@ from pydantic import BaseModel
 
 from cabinetd.ledger import fork, queries, replicas
 from cabinetd.ledger.audit import RebuildResult, VerifyResult, rebuild_projections, verify_chain
-from cabinetd.ledger.chain import GENESIS_HASH, event_hash, iso_utc, utc_now, uuid7
 from cabinetd.ledger.envelope import Draft, checked, read_boot_id
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import NewEvent, StoredEvent
@@ -31,6 +30,7 @@ from cabinetd.ledger.replicas import DeviceModel, FleetDevice, StaffMember, Work
 from cabinetd.ledger.rows import insert_epoch, insert_event
 from cabinetd.ledger.schema import schema_version
 from cabinetd.ledger.store import Store
+from cabinetproto.chain import GENESIS_HASH, event_hash, iso_utc, utc_now, uuid7
 
 logger = logging.getLogger(__name__)
 

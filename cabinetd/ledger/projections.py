@@ -22,10 +22,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from cabinetd.fsm.slot import SlotState
-from cabinetd.ledger.chain import canonical_json
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import (
+from cabinetd.ledger.events import StoredEvent
+from cabinetd.ledger.schema import PROJECTION_TABLES
+from cabinetd.ledger.store import Store
+from cabinetproto.chain import canonical_json
+from cabinetproto.enums import SlotState
+from cabinetproto.events import (
     AlarmCleared,
     AlarmRaised,
     CommandResult,
@@ -41,10 +44,7 @@ from cabinetd.ledger.events import (
     RentalDueSoon,
     RentalOverdue,
     SlotStateChanged,
-    StoredEvent,
 )
-from cabinetd.ledger.schema import PROJECTION_TABLES
-from cabinetd.ledger.store import Store
 
 
 @dataclass(frozen=True, slots=True)

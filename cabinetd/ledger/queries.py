@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from cabinetd.ledger.chain import iso_utc
-from cabinetd.ledger.events import SlotState, StoredEvent
+from cabinetd.ledger.events import StoredEvent
 from cabinetd.ledger.projections import RentalFacts
 from cabinetd.ledger.store import Row, Store
+from cabinetproto.chain import iso_utc
+from cabinetproto.enums import SlotState
 
 
 @dataclass(frozen=True, slots=True)

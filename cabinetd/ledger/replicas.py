@@ -16,8 +16,8 @@ from typing import Annotated, Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.events import Ident, describe
 from cabinetd.ledger.store import Store
+from cabinetproto.events import Ident, describe
 
 
 class Replica(BaseModel):
@@ -71,7 +71,7 @@ class FleetDevice(Replica):
 
 
 class ReplicaOp(BaseModel):
-    """One change from the cloud (the shape of sync.protocol.ChangeOp)."""
+    """One change from the cloud (the shape of cabinetproto.wire.ChangeOp)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 

@@ -30,9 +30,9 @@ from cabinetd.config import CabinetConfig
 from cabinetd.ledger.ledger import Ledger
 from cabinetd.lifecycle import Subsystem
 from cabinetd.sync import downlink
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.link import CloudLink, CloudRefusal, read_token
 from cabinetd.sync.pacing import Backoff, Pacing
-from cabinetd.sync.protocol import SyncError
 from cabinetd.sync.remote import CommandExecutor, CommandRunner
 from cabinetd.sync.uplink import Forked, UpgradeRequired, Uplink
 

@@ -13,8 +13,9 @@ import logging
 from typing import Final, Protocol
 
 from cabinetd.ledger.errors import LedgerError
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.link import CloudLink, CloudRefusal
-from cabinetd.sync.protocol import ChangeOp, SyncError, page_checksum
+from cabinetproto.wire import ChangeOp, page_checksum
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import StoredEvent
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.link import CloudLink
-from cabinetd.sync.protocol import EpochHeld, SyncError, WireEvent
+from cabinetproto.wire import EpochHeld, WireEvent
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from cabinetd.sync.protocol import (
+from cabinetd.sync.errors import SyncError
+from cabinetproto.wire import (
     BatchReply,
     ChangesPage,
     Command,
@@ -29,7 +30,6 @@ from cabinetd.sync.protocol import (
     SessionReply,
     SessionRequest,
     Snapshot,
-    SyncError,
 )
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,8 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.sync.protocol import Command, CommandKind, SyncError
+from cabinetd.sync.errors import SyncError
+from cabinetproto.wire import Command, CommandKind
 
 log = logging.getLogger(__name__)
 

@@ -19,16 +19,10 @@ from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import StoredEvent
 from cabinetd.ledger.queries import SyncState
 from cabinetd.sync import fork
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.link import CloudLink, CloudRefusal
 from cabinetd.sync.pacing import Pacing
-from cabinetd.sync.protocol import (
-    MAX_BATCH_BYTES,
-    MAX_BATCH_EVENTS,
-    SessionReply,
-    SessionRequest,
-    SessionStatus,
-    SyncError,
-)
+from cabinetproto.wire import MAX_BATCH_BYTES, MAX_BATCH_EVENTS, SessionReply, SessionRequest, SessionStatus
 
 log = logging.getLogger(__name__)
 

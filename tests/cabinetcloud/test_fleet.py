@@ -12,8 +12,8 @@ from cabinetcloud import commands, fleet, schema
 from cabinetcloud.__main__ import main
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import Storage
-from cabinetd.sync.pins import verify_pin
-from cabinetd.sync.protocol import Entity, page_checksum
+from cabinetproto.pins import verify_pin
+from cabinetproto.wire import Entity, page_checksum
 from tests.cabinetcloud import harness
 
 

@@ -17,7 +17,7 @@ from cabinetcloud import commands, schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
-from cabinetd.sync.protocol import CommandKind
+from cabinetproto.wire import CommandKind
 from tests.cabinetcloud import harness
 
 

@@ -17,7 +17,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.ledger import Ledger
 from cabinetd.lifecycle import Subsystem
-from cabinetd.sync.pins import hash_pin
+from cabinetproto.pins import hash_pin
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHA = hashlib.sha256(b"app").hexdigest()

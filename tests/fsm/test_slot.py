@@ -9,7 +9,8 @@ import pytest
 from cabinetd.__main__ import main
 from cabinetd.clock import ManualClock
 from cabinetd.fsm import diagram
-from cabinetd.fsm.slot import MOVES, TRANSITIONS, Slot, SlotState, triggers
+from cabinetd.fsm.slot import MOVES, TRANSITIONS, Slot, triggers
+from cabinetproto.enums import SlotState
 
 S = SlotState
 ROOT = Path(__file__).resolve().parent.parent.parent

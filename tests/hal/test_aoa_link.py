@@ -8,7 +8,8 @@ import threading
 
 import pytest
 
-from cabinetd.hal.base import DeviceRefresh, LinkFailure
+from cabinetd.hal.base import DeviceRefresh
+from cabinetd.hal.errors import LinkFailure
 from cabinetd.hal.sim.agent import HandheldAgent
 from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
 from tests.hal_fakes.handheldrig import link_rig

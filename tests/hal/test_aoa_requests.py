@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from cabinetd.hal.agentprotocol import AppOutcome, AppPackage, AppUsage, SessionEnded, UsageReport
-from cabinetd.hal.base import LinkError, LinkFailure
+from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.hal.sim.agent import HandheldAgent
 from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
 from tests.hal_fakes.handheldrig import link_rig

@@ -20,7 +20,7 @@ from cabinetd.hal.badgecodec import (
     encode_line,
     encode_rdm6300,
 )
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 
 # An rdm6300 frame for badge 62E3086CED: 02, ten hex characters, the XOR of the five data bytes
 # (62^E3^08^6C^ED = 08) as two hex characters, 03.

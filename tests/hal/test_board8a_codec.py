@@ -8,7 +8,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cabinetd.hal.base import FrameError
 from cabinetd.hal.board8a import (
     Query,
     QueryReply,
@@ -24,6 +23,7 @@ from cabinetd.hal.board8a import (
     request_end,
     state_bytes,
 )
+from cabinetd.hal.errors import FrameError
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from cabinetd.hal.agentprotocol import (
     from_ms,
     since_ms,
 )
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 
 HELLO_FRAME = bytes.fromhex("4342 01 00 00000027") + b'{"v":1,"id":1,"type":"hello","args":{}}'
 

@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cabinetd.hal.base import DoorOpened, HardwareError, UnlockSent
+from cabinetd.hal.base import DoorOpened, UnlockSent
+from cabinetd.hal.errors import HardwareError
 from cabinetd.hal.gpio import default_pin_factory
 from tests.hal_fakes.lockrig import PULSE_MS, SETTLE_S, LockRig, lock_config, lock_rig
 

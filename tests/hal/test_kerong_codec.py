@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 from cabinetd.hal.kerong import (
     Command,
     Request,

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cabinetd.hal.base import DoorOpened, LockFault, LockState, PartStateChanged, UnlockSent
+from cabinetd.hal.base import DoorOpened, LockState, PartStateChanged, UnlockSent
+from cabinetd.hal.errors import LockFault
 from cabinetd.hal.sim.lockboard import Fault
 from tests.hal_fakes.lockrig import BOARD_KINDS, REPOLL_S, LockRig, lock_config, lock_rig, until
 

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PortPowerError, PortRecovery, UsbIdentity
+from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PortRecovery, UsbIdentity
+from cabinetd.hal.errors import PortPowerError
 from cabinetd.hal.sim.usbbus import SimUsbBackend
 from cabinetd.hal.sim.usbdevices import handheld
 from cabinetd.hal.usbports import build_slot_ports

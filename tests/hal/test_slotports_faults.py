@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cabinetd.hal.base import (
-    DevicePlugged,
-    DeviceUnplugged,
-    PartStateChanged,
-    PortPowerError,
-    PortRecovery,
-    UsbIdentity,
-)
+from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PartStateChanged, PortRecovery, UsbIdentity
+from cabinetd.hal.errors import PortPowerError
 from cabinetd.hal.sim.usbdevices import SimHub, handheld
 from tests.hal_fakes.usbrig import ports_rig
 

@@ -25,9 +25,9 @@ import httpx
 
 from cabinetd.hal.sim import worldfile
 from cabinetd.hal.sim.worldfile import WorldRecord
-from cabinetd.ledger import uuid7
 from cabinetd.ledger.integrity import open_ledger
-from cabinetd.sync.pins import hash_pin
+from cabinetproto.chain import uuid7
+from cabinetproto.pins import hash_pin
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 FLEET = ROOT / "config" / "fleet-demo.toml"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from cabinetd.fsm.slot import Alarm, SlotState
 from cabinetd.hal.agentprotocol import SELFTEST_CHECKS
 from cabinetd.policy import Refusal
+from cabinetproto.enums import Alarm, SlotState
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "cabinetd" / "api" / "static"
 LANGUAGES = ("zh-CN", "en")

@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from cabinetd.ledger import Ledger, NewEvent, SlotState, StoredEvent, open_ledger
+from cabinetd.ledger import Ledger, NewEvent, StoredEvent, open_ledger
 from cabinetd.ledger.schema import PROJECTION_TABLES
+from cabinetproto.enums import SlotState
 
 CABINET: Final = "cab-crash-1"
 SLOTS: Final = 12

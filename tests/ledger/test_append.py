@@ -5,8 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from cabinetd.ledger import GENESIS_HASH, Ledger, LedgerError, NewEvent, event_hash, iso_utc, open_ledger
-from cabinetd.ledger.events import SlotStateChanged
+from cabinetd.ledger import Ledger, LedgerError, NewEvent, open_ledger
+from cabinetproto.chain import GENESIS_HASH, event_hash, iso_utc
+from cabinetproto.events import SlotStateChanged
 from tests.ledger.helpers import CABINET, EXAMPLES, StepClock, snapshot, stock
 
 RENT = {"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"}

@@ -4,9 +4,9 @@ from typing import Any
 
 import pytest
 
-from cabinetd.ledger import EVENT_TYPES, DeviceHealth, LedgerError, Payload
-from cabinetd.ledger.events import DeviceStatus, SlotStateChanged, validate_payload
 from cabinetd.ledger.projections import PROJECTIONS
+from cabinetproto.enums import DeviceHealth
+from cabinetproto.events import EVENT_TYPES, DeviceStatus, Payload, PayloadError, SlotStateChanged, validate_payload
 from tests.ledger.helpers import EXAMPLES
 
 
@@ -74,14 +74,14 @@ def test_ok__a_model_instance_is_taken_as_it_is() -> None:
 def test_fail__invalid_payloads_name_the_type_and_the_field(
     event_type: str, payload: dict[str, Any], message: str
 ) -> None:
-    with pytest.raises(LedgerError) as caught:
+    with pytest.raises(PayloadError) as caught:
         validate_payload(event_type, payload)
     assert str(caught.value) == message
 
 
 def test_fail__a_model_of_another_type_is_refused() -> None:
     model = DeviceStatus(serial="PDA-1", model="TC21", battery=50, health=DeviceHealth.GOOD, charging=False)
-    with pytest.raises(LedgerError) as caught:
+    with pytest.raises(PayloadError) as caught:
         validate_payload("slot_state_changed", model)
     assert str(caught.value) == "event type 'slot_state_changed' takes a SlotStateChanged payload, not DeviceStatus"
 

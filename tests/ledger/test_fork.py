@@ -15,16 +15,8 @@ from typing import Any
 
 import pytest
 
-from cabinetd.ledger import (
-    GENESIS_HASH,
-    LEDGER_FILE,
-    Ledger,
-    LedgerError,
-    NewEvent,
-    StoredEvent,
-    event_hash,
-    open_ledger,
-)
+from cabinetd.ledger import LEDGER_FILE, Ledger, LedgerError, NewEvent, StoredEvent, open_ledger
+from cabinetproto.chain import GENESIS_HASH, event_hash
 from tests.ledger.helpers import CABINET, EXAMPLES, StepClock, snapshot, stock
 
 RENT = {"due_at": "2025-03-01T16:00:00Z"}

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from cabinetd.ledger import Alarm, Ledger, LedgerError, NewEvent, SlotState, open_ledger
+from cabinetd.ledger import Ledger, LedgerError, NewEvent, open_ledger
+from cabinetproto.enums import Alarm, SlotState
 from tests.ledger.helpers import CABINET, T0, StepClock, snapshot
 
 SLOTS = st.integers(min_value=1, max_value=4)

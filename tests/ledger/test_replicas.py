@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 
 from cabinetd.ledger import Ledger, LedgerError
-from cabinetd.sync.protocol import ChangeOp, Entity
+from cabinetproto.wire import ChangeOp, Entity
 from tests.ledger.helpers import snapshot, stock
 
 ALICE: dict[str, Any] = {

@@ -3,8 +3,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from cabinetd.ledger import Ledger, NewEvent, VerifyResult, event_hash
+from cabinetd.ledger import Ledger, NewEvent, VerifyResult
 from cabinetd.ledger.queries import EVENT_COLUMNS, event_from_row
+from cabinetproto.chain import event_hash
 
 
 def tamper(ledger: Ledger, sql: str, *params: object) -> None:

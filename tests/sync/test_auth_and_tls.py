@@ -12,8 +12,8 @@ import trustme
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.link import read_token
-from cabinetd.sync.protocol import SyncError
 from tests.cabinetcloud import harness
 from tests.sync.conftest import cabinet_config, client_for, run_until
 from tests.sync.faulty_transport import FaultyTransport

@@ -16,7 +16,7 @@ from cabinetcloud import commands, fleet, schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
-from cabinetd.sync.protocol import CommandKind, Entity
+from cabinetproto.wire import CommandKind, Entity
 from tests.cabinetcloud import harness
 from tests.sync.conftest import Executed, cabinet_config, client_for, run_until
 from tests.sync.faulty_transport import FaultyTransport

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from cabinetd.ledger import Ledger, LedgerError
-from cabinetd.sync.protocol import Command, SyncError
+from cabinetd.sync.errors import SyncError
 from cabinetd.sync.remote import CommandOutcome, CommandRunner
+from cabinetproto.wire import Command
 from tests.sync.conftest import Executed
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cabinetd.api.control import shapes, views
 from cabinetd.hal.agentprotocol import SELFTEST_CHECKS
-from cabinetd.hal.base import HardwareError
+from cabinetd.hal.errors import HardwareError
 from cabinetd.ledger import NewEvent
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Final
 
 from cabinetd import __version__
 from cabinetd.api.control import shapes
-from cabinetd.fsm.slot import SlotState
 from cabinetd.hal.base import PartState, UsbIdentity
 from cabinetd.ledger import DeviceRow, StoredEvent
+from cabinetproto.enums import SlotState
 
 if TYPE_CHECKING:
     from cabinetd.cabinet import Cabinet

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Final
 
 from cabinetd.hal import board8a, kerong
-from cabinetd.hal.base import FrameError
+from cabinetd.hal.errors import FrameError
 from cabinetd.hal.sim.door import SimDoor
 
 log = logging.getLogger(__name__)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from cabinetd.ledger.chain import (
+from cabinetproto.chain import (
     GENESIS_HASH,
     HASHED_FIELDS,
     Uuid7,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import json
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+
+from cabinetproto.chain import canonical_json
 
 PROTOCOL_VERSION: Final = 1
 
@@ -64,10 +65,6 @@ Cursor = Annotated[str, Field(pattern=r"^[0-9]{0,18}$")]
 
 class WireModel(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-class SyncError(Exception):
-    """The cabinet could not sync with the cloud; the message names the endpoint or file."""
 
 
 # --- session ---------------------------------------------------------------------------------
@@ -207,14 +204,10 @@ class Snapshot(WireModel):
     checksum: str
 
 
-def canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
 def page_checksum(ops: list[ChangeOp], cursor: str) -> str:
     """SHA-256 over the page's ops and cursor in canonical JSON: a page cut short cannot match."""
     body = {"cursor": cursor, "ops": [op.model_dump(mode="json") for op in ops]}
-    return hashlib.sha256(canonical_json(body)).hexdigest()
+    return hashlib.sha256(canonical_json(body).encode("ascii")).hexdigest()
 
 
 # --- commands --------------------------------------------------------------------------------
