@@ -27,7 +27,6 @@ from cabinetd.hal.base import (
     DeviceRefresh,
     DeviceUnplugged,
     DoorClosed,
-    DoorNotOpened,
     DoorOpened,
     HardwareEvent,
     PartStateChanged,
@@ -149,8 +148,6 @@ class Controller(Subsystem):
                 await self._door_opened(number)
             case DoorClosed(slot=number):
                 await self._door_closed(number)
-            case DoorNotOpened(slot=number):
-                await self._door_timeout(self.core.slots[number], self.core.slots[number].state)
             case DevicePlugged(slot=number, identity=identity):
                 flow = self.core.flows.get(number)
                 if flow is not None and flow.kind == "receive":

@@ -1,8 +1,9 @@
 """The cabinet's locks and doors, built from config: the one place that picks a driver per module.
 
-`build_locks_and_doors()` returns the subsystems in start order (the door watch, then each RS-485 bus,
-then the lock banks, then the door sensors). Every driver posts through the shared `DoorWatch`, which
-turns "unlock sent" into "door opened" or "door not opened" the same way for every kind of lock.
+`build_locks_and_doors()` returns the subsystems in start order (each RS-485 bus, then the lock banks,
+then the door sensors). Every driver posts its facts ("unlock sent", "door opened", "door closed")
+straight to the sink; how long a flow waits for a door after its unlock is the flow's deadline
+(docs/slot-states.md), not a fact of the hardware.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass
 from cabinetd.config import Board8aModuleLock, CabinetConfig, GpioModuleLock, KerongModuleLock
 from cabinetd.hal import board8a, kerong
 from cabinetd.hal.base import DoorSensors, EventSink, LockBank, PartState
-from cabinetd.hal.doorwatch import DoorWatch
 from cabinetd.hal.gpio import DOOR_SETTLE_S, GpioDoors, GpioLockBank, PinFactory, default_pin_factory
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, BoardDoors, LockBoard
 from cabinetd.hal.rs485 import Rs485Bus
@@ -26,14 +26,13 @@ _BAUDRATE = {"kerong": kerong.BAUDRATE, "board8a": board8a.BAUDRATE}
 
 @dataclass
 class LocksAndDoors:
-    watch: DoorWatch
     buses: list[Rs485Bus]
     lock_banks: list[LockBank]
     door_sensors: list[DoorSensors]
 
     def subsystems(self) -> list[Subsystem]:
         """Start order; clean up in reverse."""
-        return [self.watch, *self.buses, *self.lock_banks, *self.door_sensors]
+        return [*self.buses, *self.lock_banks, *self.door_sensors]
 
     def lock_bank(self, slot: int) -> LockBank:
         for bank in self.lock_banks:
@@ -63,7 +62,6 @@ def build_locks_and_doors(
 ) -> LocksAndDoors:
     """The drivers for `config`'s modules; `pin_factory` and `serial_url_for` let the simulator in."""
     timeouts = config.timeouts
-    watch = DoorWatch(sink, timeouts.door_open_s)
     url_for = serial_url_for or (lambda name: config.buses[name].port)
     factory = pin_factory
     if factory is None and any(
@@ -81,7 +79,7 @@ def build_locks_and_doors(
                 url_for(name),
                 section.baudrate or _BAUDRATE[driver],
                 reply_ms=timeouts.board_reply_ms,
-                sink=watch.post,
+                sink=sink,
             )
         return buses[name]
 
@@ -91,20 +89,18 @@ def build_locks_and_doors(
         lock = module.lock
         board: LockBoard | None = None
         if isinstance(lock, GpioModuleLock):
-            banks.append(GpioLockBank(module, watch.post, factory))
+            banks.append(GpioLockBank(module, sink, factory))
         elif isinstance(lock, KerongModuleLock):
             bus = bus_for(lock.bus, lock.driver)
-            board = kerong.KerongBoard(module, bus, timeouts, watch.post, poll_s=feedback_poll_s)
+            board = kerong.KerongBoard(module, bus, timeouts, sink, poll_s=feedback_poll_s)
         elif isinstance(lock, Board8aModuleLock):
             bus = bus_for(lock.bus, lock.driver)
-            board = board8a.Board8aBoard(module, bus, timeouts, watch.post, poll_s=feedback_poll_s)
+            board = board8a.Board8aBoard(module, bus, timeouts, sink, poll_s=feedback_poll_s)
         if board is not None:
             banks.append(board)
             if board.feedback_slots:
                 doors.append(BoardDoors(board))
         wired = [slot for slot in module.slots if slot.door.pin is not None]
         if wired:
-            doors.append(GpioDoors(module.name, wired, watch.post, factory, settle_s=door_settle_s))
-    for sensors in doors:
-        watch.add_doors(sensors)
-    return LocksAndDoors(watch, list(buses.values()), banks, doors)
+            doors.append(GpioDoors(module.name, wired, sink, factory, settle_s=door_settle_s))
+    return LocksAndDoors(list(buses.values()), banks, doors)

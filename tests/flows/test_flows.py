@@ -113,6 +113,20 @@ async def test_fail__door_not_opened_in_time_relocks_and_cancels(rig: Rig) -> No
     assert rig.controller.session is None
 
 
+async def test_fail__a_stuck_lock_ends_the_rent_at_the_door_deadline(rig: Rig) -> None:
+    for number in (1, 3):  # the slots a price-tags rent can use: whichever it picks, its latch holds
+        rig.sim.locks.door(number).lock_stuck = True
+    rig.sim.badge(ANNA)
+    await rig.until(lambda: screen(rig).get("step") == "door", within=10)
+    slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
+    assert not rig.sim.locks.door(slot).pull()
+    await rig.clock.advance(rig.config.timeouts.door_open_s + 1)
+    await rig.until(lambda: rig.state(slot) in ("ready", "charging"))
+    cancelled = [e for e in rig.ledger.tail(5) if e.type == "dispense_cancelled"]
+    assert [e.payload["reason"] for e in cancelled] == ["the door was not opened in time"]
+    assert rig.ledger.held_by("anna") == []
+
+
 async def test_fail__door_closed_on_the_device_cancels_the_rent(rig: Rig) -> None:
     rig.sim.badge(ANNA)
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from cabinetd.hal.base import DoorClosed, DoorNotOpened, DoorOpened, LockState, UnlockSent
+from cabinetd.hal.base import DoorClosed, DoorOpened, LockState, UnlockSent
 from cabinetd.hal.errors import LockFault
 from tests.hal_fakes.lockrig import DOOR_OPEN_S, LOCK_KINDS, RELEASE_S, LockRig, lock_config, lock_rig
 
@@ -42,14 +42,13 @@ async def test_ok__unlock_opens_the_right_slot_and_reports_the_door(rig: LockRig
     assert rig.events.events == [UnlockSent(1), DoorOpened(1), DoorClosed(1)]
 
 
-async def test_fail__door_not_pulled_is_reported_not_opened_after_the_timeout(rig: LockRig) -> None:
-    loop = asyncio.get_running_loop()
+async def test_fail__a_door_not_pulled_after_the_unlock_is_never_reported_open(rig: LockRig) -> None:
+    # How long anyone waits for the door is the flow's deadline (tests/flows); the driver's part is to
+    # report the unlock and nothing that reads as an open door.
     await rig.bank().unlock(2)
-    sent_at = loop.time()
     assert await rig.events.next(UnlockSent) == UnlockSent(2)
-    assert await rig.events.next(DoorNotOpened) == DoorNotOpened(2)
-    assert loop.time() - sent_at >= DOOR_OPEN_S * 0.95
-    assert rig.events.events == [UnlockSent(2), DoorNotOpened(2)]
+    await asyncio.sleep(DOOR_OPEN_S + 0.1)
+    assert rig.events.events == [UnlockSent(2)], "an unlock sent is not a door opened"
     assert rig.doors(2).is_open(2) is False
 
 
@@ -58,8 +57,9 @@ async def test_fail__stuck_lock_takes_the_unlock_but_the_door_stays_shut(rig: Lo
     await rig.bank().unlock(1)
     assert await rig.events.next(UnlockSent) == UnlockSent(1)
     assert not rig.door(1).pull()
-    assert await rig.events.next(DoorNotOpened) == DoorNotOpened(1)
+    await asyncio.sleep(DOOR_OPEN_S + 0.1)
     assert rig.events.of(DoorOpened) == []
+    assert rig.doors().is_open(1) is False
 
 
 async def test_ok__unlock_fires_even_when_the_door_already_reads_open(rig: LockRig) -> None:
@@ -69,7 +69,8 @@ async def test_ok__unlock_fires_even_when_the_door_already_reads_open(rig: LockR
     assert await rig.events.next(UnlockSent) == UnlockSent(1)
     assert rig.sim.lock_released(1), "the pulse must go out although the door reads open"
     await asyncio.sleep(DOOR_OPEN_S + 0.1)
-    assert rig.events.of(DoorNotOpened) == [], "a door that reads open was not 'not opened'"
+    assert rig.events.events == [DoorOpened(1), UnlockSent(1)], "the unlock adds no door fact of its own"
+    assert rig.doors().is_open(1) is True
 
 
 async def test_ok__lock_all_leaves_every_lock_holding(rig: LockRig) -> None:

@@ -1,8 +1,8 @@
 """Lock and door drivers running against the simulated cabinet's models, for the lock and door tests.
 
 `LOCK_KINDS` names every way a module's locks and doors can be wired; the contract suites run over all
-of them. Timings are short so that the suites stay fast: a door not opened within 0.2 s is reported,
-a silent board is polled again every 0.1 s.
+of them. Timings are short so that the suites stay fast: a test watches a door for 0.2 s after its
+unlock, a silent board is polled again every 0.1 s.
 """
 
 from __future__ import annotations
