@@ -9,18 +9,19 @@ screen offers the other choice. One session at a time: a second person is asked 
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.flows import dispense, receive
-from cabinetd.flows.core import Core, Flow
+from cabinetd.flows import rent, return_
+from cabinetd.flows.core import Core, Flow, FlowKind
 from cabinetd.flows.inspection import inspect
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import (
     BadgeRead,
     DevicePlugged,
@@ -50,10 +51,19 @@ Fact = HardwareEvent | DeviceRefresh
 PIN_TRIES_BEFORE_BACKOFF = 3
 
 
+class SessionKind(enum.StrEnum):
+    """What the person at the cabinet is doing; the kiosk gets the value (`session.kind`)."""
+
+    RENT = "rent"
+    RETURN = "return"
+    MAINTENANCE = "maintenance"  # a technician, PIN accepted (or none needed)
+    PIN = "pin"  # a technician who still has to enter their PIN
+
+
 @dataclass
 class Session:
     staff: StaffMember
-    kind: str  # "rent" | "return" | "maintenance" | "pin"
+    kind: SessionKind
     started: float
     slot: int | None = None
     choices: list[str] = field(default_factory=list)
@@ -150,8 +160,8 @@ class Controller(Subsystem):
                 await self._door_closed(number)
             case DevicePlugged(slot=number, identity=identity):
                 flow = self.core.flows.get(number)
-                if flow is not None and flow.kind == "receive":
-                    await receive.device_inserted(self.core, flow, identity)
+                if flow is not None and flow.kind is FlowKind.RETURN:
+                    await return_.device_inserted(self.core, flow, identity)
                 elif flow is None:
                     await device_appeared(self.core, self.core.slots[number], identity)
             case DeviceUnplugged(slot=number):
@@ -167,10 +177,10 @@ class Controller(Subsystem):
         self.doors.opened(slot, expected=flow is not None)
         if flow is None:
             return
-        if flow.kind == "dispense":
-            await dispense.door_opened(self.core, flow)
+        if flow.kind is FlowKind.RENT:
+            await rent.door_opened(self.core, flow)
         else:
-            await receive.door_opened(self.core, flow)
+            await return_.door_opened(self.core, flow)
 
     async def _door_closed(self, number: int) -> None:
         slot = self.core.slots[number]
@@ -178,18 +188,18 @@ class Controller(Subsystem):
         flow = self.core.flows.get(number)
         if flow is None:
             return
-        if flow.kind == "dispense":
-            await dispense.door_closed(self.core, flow)
+        if flow.kind is FlowKind.RENT:
+            await rent.door_closed(self.core, flow)
         else:
-            await receive.door_closed(self.core, flow)
+            await return_.door_closed(self.core, flow)
         self._end_session(number)
 
     async def _device_unplugged(self, number: int) -> None:
         flow = self.core.flows.get(number)
-        if flow is not None and flow.kind == "dispense" and flow.door_opened:
-            await dispense.device_removed(self.core, flow, self.core.clock.now())
-        elif flow is not None and flow.kind == "receive":
-            await receive.device_pulled(self.core, flow)
+        if flow is not None and flow.kind is FlowKind.RENT and flow.door_opened:
+            await rent.device_removed(self.core, flow, self.core.clock.now())
+        elif flow is not None and flow.kind is FlowKind.RETURN:
+            await return_.device_pulled(self.core, flow)
         elif flow is None:
             await device_vanished(self.core, self.core.slots[number])
 
@@ -197,10 +207,10 @@ class Controller(Subsystem):
         flow = self.core.flows.get(slot.number)
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
-        if flow.kind == "dispense":
-            await dispense.cancel(self.core, slot, "the door was not opened in time")
+        if flow.kind is FlowKind.RENT:
+            await rent.cancel(self.core, slot, "the door was not opened in time")
         else:
-            await receive.cancel(self.core, slot, "the door was not opened in time")
+            await return_.cancel(self.core, slot, "the door was not opened in time")
         self._end_session(slot.number)
 
     # --- the slot machines report here ------------------------------------------------------------------
@@ -212,8 +222,9 @@ class Controller(Subsystem):
         payload = {"from": before.value, "to": after.value, "reason": ""}
         self.core.pending.append(NewEvent("slot_state_changed", payload, slot.number, slot.device, None))
 
-    async def _invalid_trigger(self, slot: Slot, trigger: str, state: SlotState) -> None:
-        self.core.commit(NewEvent("trigger_refused", {"trigger": trigger, "state": state.value}, slot.number))
+    async def _invalid_trigger(self, slot: Slot, trigger: Trigger, state: SlotState) -> None:
+        payload = {"trigger": trigger.value, "state": state.value}
+        self.core.commit(NewEvent("trigger_refused", payload, slot.number))
 
     # --- sessions ------------------------------------------------------------------------------------------
 
@@ -226,19 +237,19 @@ class Controller(Subsystem):
             core.screen.show("busy", name=staff.name if staff else "")
             return
         if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
-            kind = "pin" if staff.pin_hash else "maintenance"
+            kind = SessionKind.PIN if staff.pin_hash else SessionKind.MAINTENANCE
             # "cancel" is how the screen ends a technician's session (its OK, or the idle timeout).
             self.session = Session(staff, kind, core.clock.monotonic(), choices=["cancel"])
             core.screen.show("pin" if staff.pin_hash else "maintenance", name=staff.name)
             return
         held = core.ledger.held_by(staff.staff_id) if staff else []
         if staff is not None and held:
-            self.session = Session(staff, "return", core.clock.monotonic())
+            self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic())
             choices = ["cancel"]
             if self._refusal(staff, len(held)) is None:
                 choices.insert(0, "rent")
             self.session.choices = choices
-            if not await receive.start_return(core, staff, held[0].device):
+            if not await return_.start_return(core, staff, held[0].device):
                 self.session = None
             return
         refusal = self._refusal(staff, 0)
@@ -248,8 +259,8 @@ class Controller(Subsystem):
         assert staff is not None
         work_type = core.ledger.work_type(staff.work_type)
         assert work_type is not None
-        self.session = Session(staff, "rent", core.clock.monotonic(), choices=["return", "cancel"])
-        if not await dispense.start_rent(core, staff, work_type):
+        self.session = Session(staff, SessionKind.RENT, core.clock.monotonic(), choices=["return", "cancel"])
+        if not await rent.start_rent(core, staff, work_type):
             self.session = None
 
     def _refusal(self, staff: StaffMember | None, held: int) -> Refusal | None:
@@ -259,7 +270,7 @@ class Controller(Subsystem):
         return may_rent(
             None if staff is None else _policy_staff(staff),
             store=core.config.cabinet.store,
-            work_type=dispense.policy_work_type(work_type) if work_type else None,
+            work_type=rent.policy_work_type(work_type) if work_type else None,
             held=held,
             cabinet_disabled=blocked or all(slot.state is SlotState.DISABLED for slot in core.slots.values()),
         )
@@ -285,26 +296,26 @@ class Controller(Subsystem):
         if choice == "rent":
             work_type = self.core.ledger.work_type(session.staff.work_type)
             if work_type is not None:
-                self.session = Session(session.staff, "rent", self.core.clock.monotonic(), choices=["cancel"])
-                if not await dispense.start_rent(self.core, session.staff, work_type):
+                self.session = Session(session.staff, SessionKind.RENT, self.core.clock.monotonic(), choices=["cancel"])
+                if not await rent.start_rent(self.core, session.staff, work_type):
                     self.session = None
         elif choice == "return":
-            self.session = Session(session.staff, "return", self.core.clock.monotonic(), choices=["cancel"])
-            if not await receive.start_return(self.core, session.staff, None):
+            self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=["cancel"])
+            if not await return_.start_return(self.core, session.staff, None):
                 self.session = None
 
     async def _abandon(self, flow: Flow) -> None:
         slot = self.core.slots[flow.slot]
-        if flow.kind == "dispense":
-            await dispense.cancel(self.core, slot, "cancelled on the screen")
+        if flow.kind is FlowKind.RENT:
+            await rent.cancel(self.core, slot, "cancelled on the screen")
         else:
-            await receive.cancel(self.core, slot, "cancelled on the screen")
+            await return_.cancel(self.core, slot, "cancelled on the screen")
 
     # --- technicians --------------------------------------------------------------------------------------
 
     async def submit_pin(self, pin: str) -> bool:
         session = self.session
-        if session is None or session.kind != "pin" or session.staff.pin_hash is None:
+        if session is None or session.kind is not SessionKind.PIN or session.staff.pin_hash is None:
             return False
         failures, until = self._pin_failures.get(session.staff.staff_id, (0, 0.0))
         now = self.core.clock.monotonic()
@@ -313,7 +324,7 @@ class Controller(Subsystem):
             return False
         if verify_pin(pin, session.staff.pin_hash):
             self._pin_failures.pop(session.staff.staff_id, None)
-            session.kind = "maintenance"
+            session.kind = SessionKind.MAINTENANCE
             self.core.screen.show("maintenance", name=session.staff.name)
             return True
         failures += 1
@@ -345,7 +356,7 @@ class Controller(Subsystem):
             await self.core.hardware.lock_bank(slot_number).unlock(slot_number)
             return None
         if action in ("disable", "enable"):
-            if not await self.core.fire(slot, action, record):
+            if not await self.core.fire(slot, Trigger(action), record):
                 return f"slot {slot_number} cannot be {action}d while {slot.state.value}"
             if action == "enable" and slot.state is SlotState.INSPECTING:
                 self.core.spawn(inspect(self.core, slot), f"inspect slot {slot_number}")
@@ -385,7 +396,7 @@ class Controller(Subsystem):
         work_type = self.core.ledger.work_type(row.provisioned_work_type) if row and row.provisioned_work_type else None
         if work_type is None:
             return f"device {slot.device} is not provisioned for any work type"
-        if not await dispense.provision(self.core, slot, work_type):
+        if not await rent.provision(self.core, slot, work_type):
             return f"provisioning {slot.device} for {work_type.id} failed"
         return None
 

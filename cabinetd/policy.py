@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from cabinetproto.enums import SlotState
 
+# A rental is due soon this long before its due time: its reminder goes out then (DESIGN §6).
 DUE_SOON = timedelta(minutes=15)
 
 
@@ -30,18 +31,6 @@ class Role(enum.Enum):
     MANAGER = "manager"
 
 
-class RentalStatus(enum.Enum):
-    ON_TIME = "on_time"
-    DUE_SOON = "due_soon"
-    OVERDUE = "overdue"
-
-
-@dataclass(frozen=True)
-class App:
-    package: str
-    version: str
-
-
 @dataclass(frozen=True)
 class WorkType:
     id: str
@@ -50,7 +39,6 @@ class WorkType:
     rental_limit_minutes: int
     device_limit: int  # devices one staff member of this work type may hold at once
     device_models: frozenset[str]
-    apps: tuple[App, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -176,11 +164,3 @@ def choose_return_slot(
 
 def due_at(started_at: datetime, work_type: WorkType) -> datetime:
     return started_at + timedelta(minutes=work_type.rental_limit_minutes)
-
-
-def rental_status(due: datetime, now: datetime, soon: timedelta = DUE_SOON) -> RentalStatus:
-    if now >= due:
-        return RentalStatus.OVERDUE
-    if now >= due - soon:
-        return RentalStatus.DUE_SOON
-    return RentalStatus.ON_TIME

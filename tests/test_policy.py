@@ -8,9 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cabinetd.policy import (
+    DUE_SOON,
     DeviceView,
     Refusal,
-    RentalStatus,
     SlotView,
     Staff,
     WorkType,
@@ -19,7 +19,6 @@ from cabinetd.policy import (
     may_rent,
     minutes_until_ready,
     rank_devices,
-    rental_status,
     suits,
 )
 from cabinetproto.enums import SlotState
@@ -87,12 +86,11 @@ def test_ok__return_slot_prefers_working_usb_then_least_used() -> None:
     assert choose_return_slot(slots[:1], frozenset({"rugged"})) is None
 
 
-def test_ok__due_soon_and_overdue() -> None:
-    due = due_at(T0, PRICING)
-    assert due == T0 + timedelta(hours=8)
-    assert rental_status(due, due - timedelta(minutes=16)) is RentalStatus.ON_TIME
-    assert rental_status(due, due - timedelta(minutes=15)) is RentalStatus.DUE_SOON
-    assert rental_status(due, due) is RentalStatus.OVERDUE
+def test_ok__due_at_the_work_types_limit_and_due_soon_fifteen_minutes_before() -> None:
+    # Where a rental turns due soon and overdue is checked on the cabinet's reminders
+    # (tests/flows/test_flows.py: test_ok__due_soon_then_overdue_are_recorded_once).
+    assert due_at(T0, PRICING) == T0 + timedelta(hours=8)
+    assert timedelta(minutes=15) == DUE_SOON
 
 
 devices = st.builds(

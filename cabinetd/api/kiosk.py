@@ -26,8 +26,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from cabinetd.config import CabinetConfig
-from cabinetd.controller import Controller
-from cabinetd.flows.dispense import policy_work_type
+from cabinetd.controller import Controller, SessionKind
+from cabinetd.flows.rent import policy_work_type
 from cabinetd.policy import suits
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,13 @@ def session_model(controller: Controller) -> dict[str, Any] | None:
     staff = session.staff
     work_type = core.ledger.work_type(staff.work_type)
     now = core.clock.now()
-    rentals = core.ledger.held_by(staff.staff_id) if session.kind in ("rent", "return") else []
+    rentals = core.ledger.held_by(staff.staff_id) if session.kind in (SessionKind.RENT, SessionKind.RETURN) else []
     held = [
         {"device": rental.device, "due_at": rental.due_at, "overdue": datetime.fromisoformat(rental.due_at) <= now}
         for rental in rentals
     ]
     return {
-        "kind": session.kind,
+        "kind": session.kind.value,
         "name": staff.name,
         "work_type": work_type.name if work_type else staff.work_type,
         "held": held,

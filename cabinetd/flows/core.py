@@ -6,15 +6,15 @@ one durable transaction before anything is shown or unlocked.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.fsm.slot import MOVES, Slot
+from cabinetd.fsm.slot import MOVES, Slot, Trigger
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
@@ -26,11 +26,16 @@ from cabinetproto.enums import Alarm, SlotState
 log = logging.getLogger(__name__)
 
 
+class FlowKind(enum.StrEnum):
+    RENT = "rent"
+    RETURN = "return"
+
+
 @dataclass
 class Flow:
     """A rent or a return under way at one slot: what has happened at its door so far."""
 
-    kind: str  # "dispense" | "receive"
+    kind: FlowKind
     slot: int
     staff: StaffMember | None
     device: str | None  # the device handed out, or the one expected back (None: any)
@@ -75,7 +80,7 @@ class Core:
             raise RuntimeError(f"slot {slot.number}: no move from {slot.state.value} to {to.value}")
         self.recorded_moves.add((slot.number, to))
 
-    async def fire(self, slot: Slot, trigger: str, *events: NewEvent) -> bool:
+    async def fire(self, slot: Slot, trigger: Trigger, *events: NewEvent) -> bool:
         moved = await slot.fire(trigger)
         self.commit(*events)
         return moved
@@ -151,6 +156,3 @@ class Core:
         fitting = [wt.battery_threshold for wt in self.work_types() if model in wt.device_models]
         return min(fitting) if fitting else 100
 
-
-def states(slots: Iterable[Slot], *wanted: SlotState) -> list[Slot]:
-    return [slot for slot in slots if slot.state in wanted]

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from cabinetd.flows.core import Core
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import Hello
 from cabinetd.hal.base import PortRecovery
 from cabinetd.hal.errors import LinkError
@@ -93,13 +93,12 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
         device=device,
     )
     if selftest.passed:
-        await core.fire(slot, "inspection_passed", status_event(core, slot, hello), returned)
+        await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned)
         core.hardware.link.watch(slot.number)
     else:
-        failing = [name for name, check in checks.items() if not check["passed"]]
         await core.fire(
             slot,
-            "inspection_failed",
+            Trigger.INSPECTION_FAILED,
             status_event(core, slot, hello),
             returned,
             repair_ticket(core, slot, device, checks),
@@ -135,6 +134,6 @@ async def _faulty(
         )
     events.append(repair_ticket(core, slot, device, evidence))
     if slot.state is SlotState.INSPECTING:
-        await core.fire(slot, "inspection_failed", *events)
+        await core.fire(slot, Trigger.INSPECTION_FAILED, *events)
     else:
-        await core.fire(slot, "device_failed", *events)
+        await core.fire(slot, Trigger.DEVICE_FAILED, *events)

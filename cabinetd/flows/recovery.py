@@ -10,7 +10,7 @@ from typing import Any
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.ledger import NewEvent
 from cabinetproto.enums import Alarm, SlotState
 
@@ -54,27 +54,27 @@ async def _reconcile_slot(core: Core, slot: Slot, first_start: bool) -> None:
         if present:
             reason = "restart during dispense; the device is still in the slot"
             cancelled = core.event("dispense_cancelled", {"reason": reason}, slot=slot.number, device=slot.device)
-            await core.fire(slot, "dispense_cancelled", cancelled, *events)
+            await core.fire(slot, Trigger.RENT_CANCELLED, cancelled, *events)
             await _inspect_again(core, slot)
         else:
             events.append(_difference(core, slot, "device gone during an unfinished dispense", slot.device, None))
-            await core.fire(slot, "device_taken", *events)
+            await core.fire(slot, Trigger.DEVICE_TAKEN, *events)
             slot.device = None
         return
     if slot.state is S.RECEIVING:
         if present:
             slot.device = serial
-            await core.fire(slot, "device_inserted", *events)
+            await core.fire(slot, Trigger.DEVICE_INSERTED, *events)
             core.spawn(inspect(core, slot), f"inspect slot {slot.number}")
         else:
             cancelled = core.event("return_cancelled", {"reason": "restart during return"}, slot=slot.number)
-            await core.fire(slot, "return_cancelled", cancelled, *events)
+            await core.fire(slot, Trigger.RETURN_CANCELLED, cancelled, *events)
         return
 
     holding = slot.state in (S.CHARGING, S.READY, S.INSPECTING, S.FAULTY)
     if holding and present is None:
         events.append(_difference(core, slot, "device missing from its slot", slot.device, None))
-        await core.fire(slot, "device_lost", *events)
+        await core.fire(slot, Trigger.DEVICE_LOST, *events)
         slot.device = None
         return
     if slot.state is S.EMPTY and present is not None:
@@ -84,7 +84,7 @@ async def _reconcile_slot(core: Core, slot: Slot, first_start: bool) -> None:
             if alarm is not None:
                 events.append(alarm)
         slot.device = serial
-        await core.fire(slot, "device_found", *events)
+        await core.fire(slot, Trigger.DEVICE_FOUND, *events)
         core.spawn(inspect(core, slot, unexpected=not first_start), f"inspect slot {slot.number}")
         return
     if holding and serial is not None and slot.device is not None and serial != slot.device:
@@ -98,5 +98,5 @@ async def _reconcile_slot(core: Core, slot: Slot, first_start: bool) -> None:
 
 
 async def _inspect_again(core: Core, slot: Slot) -> None:
-    """A device back in ready/charging after a cut-short dispense is looked at again by its refresh."""
+    """A device back in ready/charging after a cut-short rent is looked at again by its refresh."""
     core.hardware.link.watch(slot.number)

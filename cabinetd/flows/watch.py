@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect, learn, repair_ticket, status_event
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import DeviceRefresh, UsbIdentity
+from cabinetd.policy import DUE_SOON
 from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 
-DUE_SOON = timedelta(minutes=15)
 REMINDER_CHECK_S = 10.0
 ROSTER_CHECK_S = 1.0
 # A refresh reports battery changes of at least this much; smaller ones would fill the ledger.
@@ -73,7 +72,7 @@ async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
     if hello is None:
         log.warning("slot %d: device does not answer its refresh: %s", slot.number, refresh.error)
         await core.fire(
-            slot, "device_failed", repair_ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)})
+            slot, Trigger.DEVICE_FAILED, repair_ticket(core, slot, slot.device, {"unresponsive": str(refresh.error)})
         )
         core.hardware.link.unwatch(slot.number)
         return
@@ -89,9 +88,9 @@ async def refreshed(core: Core, refresh: DeviceRefresh) -> None:
     if before is None or abs(int(hello.battery_percent) - before) >= BATTERY_STEP or hello.battery_health != "good":
         events.append(status_event(core, slot, hello))
     if slot.state is SlotState.CHARGING and slot.is_charged():
-        await core.fire(slot, "battery_charged", *events)
+        await core.fire(slot, Trigger.BATTERY_CHARGED, *events)
     elif slot.state is SlotState.READY and not slot.is_charged():
-        await core.fire(slot, "battery_low", *events)
+        await core.fire(slot, Trigger.BATTERY_LOW, *events)
     else:
         core.commit(*events)
 
@@ -109,7 +108,7 @@ async def device_vanished(core: Core, slot: Slot) -> None:
         device=slot.device,
     )
     core.hardware.link.unwatch(slot.number)
-    await core.fire(slot, "device_lost", gone)
+    await core.fire(slot, Trigger.DEVICE_LOST, gone)
     slot.device, slot.battery = None, None
 
 
@@ -125,7 +124,7 @@ async def device_appeared(core: Core, slot: Slot, identity: UsbIdentity) -> None
     )
     alarm = core.raise_alarm(slot, Alarm.UNEXPECTED_DEVICE, f"{identity.serial} put in without a return")
     slot.device = identity.serial
-    await core.fire(slot, "device_found", found, *([alarm] if alarm else []))
+    await core.fire(slot, Trigger.DEVICE_FOUND, found, *([alarm] if alarm else []))
     core.spawn(inspect(core, slot, unexpected=True), f"inspect slot {slot.number}")
 
 
@@ -156,9 +155,9 @@ async def rejudge(core: Core, *, only_if_changed: bool = False) -> None:
             continue
         slot.threshold = core.threshold_for(models.get(slot.device))
         if slot.state is SlotState.CHARGING and slot.is_charged():
-            await core.fire(slot, "battery_charged")
+            await core.fire(slot, Trigger.BATTERY_CHARGED)
         elif slot.state is SlotState.READY and not slot.is_charged():
-            await core.fire(slot, "battery_low")
+            await core.fire(slot, Trigger.BATTERY_LOW)
 
 
 async def keep_watch(core: Core) -> None:

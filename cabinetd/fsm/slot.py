@@ -11,6 +11,7 @@ Alarms are flags beside the state, not states: a forced door does not change wha
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -30,29 +31,51 @@ logging.getLogger("transitions").setLevel(logging.CRITICAL)
 S = SlotState
 _HOLDING: Final = [S.CHARGING, S.READY, S.INSPECTING, S.FAULTY]
 
+
+class Trigger(enum.StrEnum):
+    """What the flows ask of a slot. Names are the store's words; values are the machine's trigger names,
+    which also go on the wire in `trigger_refused` events and so keep what cabinets have recorded."""
+
+    BATTERY_CHARGED = "battery_charged"
+    BATTERY_LOW = "battery_low"
+    RENT = "dispense"
+    DEVICE_TAKEN = "device_taken"
+    RENT_CANCELLED = "dispense_cancelled"
+    RETURN = "receive"
+    DEVICE_INSERTED = "device_inserted"
+    RETURN_CANCELLED = "return_cancelled"
+    INSPECTION_PASSED = "inspection_passed"
+    INSPECTION_FAILED = "inspection_failed"
+    DEVICE_FAILED = "device_failed"
+    DEVICE_FOUND = "device_found"
+    DEVICE_LOST = "device_lost"
+    DISABLE = "disable"
+    ENABLE = "enable"
+
+
+T = Trigger
 TRANSITIONS: Final[list[dict[str, Any]]] = [
-    {"trigger": "battery_charged", "source": S.CHARGING, "dest": S.READY},
-    {"trigger": "battery_low", "source": S.READY, "dest": S.CHARGING},
-    {"trigger": "dispense", "source": S.READY, "dest": S.DISPENSING},
-    {"trigger": "device_taken", "source": S.DISPENSING, "dest": S.EMPTY},
-    {"trigger": "dispense_cancelled", "source": S.DISPENSING, "dest": S.READY, "conditions": "is_charged"},
-    {"trigger": "dispense_cancelled", "source": S.DISPENSING, "dest": S.CHARGING},
-    {"trigger": "receive", "source": S.EMPTY, "dest": S.RECEIVING},
-    {"trigger": "device_inserted", "source": S.RECEIVING, "dest": S.INSPECTING},
-    {"trigger": "return_cancelled", "source": S.RECEIVING, "dest": S.EMPTY},
-    {"trigger": "inspection_passed", "source": S.INSPECTING, "dest": S.READY, "conditions": "is_charged"},
-    {"trigger": "inspection_passed", "source": S.INSPECTING, "dest": S.CHARGING},
-    {"trigger": "inspection_failed", "source": S.INSPECTING, "dest": S.FAULTY},
+    {"trigger": T.BATTERY_CHARGED, "source": S.CHARGING, "dest": S.READY},
+    {"trigger": T.BATTERY_LOW, "source": S.READY, "dest": S.CHARGING},
+    {"trigger": T.RENT, "source": S.READY, "dest": S.DISPENSING},
+    {"trigger": T.DEVICE_TAKEN, "source": S.DISPENSING, "dest": S.EMPTY},
+    {"trigger": T.RENT_CANCELLED, "source": S.DISPENSING, "dest": S.READY, "conditions": "is_charged"},
+    {"trigger": T.RENT_CANCELLED, "source": S.DISPENSING, "dest": S.CHARGING},
+    {"trigger": T.RETURN, "source": S.EMPTY, "dest": S.RECEIVING},
+    {"trigger": T.DEVICE_INSERTED, "source": S.RECEIVING, "dest": S.INSPECTING},
+    {"trigger": T.RETURN_CANCELLED, "source": S.RECEIVING, "dest": S.EMPTY},
+    {"trigger": T.INSPECTION_PASSED, "source": S.INSPECTING, "dest": S.READY, "conditions": "is_charged"},
+    {"trigger": T.INSPECTION_PASSED, "source": S.INSPECTING, "dest": S.CHARGING},
+    {"trigger": T.INSPECTION_FAILED, "source": S.INSPECTING, "dest": S.FAULTY},
     # A device sitting in its slot that stops answering its refresh, even after a power cycle.
-    {"trigger": "device_failed", "source": [S.CHARGING, S.READY], "dest": S.FAULTY},
+    {"trigger": T.DEVICE_FAILED, "source": [S.CHARGING, S.READY], "dest": S.FAULTY},
     # A device that shows up without a return (found at restart, put in through a forced door).
-    {"trigger": "device_found", "source": S.EMPTY, "dest": S.INSPECTING},
+    {"trigger": T.DEVICE_FOUND, "source": S.EMPTY, "dest": S.INSPECTING},
     # A device that vanished from a slot (taken through a forced door, or by a technician).
-    {"trigger": "device_lost", "source": _HOLDING, "dest": S.EMPTY},
-    {"trigger": "reinspect", "source": S.FAULTY, "dest": S.INSPECTING},
-    {"trigger": "disable", "source": [S.EMPTY, *_HOLDING], "dest": S.DISABLED},
-    {"trigger": "enable", "source": S.DISABLED, "dest": S.INSPECTING, "conditions": "has_device"},
-    {"trigger": "enable", "source": S.DISABLED, "dest": S.EMPTY},
+    {"trigger": T.DEVICE_LOST, "source": _HOLDING, "dest": S.EMPTY},
+    {"trigger": T.DISABLE, "source": [S.EMPTY, *_HOLDING], "dest": S.DISABLED},
+    {"trigger": T.ENABLE, "source": S.DISABLED, "dest": S.INSPECTING, "conditions": "has_device"},
+    {"trigger": T.ENABLE, "source": S.DISABLED, "dest": S.EMPTY},
 ]
 
 
@@ -84,7 +107,7 @@ class ClockTimeout(AsyncTimeout):
         return asyncio.create_task(_timeout())
 
 
-InvalidTrigger = Callable[["Slot", str, SlotState], Awaitable[None]]
+InvalidTrigger = Callable[["Slot", Trigger, SlotState], Awaitable[None]]
 StateChanged = Callable[["Slot", SlotState, SlotState], Awaitable[None]]
 DoorTimeout = Callable[["Slot", SlotState], Awaitable[None]]
 
@@ -128,7 +151,7 @@ class Slot:
     def has_device(self, event: Any = None) -> bool:
         return self.device is not None
 
-    async def fire(self, trigger: str) -> bool:
+    async def fire(self, trigger: Trigger) -> bool:
         """Fire a trigger; an illegal one is reported, never raised. True when the slot moved."""
         before = self.state
         try:
@@ -157,11 +180,8 @@ class Slot:
             if timer is not None and not timer.done():
                 timer.cancel()
 
-    # Bound by the machine (model_override): declared here so that type checkers see them.
+    # Bound by the machine (model_override): declared here so that type checkers see it.
     async def trigger(self, name: str) -> bool:
-        raise NotImplementedError
-
-    def may_trigger(self, name: str) -> Awaitable[bool]:
         raise NotImplementedError
 
 
@@ -185,7 +205,3 @@ def build_machine(slot: Slot, door_open_s: float, initial: SlotState) -> AsyncMa
         name=f"slot {slot.number}: ",
     )
 
-
-def triggers() -> list[str]:
-    """Every trigger in the table, in table order."""
-    return list(dict.fromkeys(row["trigger"] for row in TRANSITIONS))

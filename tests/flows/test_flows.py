@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from cabinetd.flows.watch import REMINDER_CHECK_S
+from cabinetd.fsm.slot import Trigger
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"
@@ -93,7 +95,7 @@ async def test_fail__no_device_ready_gives_the_minutes_until_one_will_be(rig: Ri
     for number in (5, 7):  # the rugged devices are charging: 50 % at 2 % a minute, picking needs 60 %
         slot = core.slots[number]
         slot.battery, slot.charge_rate = 50, 2.0
-        await core.fire(slot, "battery_low")
+        await core.fire(slot, Trigger.BATTERY_LOW)
     rig.sim.badge(PIET)
     await rig.until(lambda: screen(rig).get("view") == "refused")
     assert screen(rig)["reason"] == "no_device_available"
@@ -206,9 +208,12 @@ async def test_ok__forced_door_and_door_left_open_raise_and_clear_alarms(rig: Ri
 
 async def test_ok__due_soon_then_overdue_are_recorded_once(rig: Rig) -> None:
     await rent(rig)
-    await rig.clock.advance(240 * 60 - 14 * 60)  # price-tags: 240 minutes
+    await rig.clock.advance(240 * 60 - 16 * 60)  # price-tags: 240 minutes; 16 before the due time
+    assert rig.events("rental_due_soon") == []
+    await rig.clock.advance(60 + REMINDER_CHECK_S)  # 15 minutes before, and the next look: due soon
     await rig.until(lambda: "rental_due_soon" in rig.events("rental_due_soon"))
-    await rig.clock.advance(15 * 60)
+    assert rig.events("rental_overdue") == []
+    await rig.clock.advance(15 * 60)  # past the due time: overdue
     await rig.until(lambda: "rental_overdue" in rig.events("rental_overdue"))
     await rig.clock.advance(3600)
     assert rig.events("rental_due_soon", "rental_overdue") == ["rental_due_soon", "rental_overdue"]

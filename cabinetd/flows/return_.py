@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from cabinetd.flows.core import Core, Flow
+from cabinetd.flows.core import Core, Flow, FlowKind
 from cabinetd.flows.inspection import inspect
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import LockFault
 from cabinetd.ledger.replicas import StaffMember
@@ -45,7 +45,7 @@ async def start_return(core: Core, staff: StaffMember | None, expected: str | No
 
 
 async def _unlock_for_return(core: Core, slot: Slot, staff: StaffMember | None, expected: str | None) -> bool:
-    core.flows[slot.number] = Flow("receive", slot.number, staff, expected)
+    core.flows[slot.number] = Flow(FlowKind.RETURN, slot.number, staff, expected)
     started = core.event(
         "return_started",
         {"expected": expected},
@@ -53,7 +53,7 @@ async def _unlock_for_return(core: Core, slot: Slot, staff: StaffMember | None, 
         device=expected,
         staff=staff.staff_id if staff else None,
     )
-    await core.fire(slot, "receive", started)
+    await core.fire(slot, Trigger.RETURN, started)
     slot.uses += 1
     try:
         await core.hardware.lock_bank(slot.number).unlock(slot.number)
@@ -92,7 +92,7 @@ async def door_closed(core: Core, flow: Flow) -> None:
     core.flows.pop(flow.slot, None)
     slot.device = flow.inserted.serial or flow.device
     slot.battery = None
-    await core.fire(slot, "device_inserted")
+    await core.fire(slot, Trigger.DEVICE_INSERTED)
     core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
     core.screen.show("returning", step="checking", slot=flow.slot)
     expected_back = flow.device is None or flow.device == slot.device
@@ -115,6 +115,6 @@ async def cancel(core: Core, slot: Slot, reason: str, *, alarm: str | None = Non
         if raised is not None:
             events.append(raised)
     if slot.state is SlotState.RECEIVING:
-        await core.fire(slot, "return_cancelled", *events)
+        await core.fire(slot, Trigger.RETURN_CANCELLED, *events)
     core.hardware.lock_bank(slot.number).set_led(slot.number, False)
     core.screen.show("refused", reason="return_cancelled", detail=reason, slot=slot.number)

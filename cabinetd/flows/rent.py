@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from cabinetd.flows.core import Core, Flow
+from cabinetd.flows.core import Core, Flow, FlowKind
 from cabinetd.flows.watch import rejudge
-from cabinetd.fsm.slot import Slot
+from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import AppPackage
 from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
@@ -88,7 +88,7 @@ async def provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
 
 async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type: WorkType) -> bool:
     device = slot.device
-    flow = Flow("dispense", slot.number, staff, device, work_type=work_type)
+    flow = Flow(FlowKind.RENT, slot.number, staff, device, work_type=work_type)
     core.flows[slot.number] = flow
     started = core.event(
         "dispense_started", {"work_type": work_type.id}, slot=slot.number, device=device, staff=staff.staff_id
@@ -102,10 +102,10 @@ async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type
     try:
         await core.hardware.lock_bank(slot.number).unlock(slot.number)
     except LockFault as exc:
-        await slot.fire("dispense")
+        await slot.fire(Trigger.RENT)
         await cancel(core, slot, f"lock fault: {exc}", core.raise_alarm(slot, Alarm.LOCK_FAULT, str(exc)))
         return False
-    await slot.fire("dispense")
+    await slot.fire(Trigger.RENT)
     core.hardware.lock_bank(slot.number).set_led(slot.number, True)
     core.screen.show("dispensing", step="door", slot=slot.number, name=staff.name)
     return True
@@ -145,7 +145,7 @@ async def door_closed(core: Core, flow: Flow) -> None:
     slot = core.slots[flow.slot]
     if flow.device_removed:
         core.flows.pop(flow.slot, None)
-        await core.fire(slot, "device_taken")
+        await core.fire(slot, Trigger.DEVICE_TAKEN)
         core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
         core.screen.show("done", kind="rent", slot=flow.slot)
     else:
@@ -153,9 +153,9 @@ async def door_closed(core: Core, flow: Flow) -> None:
 
 
 async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None) -> None:
-    """End a dispense that did not hand the device over; the slot goes back to what it holds."""
+    """End a rent that did not hand the device over; the slot goes back to what it holds."""
     flow = core.flows.pop(slot.number, None)
-    log.info("slot %d: dispense cancelled: %s", slot.number, reason)
+    log.info("slot %d: rent cancelled: %s", slot.number, reason)
     cancelled = core.event(
         "dispense_cancelled",
         {"reason": reason},
@@ -164,6 +164,6 @@ async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None) -
         staff=flow.staff.staff_id if flow and flow.staff else None,
     )
     if slot.state is SlotState.DISPENSING:
-        await core.fire(slot, "dispense_cancelled", cancelled, *[e for e in extra if e is not None])
+        await core.fire(slot, Trigger.RENT_CANCELLED, cancelled, *[e for e in extra if e is not None])
     core.hardware.lock_bank(slot.number).set_led(slot.number, False)
     core.screen.show("refused", reason="dispense_cancelled", detail=reason, slot=slot.number)
