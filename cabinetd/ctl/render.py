@@ -6,8 +6,9 @@ Pure functions from the JSON shapes (cabinetd/api/control/shapes.py) to text; ti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any, Final
+
+from cabinetproto.chain import parse_utc
 
 NONE: Final = "-"
 DETAILS_WIDTH: Final = 70
@@ -16,12 +17,11 @@ DETAILS_WIDTH: Final = 70
 def when(text: str | None, *, never: str = "never") -> str:
     if not text:
         return never
-    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return parse_utc(text).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def clock(text: str) -> str:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone().strftime("%H:%M:%S")
+    return parse_utc(text).astimezone().strftime("%H:%M:%S")
 
 
 def duration(seconds: float) -> str:

@@ -17,8 +17,8 @@ from cabinetd.hal.agentprotocol import AppPackage
 from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
+from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_devices
 from cabinetd.policy import WorkType as PolicyWorkType
-from cabinetd.policy import due_at, minutes_until_ready, rank_devices
 from cabinetproto.chain import uuid7
 from cabinetproto.enums import Alarm, SlotState
 
@@ -53,7 +53,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     ranked = rank_devices(core.slot_views(), wanted)
     if not ranked:
         minutes = minutes_until_ready(core.slot_views(), wanted)
-        core.refuse("no_device_available", staff, minutes)
+        core.refuse(Refusal.NO_DEVICE_AVAILABLE.value, staff, minutes)
         return False
     for view in ranked:
         slot = core.slots[view.number]
@@ -64,7 +64,7 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
                 continue
         if await _unlock_for_rent(core, slot, staff, work_type):
             return True
-    core.refuse("no_device_available", staff)
+    core.refuse(Refusal.NO_DEVICE_AVAILABLE.value, staff)
     return False
 
 

@@ -192,7 +192,6 @@ PROJECTION_TABLES: Final[dict[str, tuple[str, ...]]] = {
     "executed_commands": ("command_id",),
     "incidents": ("incident_id",),
 }
-REPLICA_TABLES: Final = ("staff", "work_types", "device_models", "fleet_devices")
 
 
 AUTOCHECKPOINT_PAGES: Final = 4000  # 16 MB of log at 4 KB pages
