@@ -14,6 +14,7 @@ from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
+from cabinetd.flows.ports import PortHealth, hubs_down
 from cabinetd.fsm.slot import MOVES, Slot, Trigger
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
@@ -59,8 +60,12 @@ class Core:
     pending: list[NewEvent] = field(default_factory=list)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
     judged_replicas = -1  # the ledger's replica_changes when thresholds were last re-judged
-    # Moves already committed ahead of the machine walking them (see record_move).
+    # Moves already committed ahead of the machine walking them (see expect_move).
     recorded_moves: set[tuple[int, SlotState]] = field(default_factory=set)
+    ports: PortHealth = field(init=False)  # faults seen on each slot's USB port
+
+    def __post_init__(self) -> None:
+        self.ports = PortHealth.for_config(self.config)
 
     @property
     def ledger(self) -> Ledger:
@@ -129,6 +134,7 @@ class Core:
 
     def slot_views(self) -> list[SlotView]:
         devices = {row.serial: row for row in self.ledger.devices()}
+        down = hubs_down(self.hardware.ports.parts())
         views = []
         for number, slot in sorted(self.slots.items()):
             device: DeviceView | None = None
@@ -144,7 +150,8 @@ class Core:
                     last_rented_at=datetime.fromisoformat(rented) if rented else None,
                     charge_rate=slot.charge_rate,
                 )
-            views.append(SlotView(number, slot.state, slot.slot_type, device, uses=slot.uses))
+            usb_ok = self.ports.working(number, down)
+            views.append(SlotView(number, slot.state, slot.slot_type, device, usb_ok=usb_ok, uses=slot.uses))
         return views
 
     def work_types(self) -> list[WorkType]:

@@ -48,7 +48,9 @@ async def _hello(core: Core, slot: Slot) -> Hello | None:
         return await link.hello(slot.number)
     except LinkError as exc:
         log.warning("slot %d: %s; power-cycling its port once", slot.number, exc)
-    if await core.hardware.ports.recover(slot.number) is not PortRecovery.RECOVERED:
+    recovery = await core.hardware.ports.recover(slot.number)
+    core.ports.power_cycled(slot.number, recovery)
+    if recovery is not PortRecovery.RECOVERED:
         return None
     try:
         return await link.hello(slot.number)

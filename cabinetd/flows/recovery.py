@@ -40,6 +40,7 @@ async def reconcile(core: Core, *, first_start: bool) -> None:
 
 async def _reconcile_slot(core: Core, slot: Slot, first_start: bool) -> None:
     present = core.hardware.ports.present(slot.number)
+    core.ports.identity_read(slot.number, present)
     serial = present.serial if present else None
     door_open = core.hardware.doors(slot.number).is_open(slot.number)
     events: list[NewEvent] = []

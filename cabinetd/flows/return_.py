@@ -72,6 +72,7 @@ async def door_opened(core: Core, flow: Flow) -> None:
 
 async def device_inserted(core: Core, flow: Flow, identity: UsbIdentity) -> None:
     flow.inserted = identity
+    core.ports.identity_read(flow.slot, identity)
     if flow.device is not None and identity.serial is not None and identity.serial != flow.device:
         slot = core.slots[flow.slot]
         detail = f"expected {flow.device}, got {identity.serial}"

@@ -114,6 +114,7 @@ async def device_vanished(core: Core, slot: Slot) -> None:
 
 async def device_appeared(core: Core, slot: Slot, identity: UsbIdentity) -> None:
     """A device showed up with no return under way: checked like a return, and flagged."""
+    core.ports.identity_read(slot.number, identity)  # what the port gave, whoever's device it is
     if slot.state is not SlotState.EMPTY:
         return  # a device re-enumerating in its own slot, or one already being looked after
     found = core.event(

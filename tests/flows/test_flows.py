@@ -7,6 +7,8 @@ import pytest
 
 from cabinetd.flows.watch import REMINDER_CHECK_S
 from cabinetd.fsm.slot import Trigger
+from cabinetd.hal.base import PortRecovery
+from cabinetd.hal.sim.usbdevices import SimUsbDevice
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"
@@ -272,3 +274,48 @@ async def test_ok__restart_during_a_dispense_ends_it_and_keeps_the_device(rig: R
     cancelled = [e.payload["reason"] for e in rig.ledger.tail(10) if e.type == "dispense_cancelled"]
     assert cancelled == ["restart during dispense; the device is still in the slot"]
     assert rig.ledger.held_by("anna") == []
+
+
+async def return_instead(rig: Rig, badge: str) -> int:
+    """A person holding nothing taps, the rent starts, they return a device instead: the slot offered."""
+    rig.sim.badge(badge)
+    await rig.until(lambda: screen(rig).get("step") == "door", within=10)
+    await rig.controller.choose("return")
+    await rig.until(lambda: screen(rig).get("view") == "returning")
+    return int(screen(rig)["slot"])  # type: ignore[call-overload]
+
+
+async def test_ok__a_return_prefers_a_slot_whose_usb_hub_is_on_the_bus(rig: Rig) -> None:
+    ports = rig.controller.core.hardware.ports
+    rig.sim.usb.unplug("1-1")  # the hub behind slots 1-4 drops off the bus, slots 1 and 3 read empty
+    await rig.until(lambda: [part.part for part in ports.parts() if not part.connected] == ["USB hub 1-1"])
+    await rig.until(lambda: rig.state(1) == rig.state(3) == "empty")
+    # Piet rents from the rugged slots (the other hub); a device he returns instead fits any slot, and
+    # of the free ones (1-4 behind the missing hub, 6 and 8) it is sent to one whose port works.
+    assert await return_instead(rig, PIET) == 6
+
+
+async def test_ok__a_return_prefers_a_slot_whose_port_gave_the_last_identity(rig: Rig) -> None:
+    # A device that gives no serial number, pushed into slot 2 through a forced door, then taken out.
+    door = rig.sim.locks.door(2)
+    assert door.pull(force=True)
+    rig.sim.usb.plug("1-1.2", SimUsbDevice(0x1209, 0x0002))
+    await rig.until(lambda: rig.state(2) == "faulty", within=10)
+    rig.sim.usb.unplug("1-1.2")
+    door.push()
+    await rig.until(lambda: rig.state(2) == "empty")
+    assert [view.number for view in rig.controller.core.slot_views() if not view.usb_ok] == [2]
+    await rent(rig)  # Anna's device, from slot 1 or 3
+    rig.sim.badge(ANNA)  # her return: a standard slot, 2 or 4 (the one she emptied has been used more)
+    await rig.until(lambda: screen(rig).get("view") == "returning" and screen(rig).get("step") == "door")
+    assert screen(rig)["slot"] == 4
+
+
+async def test_ok__a_return_prefers_a_slot_whose_last_power_cycle_worked(rig: Rig) -> None:
+    await rent(rig)
+    rig.controller.core.ports.power_cycled(2, PortRecovery.UNRESPONSIVE)  # as inspection records it
+    rig.sim.badge(ANNA)
+    await rig.until(lambda: screen(rig).get("view") == "returning" and screen(rig).get("step") == "door")
+    assert screen(rig)["slot"] == 4
+    rig.controller.core.ports.power_cycled(2, PortRecovery.RECOVERED)
+    assert all(view.usb_ok for view in rig.controller.core.slot_views())
