@@ -51,9 +51,8 @@ Fact = HardwareEvent | DeviceRefresh
 PIN_TRIES_BEFORE_BACKOFF = 3
 
 
+# What the person at the cabinet is doing; the kiosk reads the value (`session.kind`).
 class SessionKind(enum.StrEnum):
-    """What the person at the cabinet is doing; the kiosk gets the value (`session.kind`)."""
-
     RENT = "rent"
     RETURN = "return"
     MAINTENANCE = "maintenance"  # a technician, PIN accepted (or none needed)
@@ -207,11 +206,15 @@ class Controller(Subsystem):
         flow = self.core.flows.get(slot.number)
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
-        if flow.kind is FlowKind.RENT:
-            await rent.cancel(self.core, slot, "the door was not opened in time")
-        else:
-            await return_.cancel(self.core, slot, "the door was not opened in time")
+        await self._call_off(flow, "the door was not opened in time")
         self._end_session(slot.number)
+
+    async def _call_off(self, flow: Flow, reason: str) -> None:
+        slot = self.core.slots[flow.slot]
+        if flow.kind is FlowKind.RENT:
+            await rent.cancel(self.core, slot, reason)
+        else:
+            await return_.cancel(self.core, slot, reason)
 
     # --- the slot machines report here ------------------------------------------------------------------
 
@@ -223,8 +226,7 @@ class Controller(Subsystem):
         self.core.pending.append(NewEvent("slot_state_changed", payload, slot.number, slot.device, None))
 
     async def _invalid_trigger(self, slot: Slot, trigger: Trigger, state: SlotState) -> None:
-        payload = {"trigger": trigger.value, "state": state.value}
-        self.core.commit(NewEvent("trigger_refused", payload, slot.number))
+        self.core.commit(NewEvent("trigger_refused", {"trigger": trigger.value, "state": state.value}, slot.number))
 
     # --- sessions ------------------------------------------------------------------------------------------
 
@@ -288,7 +290,7 @@ class Controller(Subsystem):
             (f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None
         )
         if open_flow is not None and not open_flow.door_opened:
-            await self._abandon(open_flow)
+            await self._call_off(open_flow, "cancelled on the screen")
         self.session = None
         if choice == "cancel":
             self.core.screen.show("idle")
@@ -303,13 +305,6 @@ class Controller(Subsystem):
             self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=["cancel"])
             if not await return_.start_return(self.core, session.staff, None):
                 self.session = None
-
-    async def _abandon(self, flow: Flow) -> None:
-        slot = self.core.slots[flow.slot]
-        if flow.kind is FlowKind.RENT:
-            await rent.cancel(self.core, slot, "cancelled on the screen")
-        else:
-            await return_.cancel(self.core, slot, "cancelled on the screen")
 
     # --- technicians --------------------------------------------------------------------------------------
 
