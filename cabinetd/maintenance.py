@@ -8,7 +8,8 @@ write path (`Core.commit`) so that a state change pending from the machines goes
 is `Refused`, which names why (no such slot, not now, the hardware failed); each door turns it into
 its own answer (the socket into 404/409/502, the cloud into a failed `CommandOutcome`).
 
-Owned by the controller: it runs on the loop beside the flows and never while a fact is handled.
+Owned by the controller (`Controller.maintenance`), on the daemon's one loop like everything else that
+changes the cabinet.
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ class Maintenance:
             self.core.spawn(inspect(self.core, slot), f"inspect slot {number}")
 
     async def _move(self, number: int, action: str, who: Technician, reason: str) -> Slot:
-        """Disable or enable: the slot's machine decides (a rent or return under way refuses both)."""
-        slot = self.slot(number)
+        """Disable or enable: the slot's machine decides, once no rent or return is under way (a return's
+        device is inspected with its door still open, a state the machine would let go out of service)."""
+        slot = self.idle(number)
         if not await self.core.fire(slot, action, self._event(action, number, who, _with_reason(reason, {}))):
             raise Refused(Why.NOT_NOW, f"slot {number} cannot be {action}d while {slot.state.value}")
         _log_done(number, action, who, reason)

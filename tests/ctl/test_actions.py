@@ -129,6 +129,8 @@ async def test_fail__a_slot_with_a_rent_under_way_is_left_alone(ctl: Ctl) -> Non
     assert (said.code, said.err) == (EXIT_FAILED, f"cabinetctl: slot {slot} is busy: a rent is under way\n")
     said = await ctl("usb", "power", str(slot), "off")
     assert said.err == f"cabinetctl: slot {slot} is busy: a rent is under way\n"
+    said = await ctl("slot", "disable", str(slot), "--reason", "test")
+    assert said.err == f"cabinetctl: slot {slot} is busy: a rent is under way\n"
     detail = shapes.SlotDetail.model_validate_json((await ctl("slot", str(slot), "--json")).out)
     assert (detail.state, detail.busy) == ("dispensing", "a rent is under way")
     assert ctl.technician_actions() == []

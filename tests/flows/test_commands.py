@@ -54,11 +54,13 @@ async def test_fail__a_power_cycle_from_the_cloud_leaves_a_slot_with_a_rent_unde
     assert rig.state(slot) == "dispensing"
 
 
-async def test_fail__an_unlock_from_the_cloud_leaves_a_slot_with_a_rent_under_way_alone(rig: Rig) -> None:
+@pytest.mark.parametrize("kind", [kind for kind in CommandKind if kind is not CommandKind.POWER_CYCLE_PORT])
+async def test_fail__no_command_touches_a_slot_with_a_rent_under_way(rig: Rig, kind: CommandKind) -> None:
     slot = await rent_under_way(rig)
-    outcome = await rig.controller.execute_command(command(CommandKind.UNLOCK_SLOT, slot=slot, reason="stuck"))
+    outcome = await rig.controller.execute_command(command(kind, slot=slot, reason="stuck"))
     assert outcome == CommandOutcome(False, f"slot {slot} is busy: a rent is under way")
     assert technician_actions(rig) == []
+    assert rig.state(slot) == "dispensing"
 
 
 @pytest.mark.parametrize("kind", list(CommandKind))
