@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from cabinetd.api.app import build_app
+from cabinetd.api.control.answers import Desk
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.server import ControlServer
 from cabinetd.api.kiosk import kiosk_routes
@@ -21,6 +22,7 @@ from cabinetd.hal.sim.world import SimWorld
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
 from cabinetd.sync.client import CloudSync
+from cabinetd.views import CabinetView
 
 
 class Cabinet:
@@ -52,13 +54,21 @@ class Cabinet:
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
-        routes = kiosk_routes(controller, config, lambda: self.sync.status().online)
+        controller.maintenance.wake_sync = self.sync.wake  # a technician's `sync now`
+        # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
+        self.view = CabinetView(
+            controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
+        )
+        routes = kiosk_routes(self.view, controller)
         if isinstance(sim, SimWorld):
             routes += sim_routes(sim, lambda: self.ledger.ledger)
         app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at, routes)
         self.api = ApiServer(app, config.api.host, config.api.port)
         self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
-        self.control = ControlServer(self, self.badges)  # the technicians' socket (cabinetctl)
+        # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
+        # the cabinet: what it may do is what the desk offers.
+        self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config)
+        self.control = ControlServer(self.desk, self.badges)
         self.subsystems.append(self.control)
 
     def describe(self) -> str:

@@ -12,13 +12,11 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
-from cabinetd.flows.core import Core, Flow, FlowKind
-from cabinetd.flows.inspection import inspect
+from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
@@ -37,13 +35,13 @@ from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.lifecycle import Subsystem
+from cabinetd.maintenance import Maintenance, Refused, Technician
 from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
 from cabinetd.screen import Screen
-from cabinetd.sync.remote import CommandOutcome
 from cabinetproto.enums import Alarm, SlotState
 from cabinetproto.pins import verify_pin
-from cabinetproto.wire import Command, CommandKind
+from cabinetproto.wire import Command, CommandKind, CommandOutcome
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +79,8 @@ class Controller(Subsystem):
         self.session: Session | None = None
         self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
+        # Every technician's action, from the control socket or the cloud (execute_command).
+        self.maintenance = Maintenance(self.core, self.doors)
         self._pin_failures: dict[str, tuple[int, float]] = {}
         for module, slot_config in config.slots():
             number = slot_config.number
@@ -272,7 +272,7 @@ class Controller(Subsystem):
         return may_rent(
             None if staff is None else _policy_staff(staff),
             store=core.config.cabinet.store,
-            work_type=rent.policy_work_type(work_type) if work_type else None,
+            work_type=policy_work_type(work_type) if work_type else None,
             held=held,
             cabinet_disabled=blocked or all(slot.state is SlotState.DISABLED for slot in core.slots.values()),
         )
@@ -328,72 +328,37 @@ class Controller(Subsystem):
         )
         self._pin_failures[session.staff.staff_id] = (failures, now + backoff)
         log.warning("wrong PIN for technician %s (%d in a row)", session.staff.staff_id, failures)
-        self.core.commit(
-            NewEvent(
-                "technician_action",
-                {"action": "pin_refused", "args": {"failures": failures}, "technician": session.staff.staff_id},
-            )
-        )
+        self.maintenance.record("pin_refused", None, Technician(session.staff.staff_id), failures=failures)
         self.core.screen.show("pin", name=session.staff.name, wrong=True, wait_s=round(backoff))
         return False
-
-    async def technician(self, action: str, slot_number: int, technician: str, **args: Any) -> str | None:
-        """open, disable or enable a slot; returns why not, or None when done. Each action is an event."""
-        slot = self.core.slots.get(slot_number)
-        if slot is None:
-            return f"no slot {slot_number}"
-        record = NewEvent(
-            "technician_action", {"action": action, "args": args, "technician": technician}, slot_number, slot.device
-        )
-        if action == "open":
-            self.core.commit(record)
-            self.doors.unlocked_at[slot_number] = self.core.clock.monotonic()
-            await self.core.hardware.lock_bank(slot_number).unlock(slot_number)
-            return None
-        if action in ("disable", "enable"):
-            if not await self.core.fire(slot, Trigger(action), record):
-                return f"slot {slot_number} cannot be {action}d while {slot.state.value}"
-            if action == "enable" and slot.state is SlotState.INSPECTING:
-                self.core.spawn(inspect(self.core, slot), f"inspect slot {slot_number}")
-            return None
-        return f"unknown action {action!r}"
 
     # --- the cloud's commands -----------------------------------------------------------------------------
 
     async def execute_command(self, command: Command) -> CommandOutcome:
-        """A remote command from the fleet; the sync client records its result (command_result)."""
+        """A remote command from the fleet, done as the technician `cloud:<command id>` through the same
+        maintenance actions as the control socket's; the sync client records its result (command_result)."""
         slot = int(command.args.get("slot", 0))
         reason = str(command.args.get("reason", ""))
-        by = f"cloud:{command.command_id}"
-        match command.kind:
-            case CommandKind.UNLOCK_SLOT:
-                refused = await self.technician("open", slot, by, reason=reason)
-            case CommandKind.DISABLE_SLOT:
-                refused = await self.technician("disable", slot, by, reason=reason)
-            case CommandKind.ENABLE_SLOT:
-                refused = await self.technician("enable", slot, by)
-            case CommandKind.POWER_CYCLE_PORT:
-                if slot not in self.core.slots:
-                    return CommandOutcome(False, f"no slot {slot}")
-                back = await self.core.hardware.ports.power_cycle(slot)
-                return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
-            case CommandKind.REPROVISION:
-                refused = await self._reprovision(slot)
-            case _:
-                return CommandOutcome(False, f"unknown command {command.kind!r}")
-        return CommandOutcome(refused is None, refused or "done")
-
-    async def _reprovision(self, number: int) -> str | None:
-        slot = self.core.slots.get(number)
-        if slot is None or slot.device is None or slot.state not in (SlotState.READY, SlotState.CHARGING):
-            return f"slot {number} holds no device at rest"
-        row = next((d for d in self.core.ledger.devices() if d.serial == slot.device), None)
-        work_type = self.core.ledger.work_type(row.provisioned_work_type) if row and row.provisioned_work_type else None
-        if work_type is None:
-            return f"device {slot.device} is not provisioned for any work type"
-        if not await rent.provision(self.core, slot, work_type):
-            return f"provisioning {slot.device} for {work_type.id} failed"
-        return None
+        by = Technician(f"cloud:{command.command_id}")
+        desk = self.maintenance
+        try:
+            match command.kind:
+                case CommandKind.UNLOCK_SLOT:
+                    await desk.open(slot, by, reason)
+                case CommandKind.DISABLE_SLOT:
+                    await desk.disable(slot, by, reason)
+                case CommandKind.ENABLE_SLOT:
+                    await desk.enable(slot, by)
+                case CommandKind.POWER_CYCLE_PORT:
+                    back = await desk.usb_power(slot, "cycle", by)
+                    return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
+                case CommandKind.REPROVISION:
+                    await desk.reprovision(slot, by)
+                case _:
+                    return CommandOutcome(False, f"unknown command {command.kind!r}")
+        except Refused as refused:
+            return CommandOutcome(False, str(refused))
+        return CommandOutcome(True, "done")
 
 
 def _policy_staff(staff: StaffMember) -> Staff:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
@@ -242,3 +243,13 @@ class Command(WireModel):
     args: dict[str, str | int | bool]
     issued_at: WireTime
     expires_at: WireTime
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What a command came to on the cabinet: the `ok` and `detail` its `command_result` event carries.
+    Here, beside `Command`, so that the sync client and the controller share it without importing
+    each other."""
+
+    ok: bool
+    detail: str = ""

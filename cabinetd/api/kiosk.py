@@ -15,9 +15,9 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
@@ -25,10 +25,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
-from cabinetd.config import CabinetConfig
-from cabinetd.controller import Controller, SessionKind
-from cabinetd.flows.rent import policy_work_type
-from cabinetd.policy import suits
+from cabinetd.screen import Screen
+from cabinetd.views import CabinetView
 
 log = logging.getLogger(__name__)
 
@@ -40,52 +38,31 @@ KEEPALIVE_S: Final = 15.0
 CHOICES: Final = frozenset({"rent", "return", "cancel"})
 
 
-def kiosk_model(controller: Controller, config: CabinetConfig, online: bool) -> dict[str, Any]:
-    core = controller.core
-    views = core.slot_views()
-    ready = []
-    for work_type in core.ledger.work_types():
-        wanted = policy_work_type(work_type)
-        count = sum(1 for view in views if suits(view, wanted))
-        ready.append({"work_type": work_type.id, "name": work_type.name, "count": count})
-    slots = [
-        {"slot": number, "state": slot.state.value, "alarms": sorted(alarm.value for alarm in slot.alarms)}
-        for number, slot in sorted(core.slots.items())
-    ]
-    modules = [{"name": module.name, "slots": [slot.number for slot in module.slots]} for module in config.modules]
+def kiosk_model(view: CabinetView) -> dict[str, Any]:
+    session = view.session()
     return {
-        "screen": core.screen.snapshot(),
-        "cabinet": {"online": online, "ready": ready, "modules": modules, "slots": slots},
-        "session": session_model(controller),
+        "screen": view.screen.snapshot(),
+        "cabinet": {
+            "online": view.online(),
+            "ready": [asdict(count) for count in view.ready()],
+            "modules": [asdict(module) for module in view.modules()],
+            "slots": [asdict(mark) for mark in view.slot_marks()],
+        },
+        "session": None if session is None else asdict(session),
     }
 
 
-def session_model(controller: Controller) -> dict[str, Any] | None:
-    """The person at the cabinet: a technician's session (`pin`, `maintenance`) carries no devices."""
-    session = controller.session
-    if session is None:
-        return None
-    core = controller.core
-    staff = session.staff
-    work_type = core.ledger.work_type(staff.work_type)
-    now = core.clock.now()
-    rentals = core.ledger.held_by(staff.staff_id) if session.kind in (SessionKind.RENT, SessionKind.RETURN) else []
-    held = [
-        {"device": rental.device, "due_at": rental.due_at, "overdue": datetime.fromisoformat(rental.due_at) <= now}
-        for rental in rentals
-    ]
-    return {
-        "kind": session.kind.value,
-        "name": staff.name,
-        "work_type": work_type.name if work_type else staff.work_type,
-        "held": held,
-        "choices": list(session.choices),
-    }
+class Touchscreen(Protocol):
+    """What the kiosk's buttons reach: the controller's screen choices and its PIN check."""
+
+    async def choose(self, choice: str) -> None: ...
+
+    async def submit_pin(self, pin: str) -> bool: ...
 
 
-def kiosk_routes(controller: Controller, config: CabinetConfig, online: Callable[[], bool]) -> list[BaseRoute]:
+def kiosk_routes(view: CabinetView, touchscreen: Touchscreen) -> list[BaseRoute]:
     def model() -> dict[str, Any]:
-        return kiosk_model(controller, config, online())
+        return kiosk_model(view)
 
     async def page(request: Request) -> FileResponse:
         return FileResponse(STATIC / "kiosk.html", headers={"Cache-Control": "no-cache"})
@@ -97,14 +74,14 @@ def kiosk_routes(controller: Controller, config: CabinetConfig, online: Callable
         choice = (await _json(request)).get("choice")
         if choice not in CHOICES:
             return JSONResponse({"error": f"choice must be one of {', '.join(sorted(CHOICES))}"}, status_code=400)
-        await controller.choose(str(choice))
+        await touchscreen.choose(str(choice))
         return JSONResponse(model())
 
     async def pin(request: Request) -> Response:
         entered = (await _json(request)).get("pin")
         if not isinstance(entered, str) or not entered.isdigit() or not 4 <= len(entered) <= 8:
             return JSONResponse({"error": "pin must be 4 to 8 digits"}, status_code=400)
-        accepted = await controller.submit_pin(entered)
+        accepted = await touchscreen.submit_pin(entered)
         return JSONResponse({"accepted": accepted})
 
     async def no_icon(request: Request) -> Response:
@@ -114,7 +91,7 @@ def kiosk_routes(controller: Controller, config: CabinetConfig, online: Callable
         Route("/", page),
         Route("/favicon.ico", no_icon),
         Route("/kiosk/state", state),
-        Route("/kiosk/events", EventStream(controller, model)),
+        Route("/kiosk/events", EventStream(view.screen, model)),
         Route("/kiosk/choose", choose, methods=["POST"]),
         Route("/kiosk/pin", pin, methods=["POST"]),
         Mount("/kiosk/static", StaticFiles(directory=STATIC), name="kiosk-static"),
@@ -138,8 +115,8 @@ class EventStream:
     normal end of this stream, not an error for the server to log; the page reconnects by itself.
     """
 
-    def __init__(self, controller: Controller, model: Callable[[], dict[str, Any]]) -> None:
-        self.controller = controller
+    def __init__(self, screen: Screen, model: Callable[[], dict[str, Any]]) -> None:
+        self.screen = screen
         self.model = model
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -159,7 +136,7 @@ class EventStream:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     async def _send_changes(self, send: Send) -> None:
-        screen = self.controller.screen
+        screen = self.screen
         sent, quiet = "", 0.0
         await self._send(send, f"retry: {int(CABINET_CHECK_S * 1000)}\n\n")
         while True:

@@ -21,6 +21,7 @@ from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
 from cabinetd.policy import DeviceView, SlotView
+from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetd.screen import Screen
 from cabinetproto.enums import Alarm, SlotState
 
@@ -162,4 +163,16 @@ class Core:
         work types that use the model, so it is offered as soon as some work can take it."""
         fitting = [wt.battery_threshold for wt in self.work_types() if model in wt.device_models]
         return min(fitting) if fitting else 100
+
+
+def policy_work_type(work_type: WorkType) -> PolicyWorkType:
+    """The ledger's work type as the policy reads it (beside `Core.slot_views`, the other translation)."""
+    return PolicyWorkType(
+        id=work_type.id,
+        name=work_type.name,
+        battery_threshold=work_type.battery_threshold,
+        rental_limit_minutes=work_type.rental_limit_minutes,
+        device_limit=work_type.max_devices_per_staff,
+        device_models=frozenset(work_type.device_models),
+    )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from cabinetd.flows.core import Core, Flow, FlowKind
+from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
 from cabinetd.flows.watch import rejudge
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import AppPackage
@@ -18,22 +18,10 @@ from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
 from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_devices
-from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetproto.chain import uuid7
 from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
-
-
-def policy_work_type(work_type: WorkType) -> PolicyWorkType:
-    return PolicyWorkType(
-        id=work_type.id,
-        name=work_type.name,
-        battery_threshold=work_type.battery_threshold,
-        rental_limit_minutes=work_type.rental_limit_minutes,
-        device_limit=work_type.max_devices_per_staff,
-        device_models=frozenset(work_type.device_models),
-    )
 
 
 def app_packages(work_type: WorkType) -> list[AppPackage]:

@@ -13,23 +13,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Protocol
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.sync.errors import SyncError
-from cabinetproto.wire import Command, CommandKind
+from cabinetproto.wire import Command, CommandKind, CommandOutcome
 
 log = logging.getLogger(__name__)
 
 DETAIL_MAX: Final = 500
-
-
-@dataclass(frozen=True)
-class CommandOutcome:
-    ok: bool
-    detail: str = ""
 
 
 CommandExecutor = Callable[[Command], Awaitable[CommandOutcome]]

@@ -8,7 +8,9 @@ import os
 
 from cabinetd.api.control import shapes
 from cabinetd.ctl.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE
+from cabinetproto.wire import CommandKind, CommandOutcome
 from tests.ctl.conftest import Ctl
+from tests.flows.test_commands import command
 
 ME = getpass.getuser()
 
@@ -127,6 +129,30 @@ async def test_fail__a_slot_with_a_rent_under_way_is_left_alone(ctl: Ctl) -> Non
     assert (said.code, said.err) == (EXIT_FAILED, f"cabinetctl: slot {slot} is busy: a rent is under way\n")
     said = await ctl("usb", "power", str(slot), "off")
     assert said.err == f"cabinetctl: slot {slot} is busy: a rent is under way\n"
+    said = await ctl("slot", "disable", str(slot), "--reason", "test")
+    assert said.err == f"cabinetctl: slot {slot} is busy: a rent is under way\n"
     detail = shapes.SlotDetail.model_validate_json((await ctl("slot", str(slot), "--json")).out)
     assert (detail.state, detail.busy) == ("dispensing", "a rent is under way")
+    assert ctl.technician_actions() == []
+
+
+async def test_ok__a_power_cycle_is_recorded_alike_from_the_socket_and_from_the_cloud(ctl: Ctl) -> None:
+    said = await ctl("usb", "power", "3", "cycle")
+    assert said.code == EXIT_OK, said.err
+    cycle = command(CommandKind.POWER_CYCLE_PORT, slot=5)
+    assert await ctl.rig.controller.execute_command(cycle) == CommandOutcome(True, "device after the cycle: SIM0005")
+    assert ctl.technician_actions() == [
+        ("usb_power", 3, ME, {"power": "cycle", "uid": os.getuid()}),
+        ("usb_power", 5, f"cloud:{cycle.command_id}", {"power": "cycle"}),
+    ]
+
+
+async def test_fail__a_slot_with_a_rent_under_way_is_left_alone_by_the_cloud_too(ctl: Ctl) -> None:
+    ctl.rig.sim.badge("A1B2C3")
+    await ctl.rig.until(lambda: ctl.rig.controller.screen.state.get("step") == "door", 10)
+    slot = ctl.rig.controller.screen.state["slot"]
+    said = await ctl("usb", "power", str(slot), "cycle")
+    refused = await ctl.rig.controller.execute_command(command(CommandKind.POWER_CYCLE_PORT, slot=slot))
+    assert refused == CommandOutcome(False, said.err.removeprefix("cabinetctl: ").rstrip("\n"))
+    assert refused.detail == f"slot {slot} is busy: a rent is under way"
     assert ctl.technician_actions() == []

@@ -7,7 +7,7 @@ import re
 from starlette.routing import Route
 
 from cabinetd.api.control import shapes
-from cabinetd.api.control.actions import Desk
+from cabinetd.api.control.answers import Desk
 from cabinetd.api.control.app import build_control_app
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.ctl import COMMANDS
@@ -38,7 +38,8 @@ def test_ok__every_json_example_has_its_documented_shape() -> None:
 
 
 def test_ok__the_control_api_table_lists_every_endpoint() -> None:
-    app = build_control_app(Desk(None), BadgeWatch())  # type: ignore[arg-type]  # routes only, never called
+    desk = Desk(None, None, None, None)  # type: ignore[arg-type]  # routes only, never called
+    app = build_control_app(desk, BadgeWatch())
     served = {
         (method, route.path.replace("{slot:int}", "{n}"))
         for route in app.routes

@@ -44,7 +44,7 @@ def open_dir() -> Iterator[Path]:
 
 
 async def _serve(rig: Rig, path: Path, group: str) -> AsyncIterator[ControlServer]:
-    server = ControlServer(rig.cabinet, rig.cabinet.badges, path=path, group=group)
+    server = ControlServer(rig.cabinet.desk, rig.cabinet.badges, path=path, group=group)
     await server.prepare()
     task = asyncio.create_task(server.run())
     yield server
@@ -152,7 +152,7 @@ async def test_fail__a_socket_another_process_answers_on_is_not_taken(rig: Rig, 
     other = socket.socket(socket.AF_UNIX)
     other.bind(str(path))
     other.listen(1)
-    server = ControlServer(rig.cabinet, rig.cabinet.badges, path=path)
+    server = ControlServer(rig.cabinet.desk, rig.cabinet.badges, path=path)
     message = f"control socket {path}: another process answers on it (is cabinetd already running?)"
     with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
         await server.prepare()
@@ -164,7 +164,7 @@ async def test_fail__a_file_in_the_way_is_not_removed(rig: Rig, tmp_path: Path) 
     path.write_text("notes")
     message = f"control socket {path}: something that is not a socket is in the way; not removing it"
     with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
-        await ControlServer(rig.cabinet, rig.cabinet.badges, path=path).prepare()
+        await ControlServer(rig.cabinet.desk, rig.cabinet.badges, path=path).prepare()
     assert path.read_text() == "notes"
 
 
@@ -172,4 +172,4 @@ async def test_fail__a_path_too_long_for_a_unix_socket(rig: Rig, tmp_path: Path)
     path = tmp_path / ("x" * 120)
     message = f"control socket {path}: path too long for a Unix socket ({len(os.fsencode(path))} bytes, at most 107)"
     with pytest.raises(OSError, match=f"^{re.escape(message)}$"):
-        await ControlServer(rig.cabinet, rig.cabinet.badges, path=path).prepare()
+        await ControlServer(rig.cabinet.desk, rig.cabinet.badges, path=path).prepare()

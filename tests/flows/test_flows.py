@@ -9,6 +9,7 @@ from cabinetd.flows.watch import REMINDER_CHECK_S
 from cabinetd.fsm.slot import Trigger
 from cabinetd.hal.base import PortRecovery
 from cabinetd.hal.sim.usbdevices import SimUsbDevice
+from cabinetd.maintenance import Technician
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"
@@ -227,10 +228,11 @@ async def test_ok__technician_needs_the_pin_and_every_action_is_recorded(rig: Ri
     assert not await rig.controller.submit_pin("0000")
     assert await rig.controller.submit_pin("2468")
     assert screen(rig)["view"] == "maintenance"
-    assert await rig.controller.technician("disable", 2, "tom", reason="broken hinge") is None
+    desk, tom = rig.controller.maintenance, Technician("tom")
+    await desk.disable(2, tom, "broken hinge")
     assert rig.state(2) == "disabled"
-    assert await rig.controller.technician("disable", 1, "tom") is None
-    assert await rig.controller.technician("open", 4, "tom", reason="check") is None
+    await desk.disable(1, tom)
+    await desk.open(4, tom, "check")
     assert rig.sim.locks.door(4).pull()
     await rig.until(lambda: rig.controller.core.hardware.doors(4).is_open(4))
     assert "door_forced" not in {a.value for a in rig.controller.slots[4].alarms}

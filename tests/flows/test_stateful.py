@@ -41,6 +41,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from cabinetd.config import GpioModuleLock, KerongModuleLock
 from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
 from cabinetd.hal.sim.lockboard import SimBoard
+from cabinetd.maintenance import Technician
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"
@@ -394,7 +395,7 @@ class CabinetDay(RuleBasedStateMachine):
 
     async def open_and_shut(self, slot: int, technician: str) -> None:
         """`cabinetctl slot open`: the lock lets go, the door is opened and shut, nothing is raised."""
-        assert await self.controller.technician("open", slot, technician, reason="check") is None
+        await self.controller.maintenance.open(slot, Technician(technician), "check")  # raises if refused
         door = self.rig.sim.locks.door(slot)
         assert door.pull(), f"slot {slot}: opened by a technician, yet the door does not open"
         await self.rig.until(lambda: self.rig.controller.core.hardware.doors(slot).is_open(slot))

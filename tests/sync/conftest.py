@@ -14,8 +14,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger, open_ledger
 from cabinetd.sync.client import CloudSync
 from cabinetd.sync.pacing import Pacing
-from cabinetd.sync.remote import CommandOutcome
-from cabinetproto.wire import Command
+from cabinetproto.wire import Command, CommandOutcome
 from tests.cabinetcloud.conftest import postgres, sqlite_storage, storage
 from tests.cabinetcloud.harness import FLEET_DEMO
 

@@ -12,8 +12,8 @@ import pytest
 
 from cabinetd.ledger import Ledger, LedgerError
 from cabinetd.sync.errors import SyncError
-from cabinetd.sync.remote import CommandOutcome, CommandRunner
-from cabinetproto.wire import Command
+from cabinetd.sync.remote import CommandRunner
+from cabinetproto.wire import Command, CommandOutcome
 from tests.sync.conftest import Executed
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)

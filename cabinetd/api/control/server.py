@@ -17,20 +17,17 @@ import os
 import socket
 import stat
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import uvicorn
 
-from cabinetd.api.control.actions import Desk
+from cabinetd.api.control.answers import Desk
 from cabinetd.api.control.app import build_control_app
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.peer import TECH_GROUP, Gate, PeerCredentialsProtocol, PeerGate
 from cabinetd.api.server import EmbeddedServer
 from cabinetd.ledger import LedgerError
 from cabinetd.lifecycle import Subsystem
-
-if TYPE_CHECKING:
-    from cabinetd.cabinet import Cabinet
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +45,16 @@ def _group_name(gid: int) -> str:
 class ControlServer(Subsystem):
     name = "control"
 
-    def __init__(
-        self, cabinet: Cabinet, badges: BadgeWatch, *, path: Path | None = None, group: str = TECH_GROUP
-    ) -> None:
+    def __init__(self, desk: Desk, badges: BadgeWatch, *, path: Path | None = None, group: str = TECH_GROUP) -> None:
         super().__init__()
-        self.path = Path(path or cabinet.config.api.control_socket)
+        self.path = Path(path or desk.config.api.control_socket)
         self.gate = Gate(os.getuid(), group)
-        self.desk = Desk(cabinet)
+        self.desk = desk
         self.badges = badges
 
         def on_roster(badge: str) -> tuple[str, str, str] | None:
             try:
-                staff = cabinet.controller.core.ledger.staff_by_badge(badge)
+                staff = desk.ledger().staff_by_badge(badge)
             except LedgerError:
                 return None
             return None if staff is None else (staff.staff_id, staff.name, staff.role)
