@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from cabinetd.api.app import build_app
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.server import ControlServer
 from cabinetd.api.kiosk import kiosk_routes
 from cabinetd.api.server import ApiServer
-from cabinetd.api.sim import sim_routes
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.controller import Controller
 from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
-from cabinetd.hal.sim.cabinet import SimCabinet
-from cabinetd.hal.sim.world import SimWorld
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
 from cabinetd.sync.client import CloudSync
+
+if TYPE_CHECKING:
+    from cabinetd.sim.cabinet import SimCabinet
 
 
 class Cabinet:
@@ -32,6 +33,9 @@ class Cabinet:
         self.config = config
         self.started_at = time.monotonic()
         if sim is None and config.hal.type == "sim":
+            # Imported here: a real cabinet never loads the simulator (nor its mock pin factory).
+            from cabinetd.sim.world import SimWorld
+
             sim = SimWorld(config)  # the simulated world kept in the state directory
         self.sim = sim
         self.ledger = LedgerService(config.cabinet.state_dir, config.cabinet.id)
@@ -53,8 +57,12 @@ class Cabinet:
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
         routes = kiosk_routes(controller, config, lambda: self.sync.status().online)
-        if isinstance(sim, SimWorld):
-            routes += sim_routes(sim, lambda: self.ledger.ledger)
+        if sim is not None:
+            from cabinetd.api.sim import sim_routes  # the panel of a simulated world only
+            from cabinetd.sim.world import SimWorld
+
+            if isinstance(sim, SimWorld):
+                routes += sim_routes(sim, lambda: self.ledger.ledger)
         app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at, routes)
         self.api = ApiServer(app, config.api.host, config.api.port)
         self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]

@@ -10,7 +10,7 @@ import pytest
 from cabinetd.hal.agentframe import encode_frame
 from cabinetd.hal.agentprotocol import Request, encode_message
 from cabinetd.hal.errors import LinkError, LinkFailure
-from cabinetd.hal.sim.handheld import ACCESSORY, ACCESSORY_ADB, AOA_VENDOR, LinkFault, SimHandheld
+from cabinetd.sim.handheld import ACCESSORY, ACCESSORY_ADB, AOA_VENDOR, LinkFault, SimHandheld
 from tests.hal_fakes.handheldrig import link_rig
 
 

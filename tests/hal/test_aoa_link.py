@@ -10,8 +10,8 @@ import pytest
 
 from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.errors import LinkFailure
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.handheld import LinkFault, SimHandheld
 from tests.hal_fakes.handheldrig import link_rig
 
 REFRESH_S = 0.05

@@ -11,8 +11,8 @@ import pytest
 
 from cabinetd.hal.agentprotocol import AppOutcome, AppPackage, AppUsage, SessionEnded, UsageReport
 from cabinetd.hal.errors import LinkError, LinkFailure
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.handheld import LinkFault, SimHandheld
 from tests.hal_fakes.handheldrig import link_rig
 
 

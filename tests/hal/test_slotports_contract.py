@@ -9,9 +9,9 @@ import pytest
 
 from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PortRecovery, UsbIdentity
 from cabinetd.hal.errors import PortPowerError
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import handheld
 from cabinetd.hal.usbports import build_slot_ports
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdevices import handheld
 from tests.hal_fakes.recorder import EventRecorder
 from tests.hal_fakes.usbrig import ports_rig, usb_config
 

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.sim.usbbus import SimUsbBackend
 from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
+from cabinetd.sim.usbbus import SimUsbBackend
 from tests.hal_fakes.recorder import EventRecorder
 
 POLL_S = 0.05

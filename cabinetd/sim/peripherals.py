@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
 from cabinetd.hal.base import EventSink
-from cabinetd.hal.sim.badgereader import PtyBadgeReader
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import handheld
 from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
+from cabinetd.sim.badgereader import PtyBadgeReader
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdevices import handheld
 
 
 def demo_serial(slot: int) -> str:

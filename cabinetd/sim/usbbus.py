@@ -25,8 +25,8 @@ import usb.backend
 import usb.core
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.sim.usbdevices import Gone, Interface, Setup, SimHub, SimPort, SimUsbDevice, Stall
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.sim.usbdevices import Gone, Interface, Setup, SimHub, SimPort, SimUsbDevice, Stall
 
 _NO_DEVICE = ("No such device (it may have been disconnected)", -4, errno.ENODEV)
 _PIPE = ("Pipe error", -9, errno.EPIPE)
