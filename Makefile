@@ -36,7 +36,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto)
+	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto testbed bench)
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q

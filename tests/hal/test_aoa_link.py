@@ -12,7 +12,7 @@ from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.errors import LinkFailure
 from cabinetd.sim.agent import HandheldAgent
 from cabinetd.sim.handheld import LinkFault, SimHandheld
-from tests.hal_fakes.handheldrig import link_rig
+from testbed.handheldrig import link_rig
 
 REFRESH_S = 0.05
 

@@ -13,7 +13,7 @@ from cabinetd.hal.agentprotocol import AppOutcome, AppPackage, AppUsage, Session
 from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.sim.agent import HandheldAgent
 from cabinetd.sim.handheld import LinkFault, SimHandheld
-from tests.hal_fakes.handheldrig import link_rig
+from testbed.handheldrig import link_rig
 
 
 def exactly(text: str) -> str:

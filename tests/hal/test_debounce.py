@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cabinetd.hal.debounce import Debouncer
-from tests.hal_fakes.recorder import FakeClock
+from testbed.recorder import FakeClock
 
 SETTLE_S = 0.05
 

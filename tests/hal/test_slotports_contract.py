@@ -12,8 +12,8 @@ from cabinetd.hal.errors import PortPowerError
 from cabinetd.hal.usbports import build_slot_ports
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.sim.usbdevices import handheld
-from tests.hal_fakes.recorder import EventRecorder
-from tests.hal_fakes.usbrig import ports_rig, usb_config
+from testbed.recorder import EventRecorder
+from testbed.usbrig import ports_rig, usb_config
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from cabinetd.hal.base import DoorClosed, DoorOpened, UnlockSent
 from cabinetd.hal.gpio import GpioLockBank
 from cabinetd.hal.kerong import KerongBoard
 from cabinetd.sim import lockboard
-from tests.hal_fakes.lockrig import lock_rig
+from testbed.lockrig import lock_rig
 
 SIM_TOML = Path(__file__).parents[2] / "config" / "sim.toml"
 

@@ -19,7 +19,7 @@ from cabinetd.hal.locks import LocksAndDoors, build_locks_and_doors
 from cabinetd.sim.door import SimDoor
 from cabinetd.sim.lockboard import BusSim, SimBoard
 from cabinetd.sim.locks import SimLocks
-from tests.hal_fakes.recorder import EventRecorder
+from testbed.recorder import EventRecorder
 
 DOOR_OPEN_S = 0.2
 REPOLL_S = 0.1

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
 from cabinetd.sim.usbbus import SimUsbBackend
-from tests.hal_fakes.recorder import EventRecorder
+from testbed.recorder import EventRecorder
 
 POLL_S = 0.05
 # The emulated bus waits this share of a transfer's timeout for a device that does not answer.

@@ -12,7 +12,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
 from cabinetd.hal.base import PartStateChanged
 from cabinetd.sim.badgereader import PtyBadgeReader
-from tests.hal_fakes.recorder import EventRecorder, FakeClock
+from testbed.recorder import EventRecorder, FakeClock
 
 REOPEN_S = 0.1
 

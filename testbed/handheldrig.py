@@ -13,7 +13,7 @@ from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.devicelink import AoaDeviceLink
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.usbbus import SimUsbBackend
-from tests.hal_fakes.usbrig import usb_config
+from testbed.usbrig import usb_config
 
 PORTS: Mapping[int, str] = {1: "1-1.1", 2: "1-1.2"}
 REQUEST_S = 0.25
