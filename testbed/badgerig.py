@@ -12,7 +12,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
 from cabinetd.hal.base import PartStateChanged
 from cabinetd.sim.badgereader import PtyBadgeReader
-from testbed.recorder import EventRecorder, FakeClock
+from testbed.recorder import EventRecorder, HandClock
 
 REOPEN_S = 0.1
 
@@ -42,7 +42,7 @@ class ReaderRig:
     sim: PtyBadgeReader
     reader: SerialBadgeReader
     events: EventRecorder
-    clock: FakeClock
+    clock: HandClock
 
     async def connection(self, connected: bool, timeout_s: float = 2.0) -> PartStateChanged:
         """The next PartStateChanged saying the reader is (dis)connected."""
@@ -63,7 +63,7 @@ async def reader_rig(reader: dict[str, Any], *, plugged: bool = True) -> AsyncIt
     sim = PtyBadgeReader.for_config(config.badge_reader)
     if not plugged:
         sim.unplug()
-    events, clock = EventRecorder(), FakeClock()
+    events, clock = EventRecorder(), HandClock()
     driver = build_badge_reader(config, events, url=sim.url, clock=clock)
     rig = ReaderRig(config, sim, driver, events, clock)
     await driver.prepare()

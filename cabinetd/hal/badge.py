@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Final, Protocol, cast
 
 import serial
 
+from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.badgecodec import BadgeSplitter, LineSplitter, Rdm6300Splitter
 from cabinetd.hal.base import (
@@ -39,9 +38,6 @@ log = logging.getLogger(__name__)
 READ_WAIT_S: Final = 1.0
 NOT_OPENED: Final = "not opened yet"
 
-Clock = Callable[[], float]
-WallClock = Callable[[], datetime]
-
 
 class _Port(Protocol):
     """What the reader thread uses of a pyserial port (the stubs type serial_for_url loosely)."""
@@ -54,10 +50,6 @@ class _Port(Protocol):
     def cancel_read(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RepeatFilter:
@@ -92,8 +84,7 @@ class SerialBadgeReader(BadgeReader):
         repeat_s: float,
         reopen_s: float,
         label: str | None = None,
-        clock: Clock = time.monotonic,
-        wall_clock: WallClock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.url = url
@@ -105,15 +96,14 @@ class SerialBadgeReader(BadgeReader):
         self._sink = sink
         self._repeats = RepeatFilter(repeat_s)
         self._reopen_s = reopen_s
-        self._clock = clock
-        self._wall_clock = wall_clock
+        self._clock = clock or Clock()  # monotonic for the repeat window, wall time for `since`
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._stop = threading.Event()
         self._port: _Port | None = None
         # Written by the reader thread only; state() reads whole values, so no lock is needed.
-        self._state = PartState(self.part, connected=False, since=wall_clock(), detail=NOT_OPENED)
+        self._state = PartState(self.part, connected=False, since=self._clock.now(), detail=NOT_OPENED)
         self._good = 0
         self._bad = 0
         self._repeated = 0
@@ -156,13 +146,13 @@ class SerialBadgeReader(BadgeReader):
 
     def _connected(self) -> None:
         log.info("%s: connected", self.part)
-        self._state = PartState(self.part, True, self._wall_clock())
+        self._state = PartState(self.part, True, self._clock.now())
         self._post(PartStateChanged(self.part, True, ""))
 
     def _disconnected(self, detail: str) -> None:
         was = self._state
         news = was.connected or was.detail == NOT_OPENED
-        since = self._wall_clock() if was.connected else was.since
+        since = self._clock.now() if was.connected else was.since
         self._state = PartState(self.part, False, since, detail)
         # One warning and one event when the reader goes; the retries every reopen_s are only worth
         # a debug line each.
@@ -219,7 +209,7 @@ class SerialBadgeReader(BadgeReader):
             self._bad += 1
             log.warning("%s: dropped a bad frame at %s", self.part, found)
             return
-        if not self._repeats.accept(found, self._clock()):
+        if not self._repeats.accept(found, self._clock.monotonic()):
             self._repeated += 1
             return
         self._good += 1
@@ -231,8 +221,7 @@ def build_badge_reader(
     sink: EventSink,
     *,
     url: str | None = None,
-    clock: Clock = time.monotonic,
-    wall_clock: WallClock = _utc_now,
+    clock: Clock | None = None,
 ) -> SerialBadgeReader:
     """The reader named by `config.badge_reader`; `url` replaces its port (the simulator's pty)."""
     section = config.badge_reader
@@ -255,5 +244,4 @@ def build_badge_reader(
         reopen_s=config.timeouts.reader_reopen_s,
         label=section.port,
         clock=clock,
-        wall_clock=wall_clock,
     )

@@ -18,12 +18,12 @@ import asyncio
 import functools
 import importlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 from gpiozero import LED, DigitalInputDevice, DigitalOutputDevice
 
+from cabinetd.clock import Clock
 from cabinetd.config import GpioModuleLock, ModuleSection, SlotSection
 from cabinetd.hal.base import (
     DoorClosed,
@@ -35,7 +35,7 @@ from cabinetd.hal.base import (
     LockState,
     UnlockSent,
 )
-from cabinetd.hal.debounce import Clock, Debouncer
+from cabinetd.hal.debounce import Debouncer
 from cabinetd.hal.errors import HardwareError, LockFault
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class GpioDoors(DoorSensors):
         pin_factory: PinFactory,
         *,
         settle_s: float = DOOR_SETTLE_S,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.name = f"gpio doors of module {module}"
@@ -158,7 +158,7 @@ class GpioDoors(DoorSensors):
         self._sink = sink
         self._factory = pin_factory
         self._settle_s = settle_s
-        self._clock = clock
+        self._clock = clock or Clock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._switches: dict[int, Any] = {}
         self._debouncers: dict[int, Debouncer] = {}

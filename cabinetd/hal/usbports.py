@@ -16,14 +16,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any, Final
 
 import usb.backend.libusb1
 import usb.core
 import usb.util
 
+from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.hal import usbhub
 from cabinetd.hal.base import (
@@ -47,13 +47,6 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_MS: Final = 250
 # How often a power cycle looks for the device leaving and coming back.
 WAIT_STEP_S: Final = 0.02
-
-WallClock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 def read_identity(device: Any, timeout_ms: int = REQUEST_TIMEOUT_MS) -> UsbIdentity:
     """Vendor, product and serial number; a device that does not answer gets serial None."""
@@ -116,7 +109,7 @@ class PyusbSlotPorts(SlotPorts):
         backend: Any = None,
         power_off_s: float = 1.0,
         enumerate_s: float = 5.0,
-        wall_clock: WallClock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.slots = tuple(sorted(ports))
@@ -128,7 +121,7 @@ class PyusbSlotPorts(SlotPorts):
         self._backend = backend
         self._power_off_s = power_off_s
         self._enumerate_s = enumerate_s
-        self._wall_clock = wall_clock
+        self._clock = clock or Clock()  # wall time for a hub's `since`
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
@@ -140,7 +133,7 @@ class PyusbSlotPorts(SlotPorts):
         self._epoch: dict[int, int] = dict.fromkeys(self.slots, 0)  # bumped when a cycle ends
         self._cycled: set[int] = set()  # slots power-cycled by recover() since the device went in
         self._identities: dict[tuple[int, ...], UsbIdentity] = {}  # by _key()
-        started = wall_clock()
+        started = self._clock.now()
         self._hub_state = {hub: PartState(f"USB hub {hub}", False, started, "not seen yet") for hub in self._hubs}
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -260,7 +253,7 @@ class PyusbSlotPorts(SlotPorts):
         if connected == state.connected and state.detail != "not seen yet":
             return
         detail = "" if connected else "not on the bus"
-        self._hub_state[hub] = PartState(state.part, connected, self._wall_clock(), detail)
+        self._hub_state[hub] = PartState(state.part, connected, self._clock.now(), detail)
         if connected:
             log.info("%s: connected", state.part)
         else:
@@ -310,6 +303,7 @@ class PyusbSlotPorts(SlotPorts):
             usb.util.dispose_resources(hub)
 
     def _wait_for(self, path: PortPath, present: bool) -> Any:
+        # Real time, not the clock: this worker thread sleeps while a real (or emulated) hub enumerates.
         deadline = time.monotonic() + self._enumerate_s
         while True:
             device = self._find(path)
@@ -380,7 +374,7 @@ def build_slot_ports(
     backend: Any = None,
     power_off_s: float = 1.0,
     enumerate_s: float = 5.0,
-    wall_clock: WallClock = _utc_now,
+    clock: Clock | None = None,
 ) -> PyusbSlotPorts:
     """The slot ports named by `config.usb`; `backend` replaces libusb (the simulator's bus)."""
     return PyusbSlotPorts(
@@ -390,5 +384,5 @@ def build_slot_ports(
         backend=backend,
         power_off_s=power_off_s,
         enumerate_s=enumerate_s,
-        wall_clock=wall_clock,
+        clock=clock,
     )

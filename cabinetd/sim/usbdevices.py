@@ -17,12 +17,11 @@ of pyusb. Every method here runs with the backend's lock held, except the bulk w
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from cabinetd.clock import Clock
 from cabinetd.hal import usbhub
 
 DEVICE_DESCRIPTOR: Final = 1
@@ -276,7 +275,7 @@ class SimPort:
 
     def _changed(self) -> None:
         self.generation += 1
-        self.changed_at = self.hub.clock()
+        self.changed_at = self.hub.clock.monotonic()
 
     def attach(self, device: SimUsbDevice) -> None:
         if self.device is not None:
@@ -339,7 +338,7 @@ class SimHub(SimUsbDevice):
         root: bool = False,
         vendor_id: int | None = None,
         product_id: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if switching not in SWITCHING:
             raise ValueError(f"unknown power switching {switching!r}")
@@ -358,7 +357,7 @@ class SimHub(SimUsbDevice):
         self.usb3 = usb3
         self.cuts_data_only = cuts_data_only
         self.root = root
-        self.clock = clock
+        self.clock = clock or Clock()
         self.ports = {number: SimPort(self, number) for number in range(1, ports + 1)}
 
     def power_lost(self) -> None:
