@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
-from cabinetd.hal.base import PartStateChanged
+from cabinetd.hal.base import BadgeReader, PartStateChanged
+from cabinetd.hal.drivers import build_badge_reader
 from cabinetd.sim.badgereader import PtyBadgeReader
 from testbed.recorder import EventRecorder, HandClock
 
@@ -40,7 +40,7 @@ def badge_config(reader: dict[str, Any], *, repeat_s: float = 2.0) -> CabinetCon
 class ReaderRig:
     config: CabinetConfig
     sim: PtyBadgeReader
-    reader: SerialBadgeReader
+    reader: BadgeReader
     events: EventRecorder
     clock: HandClock
 

@@ -8,7 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
+from cabinetd.hal.base import SlotPorts
+from cabinetd.hal.drivers import build_slot_ports
 from cabinetd.sim.usbbus import SimUsbBackend
 from testbed.recorder import EventRecorder
 
@@ -36,7 +37,7 @@ def usb_config(ports: dict[int, str]) -> CabinetConfig:
 class PortsRig:
     config: CabinetConfig
     bus: SimUsbBackend
-    ports: PyusbSlotPorts
+    ports: SlotPorts
     events: EventRecorder
 
 

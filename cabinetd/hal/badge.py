@@ -3,7 +3,9 @@
 A reader thread opens the port with `serial.serial_for_url`, cuts what arrives into badges with the
 codecs in `badgecodec`, and posts one `BadgeRead` per badge presented. A reader that is unplugged (its
 port vanishes, or reading raises) is reopened every `timeouts.reader_reopen_s`, forever: the daemon
-keeps running and technicians see the reader as disconnected since the moment it went.
+keeps running and technicians see the reader as disconnected since the moment it went. The first
+failure is one warning naming the config key and the reader kind (`badge_reader.port (rdm6300): cannot
+open: ...`); a missing device node at start is such a failure, not a reason to stop the cabinet.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Final, Protocol, cast
 import serial
 
 from cabinetd.clock import Clock
-from cabinetd.config import CabinetConfig
+from cabinetd.config import BadgeReaderSection
 from cabinetd.hal.badgecodec import BadgeSplitter, LineSplitter, Rdm6300Splitter
 from cabinetd.hal.base import (
     BadgeRead,
@@ -30,6 +32,7 @@ from cabinetd.hal.base import (
     post_from_thread,
 )
 from cabinetd.hal.errors import FrameError
+from cabinetd.hal.wiring import ReaderWiring
 
 log = logging.getLogger(__name__)
 
@@ -84,12 +87,15 @@ class SerialBadgeReader(BadgeReader):
         repeat_s: float,
         reopen_s: float,
         label: str | None = None,
+        origin: str | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self.label = label or url
         self.part = f"badge reader {self.label}"
+        # Its connection in the log names the config key and the reader kind: "badge_reader.port (rdm6300)".
+        self.origin = origin or self.part
         self.stall_after_s = max(10.0, 3 * reopen_s)
         self._baudrate = baudrate
         self._new_splitter = new_splitter
@@ -145,7 +151,7 @@ class SerialBadgeReader(BadgeReader):
         post_from_thread(self._loop, self._sink, event)
 
     def _connected(self) -> None:
-        log.info("%s: connected", self.part)
+        log.info("%s: connected", self.origin)
         self._state = PartState(self.part, True, self._clock.now())
         self._post(PartStateChanged(self.part, True, ""))
 
@@ -157,10 +163,10 @@ class SerialBadgeReader(BadgeReader):
         # One warning and one event when the reader goes; the retries every reopen_s are only worth
         # a debug line each.
         if news:
-            log.warning("%s: %s; retrying every %.1f s", self.part, detail, self._reopen_s)
+            log.warning("%s: %s; retrying every %.1f s", self.origin, detail, self._reopen_s)
             self._post(PartStateChanged(self.part, False, detail))
         else:
-            log.debug("%s: %s", self.part, detail)
+            log.debug("%s: %s", self.origin, detail)
 
     def _thread_main(self) -> None:
         try:
@@ -216,32 +222,33 @@ class SerialBadgeReader(BadgeReader):
         self._post(BadgeRead(badge=found, reader=self.label))
 
 
-def build_badge_reader(
-    config: CabinetConfig,
-    sink: EventSink,
-    *,
-    url: str | None = None,
-    clock: Clock | None = None,
+def _serial_reader(
+    section: BadgeReaderSection, wiring: ReaderWiring, new_splitter: Callable[[], BadgeSplitter]
 ) -> SerialBadgeReader:
-    """The reader named by `config.badge_reader`; `url` replaces its port (the simulator's pty)."""
-    section = config.badge_reader
-    new_splitter: Callable[[], BadgeSplitter]
-    if section.type == "rdm6300":
-        new_splitter = Rdm6300Splitter
-    else:
-
-        def new_splitter() -> BadgeSplitter:
-            return LineSplitter(
-                number_format=section.number_format, prefix=section.strip_prefix, suffix=section.strip_suffix
-            )
-
     return SerialBadgeReader(
-        url=url or section.port,
+        url=wiring.url or section.port,
         baudrate=section.baudrate,
         new_splitter=new_splitter,
-        sink=sink,
-        repeat_s=config.timeouts.badge_repeat_s,
-        reopen_s=config.timeouts.reader_reopen_s,
+        sink=wiring.sink,
+        repeat_s=wiring.timeouts.badge_repeat_s,
+        reopen_s=wiring.timeouts.reader_reopen_s,
         label=section.port,
-        clock=clock,
+        origin=f"{wiring.where} ({section.type})",
+        clock=wiring.clock,
     )
+
+
+def build_rdm6300_reader(section: BadgeReaderSection, wiring: ReaderWiring) -> BadgeReader:
+    """The registry's builder for `type = "rdm6300"` (drivers.py)."""
+    return _serial_reader(section, wiring, Rdm6300Splitter)
+
+
+def build_line_reader(section: BadgeReaderSection, wiring: ReaderWiring) -> BadgeReader:
+    """The registry's builder for `type = "serial-line"` (drivers.py)."""
+
+    def new_splitter() -> BadgeSplitter:
+        return LineSplitter(
+            number_format=section.number_format, prefix=section.strip_prefix, suffix=section.strip_suffix
+        )
+
+    return _serial_reader(section, wiring, new_splitter)

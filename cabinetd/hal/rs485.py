@@ -74,6 +74,7 @@ class Rs485Bus(Subsystem):
         reply_ms: float,
         sink: EventSink,
         open_port: OpenPort = serial.serial_for_url,
+        origin: str | None = None,
         clock: Clock | None = None,
     ) -> None:
         super().__init__()
@@ -90,7 +91,9 @@ class Rs485Bus(Subsystem):
         self._loop: asyncio.AbstractEventLoop | None = None
         # Touched only by the worker thread, apart from the reads in state().
         self._port: serial.Serial | None = None
-        self._health = PartHealth(self.name, self.part, self._post, detail="not opened yet", clock=clock)
+        # The port's state in the log names the config key and the protocol: "buses.lockbus.port (kerong)".
+        self.origin = origin or self.name
+        self._health = PartHealth(self.origin, self.part, self._post, detail="not opened yet", clock=clock)
         self._late = 0
         self._opened = 0
         self._lost = 0

@@ -38,8 +38,9 @@ from cabinetd.hal.base import (
     UsbIdentity,
     post_from_thread,
 )
-from cabinetd.hal.errors import HardwareError, PortPowerError
+from cabinetd.hal.errors import DriverError, PortPowerError
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.hal.wiring import PortsWiring
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class PyusbSlotPorts(SlotPorts):
         if self._backend is None:
             self._backend = usb.backend.libusb1.get_backend()
             if self._backend is None:
-                raise HardwareError("slot USB ports: libusb-1.0 is not installed (Debian: libusb-1.0-0)")
+                raise DriverError("usb.type", "pyusb", "libusb-1.0 is not installed (Debian: libusb-1.0-0)")
         # A first look before returning, so that present() is right for the controller's reconciliation;
         # what is there now is state, not news, so it is not posted.
         await asyncio.to_thread(self._poll_once, False)
@@ -367,22 +368,14 @@ def slot_port_paths(config: CabinetConfig) -> dict[int, str]:
     return {slot.number: slot.usb_port for _, slot in config.slots()}
 
 
-def build_slot_ports(
-    config: CabinetConfig,
-    sink: EventSink,
-    *,
-    backend: Any = None,
-    power_off_s: float = 1.0,
-    enumerate_s: float = 5.0,
-    clock: Clock | None = None,
-) -> PyusbSlotPorts:
-    """The slot ports named by `config.usb`; `backend` replaces libusb (the simulator's bus)."""
+def build_pyusb_ports(config: CabinetConfig, wiring: PortsWiring) -> SlotPorts:
+    """The registry's builder for `usb.type = "pyusb"` (drivers.py)."""
     return PyusbSlotPorts(
         ports=slot_port_paths(config),
-        sink=sink,
+        sink=wiring.sink,
         poll_s=config.usb.poll_s,
-        backend=backend,
-        power_off_s=power_off_s,
-        enumerate_s=enumerate_s,
-        clock=clock,
+        backend=wiring.backend,
+        power_off_s=wiring.power_off_s,
+        enumerate_s=wiring.enumerate_s,
+        clock=wiring.clock,
     )

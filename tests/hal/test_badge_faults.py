@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from cabinetd.hal.badge import build_badge_reader
 from cabinetd.hal.base import BadgeRead, PartStateChanged
+from cabinetd.hal.drivers import build_badge_reader
 from testbed.badgerig import badge_config, reader_rig
 from testbed.recorder import EventRecorder
 

@@ -9,7 +9,7 @@ import pytest
 
 from cabinetd.hal.base import DoorOpened, UnlockSent
 from cabinetd.hal.errors import HardwareError
-from cabinetd.hal.gpio import default_pin_factory
+from cabinetd.hal.pins import default_pin_factory
 from testbed.lockrig import PULSE_MS, SETTLE_S, LockRig, lock_config, lock_rig
 
 

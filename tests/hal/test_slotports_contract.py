@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import pytest
 
 from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PortRecovery, UsbIdentity
+from cabinetd.hal.drivers import build_slot_ports
 from cabinetd.hal.errors import PortPowerError
-from cabinetd.hal.usbports import build_slot_ports
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.sim.usbdevices import handheld
 from testbed.recorder import EventRecorder
