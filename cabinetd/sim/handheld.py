@@ -27,7 +27,8 @@ from cabinetd.hal.agentframe import MAGIC, MAX_PAYLOAD, VERSION, FrameDecoder, e
 from cabinetd.hal.agentprotocol import AgentError, Reply, decode_request, encode_message
 from cabinetd.hal.errors import FrameError
 from cabinetd.sim.agent import HandheldAgent
-from cabinetd.sim.usbdevices import Endpoint, Interface, Setup, SimUsbDevice, Stall
+from cabinetd.sim.usbdescriptors import Endpoint, Interface, Setup, Stall
+from cabinetd.sim.usbdevices import SimUsbDevice
 
 log = logging.getLogger(__name__)
 

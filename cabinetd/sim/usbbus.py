@@ -27,7 +27,8 @@ import usb.core
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.usbhub import PortPath
-from cabinetd.sim.usbdevices import Gone, Interface, Setup, SimHub, SimPort, SimUsbDevice, Stall
+from cabinetd.sim.usbdescriptors import Gone, Interface, Setup, Stall
+from cabinetd.sim.usbdevices import SimHub, SimPort, SimUsbDevice
 
 _NO_DEVICE = ("No such device (it may have been disconnected)", -4, errno.ENODEV)
 _PIPE = ("Pipe error", -9, errno.EPIPE)
