@@ -73,7 +73,6 @@ def build_locks_and_doors(
         driver = module.lock.driver
         wiring = LockWiring(
             where=path_text(("modules", index, "lock")),
-            driver=driver,
             timeouts=config.timeouts,
             sink=watch.post,
             pins=pins,

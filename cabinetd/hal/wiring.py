@@ -25,7 +25,6 @@ BusFor = Callable[[str, int], Rs485Bus]
 @dataclass(frozen=True)
 class LockWiring:
     where: str  # the module's lock section as config spells it: "modules[0].lock"
-    driver: str  # its `driver` string: "kerong"
     timeouts: TimeoutsSection
     sink: EventSink  # the door watch's, which turns "unlock sent" into "door opened" or not
     pins: PinSource
