@@ -39,7 +39,7 @@ lint: $(STAMP)
 	$(VENV)/bin/vulture cabinetd cabinetcloud cabinetproto vulture_whitelist.py --min-confidence 60
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto) vulture_whitelist.py
+	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto testbed bench) vulture_whitelist.py
 
 pytest: $(STAMP)
 	$(PY) -m pytest -q

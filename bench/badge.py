@@ -52,9 +52,9 @@ from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.config import CabinetConfig, GpioModuleLock
 from cabinetd.hal.badgecodec import ETX, encode_rdm6300
-from cabinetd.hal.sim.badgereader import PtyBadgeReader
-from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.lifecycle import Subsystem
+from cabinetd.sim.badgereader import PtyBadgeReader
+from cabinetd.sim.cabinet import SimCabinet
 from cabinetproto.enums import SlotState
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ import httpx
 
 from cabinetd.ledger import open_ledger
 from cabinetd.sync.pacing import Pacing
-from tests.cabinetcloud import harness
-from tests.sync.conftest import cabinet_config, client_for, run_until
+from testbed import cloudharness
+from testbed.syncrig import cabinet_config, client_for, run_until
 
 PACING = Pacing(backoff_base_s=0.05, backoff_cap_s=1.0, first_request_spread_s=0.0, outbox_poll_s=0.2)
 
@@ -45,14 +45,14 @@ def _wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 def _one(url: str, events: int, work: Path) -> dict[str, Any]:
-    storage = harness.migrated(url)
-    harness.seeded(storage)
+    storage = cloudharness.migrated(url)
+    cloudharness.seeded(storage)
     state_dir = work / "cabinet"
     state_dir.mkdir()
-    harness.write_token(state_dir / "cloud.token", harness.enroll(storage))
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
     ledger = open_ledger(state_dir, "sim-1")
-    harness.fill_ledger(ledger, events)
-    port = harness.free_port()
+    cloudharness.fill_ledger(ledger, events)
+    port = cloudharness.free_port()
     started = time.monotonic()
     cloud = subprocess.Popen(
         [sys.executable, "-m", "cabinetcloud", "serve", "--db", url, "--port", str(port), "--log-level", "warning"],
@@ -71,7 +71,7 @@ def _one(url: str, events: int, work: Path) -> dict[str, Any]:
     finally:
         cloud.terminate()
         cloud.wait(30)
-    held = harness.cloud_event_ids(storage)
+    held = cloudharness.cloud_event_ids(storage)
     mine = {event.event_id for event in ledger.events_after(0, events + 1, 1 << 40)}
     ledger.close()
     storage.dispose()
@@ -95,12 +95,12 @@ def main(argv: list[str]) -> dict[str, Any]:
             if engine == "sqlite":
                 figures = _one(f"sqlite:///{work / 'cloud.db'}", args.events, work)
             else:
-                bin_dir = harness.postgres_bin()
+                bin_dir = cloudharness.postgres_bin()
                 if bin_dir is None:
                     result[f"{engine}_s"] = None
                     result[f"{engine}_skipped"] = "PostgreSQL is not installed"
                     continue
-                cluster = harness.PostgresCluster(bin_dir, durable=True).start()
+                cluster = cloudharness.PostgresCluster(bin_dir, durable=True).start()
                 try:
                     figures = _one(cluster.new_database(), args.events, work)
                 finally:

@@ -20,10 +20,10 @@ from typing import Any
 
 from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.devicelink import AoaDeviceLink
-from cabinetd.hal.sim.handheld import SimHandheld
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import SimHub
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.sim.handheld import SimHandheld
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdevices import SimHub
 
 PORT = "1-1.1"
 

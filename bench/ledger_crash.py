@@ -5,7 +5,7 @@
 A child process rents and returns devices through the ledger, printing every event after `append`
 returned, and is killed with SIGKILL at random moments; after every kill the ledger is reopened and
 checked (every printed event present, no device in two open rentals, hash chain intact, rebuilt
-projections identical). `problems` must be empty. The harness is tests/ledger/process_crash.py.
+projections identical). `problems` must be empty. The harness is testbed/process_crash.py.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from tests.ledger.process_crash import soak
+from testbed.process_crash import soak
 
 
 def main(argv: list[str]) -> dict[str, Any]:

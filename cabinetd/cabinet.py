@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import TYPE_CHECKING
 
 from cabinetd.api.app import build_app
 from cabinetd.api.control.answers import Desk
@@ -11,18 +12,18 @@ from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.server import ControlServer
 from cabinetd.api.kiosk import kiosk_routes
 from cabinetd.api.server import ApiServer
-from cabinetd.api.sim import sim_routes
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.controller import Controller
 from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
-from cabinetd.hal.sim.cabinet import SimCabinet
-from cabinetd.hal.sim.world import SimWorld
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
 from cabinetd.sync.client import CloudSync
 from cabinetd.views import CabinetView
+
+if TYPE_CHECKING:
+    from cabinetd.sim.cabinet import SimCabinet
 
 
 class Cabinet:
@@ -34,6 +35,9 @@ class Cabinet:
         self.config = config
         self.started_at = time.monotonic()
         if sim is None and config.hal.type == "sim":
+            # Imported here: a real cabinet never loads the simulator (nor its mock pin factory).
+            from cabinetd.sim.world import SimWorld
+
             sim = SimWorld(config)  # the simulated world kept in the state directory
         self.sim = sim
         self.ledger = LedgerService(config.cabinet.state_dir, config.cabinet.id)
@@ -60,8 +64,12 @@ class Cabinet:
             controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
         )
         routes = kiosk_routes(self.view, controller)
-        if isinstance(sim, SimWorld):
-            routes += sim_routes(sim, lambda: self.ledger.ledger)
+        if sim is not None:
+            from cabinetd.api.sim import sim_routes  # the panel of a simulated world only
+            from cabinetd.sim.world import SimWorld
+
+            if isinstance(sim, SimWorld):
+                routes += sim_routes(sim, lambda: self.ledger.ledger)
         app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at, routes)
         self.api = ApiServer(app, config.api.host, config.api.port)
         self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]

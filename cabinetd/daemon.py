@@ -14,7 +14,7 @@ import signal
 import time
 from collections.abc import Sequence
 
-from cabinetd.lifecycle import Subsystem
+from cabinetd.lifecycle import SetupError, Subsystem
 from cabinetd.sdnotify import Notifier, watchdog_interval_s
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,11 @@ class Daemon:
                 self.notifier.status(f"preparing {part.name}")
                 self._prepared.append(part)
                 await part.prepare()
+        except SetupError as cannot:
+            # The part said what is missing and where in config; a traceback would only bury that.
+            log.error("cannot prepare %s: %s", self._prepared[-1].name, cannot)
+            await self._cleanup()
+            return EXIT_FAILED
         except Exception:
             log.exception("cannot prepare %s", self._prepared[-1].name)
             await self._cleanup()

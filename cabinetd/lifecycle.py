@@ -14,6 +14,11 @@ import asyncio
 import time
 
 
+class SetupError(Exception):
+    """prepare() cannot start this part on this machine, and the message says why in full (the config
+    key, the driver, what is missing): the daemon logs it as one line, without a traceback, and exits."""
+
+
 class Subsystem:
     name: str = "subsystem"
     # How long this part may go without ticking before the watchdog counts it as stalled; None means

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from cabinetd.daemon import EXIT_FAILED, EXIT_OK, Daemon
-from cabinetd.lifecycle import Subsystem
+from cabinetd.lifecycle import SetupError, Subsystem
 from cabinetd.sdnotify import Notifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,11 +64,14 @@ class Part(Subsystem):
 
     stall_after_s = 0.3
 
-    def __init__(self, name: str, journal: list[str], *, fail_prepare: bool = False) -> None:
+    def __init__(
+        self, name: str, journal: list[str], *, fail_prepare: bool = False, cannot_start: str | None = None
+    ) -> None:
         super().__init__()
         self.name = name
         self.journal = journal
         self.fail_prepare = fail_prepare
+        self.cannot_start = cannot_start
         self.stall = False
         self.die = False
 
@@ -76,6 +79,8 @@ class Part(Subsystem):
         self.journal.append(f"prepare {self.name}")
         if self.fail_prepare:
             raise OSError(f"{self.name}: port gone")
+        if self.cannot_start is not None:
+            raise SetupError(self.cannot_start)
 
     async def run(self) -> None:
         while True:
@@ -184,6 +189,20 @@ async def test_fail__a_failed_preparation_cleans_up_what_was_prepared(
     assert journal == ["prepare ledger", "prepare locks", "cleanup locks", "cleanup ledger"]
     assert "cannot prepare locks" in caplog.text
     assert not any("READY=1" in m for m in listener.drain())
+
+
+async def test_fail__a_part_that_cannot_start_here_is_one_line_without_a_traceback(
+    listener: NotifyListener, caplog: pytest.LogCaptureFixture
+) -> None:
+    journal: list[str] = []
+    why = "modules[0].lock (gpio): no GPIO pin library works on this computer (LGPIOFactory: none)"
+    parts = [Part("ledger", journal), Part("locks", journal, cannot_start=why), Part("reader", journal)]
+    daemon = Daemon(parts, notifier=Notifier(str(listener.path)))
+    assert await daemon.run() == EXIT_FAILED
+    assert journal == ["prepare ledger", "prepare locks", "cleanup locks", "cleanup ledger"]
+    errors = [record for record in caplog.records if record.levelname == "ERROR"]
+    assert [record.getMessage() for record in errors] == [f"cannot prepare locks: {why}"]
+    assert errors[0].exc_info is None
 
 
 def free_port() -> int:

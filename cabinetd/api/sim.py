@@ -19,8 +19,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from cabinetd.hal.sim.world import SimConflict, SimNotFound, SimWorld
 from cabinetd.ledger import Ledger
+from cabinetd.sim.world import SimConflict, SimNotFound, SimWorld
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,9 @@
 A reader thread opens the port with `serial.serial_for_url`, cuts what arrives into badges with the
 codecs in `badgecodec`, and posts one `BadgeRead` per badge presented. A reader that is unplugged (its
 port vanishes, or reading raises) is reopened every `timeouts.reader_reopen_s`, forever: the daemon
-keeps running and technicians see the reader as disconnected since the moment it went.
+keeps running and technicians see the reader as disconnected since the moment it went. The first
+failure is one warning naming the config key and the reader kind (`badge_reader.port (rdm6300): cannot
+open: ...`); a missing device node at start is such a failure, not a reason to stop the cabinet.
 """
 
 from __future__ import annotations
@@ -12,14 +14,13 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Final, Protocol, cast
 
 import serial
 
-from cabinetd.config import CabinetConfig
+from cabinetd.clock import Clock
+from cabinetd.config import BadgeReaderSection
 from cabinetd.hal.badgecodec import BadgeSplitter, LineSplitter, Rdm6300Splitter
 from cabinetd.hal.base import (
     BadgeRead,
@@ -31,6 +32,7 @@ from cabinetd.hal.base import (
     post_from_thread,
 )
 from cabinetd.hal.errors import FrameError
+from cabinetd.hal.wiring import ReaderWiring
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +40,6 @@ log = logging.getLogger(__name__)
 # only sets how often an idle reader wakes to tick its heartbeat.
 READ_WAIT_S: Final = 1.0
 NOT_OPENED: Final = "not opened yet"
-
-Clock = Callable[[], float]
-WallClock = Callable[[], datetime]
 
 
 class _Port(Protocol):
@@ -54,10 +53,6 @@ class _Port(Protocol):
     def cancel_read(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RepeatFilter:
@@ -92,28 +87,29 @@ class SerialBadgeReader(BadgeReader):
         repeat_s: float,
         reopen_s: float,
         label: str | None = None,
-        clock: Clock = time.monotonic,
-        wall_clock: WallClock = _utc_now,
+        origin: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self.label = label or url
         self.part = f"badge reader {self.label}"
+        # Its connection in the log names the config key and the reader kind: "badge_reader.port (rdm6300)".
+        self.origin = origin or self.part
         self.stall_after_s = max(10.0, 3 * reopen_s)
         self._baudrate = baudrate
         self._new_splitter = new_splitter
         self._sink = sink
         self._repeats = RepeatFilter(repeat_s)
         self._reopen_s = reopen_s
-        self._clock = clock
-        self._wall_clock = wall_clock
+        self._clock = clock or Clock()  # monotonic for the repeat window, wall time for `since`
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
         self._stop = threading.Event()
         self._port: _Port | None = None
         # Written by the reader thread only; state() reads whole values, so no lock is needed.
-        self._state = PartState(self.part, connected=False, since=wall_clock(), detail=NOT_OPENED)
+        self._state = PartState(self.part, connected=False, since=self._clock.now(), detail=NOT_OPENED)
         self._good = 0
         self._bad = 0
         self._repeated = 0
@@ -155,22 +151,22 @@ class SerialBadgeReader(BadgeReader):
         post_from_thread(self._loop, self._sink, event)
 
     def _connected(self) -> None:
-        log.info("%s: connected", self.part)
-        self._state = PartState(self.part, True, self._wall_clock())
+        log.info("%s: connected", self.origin)
+        self._state = PartState(self.part, True, self._clock.now())
         self._post(PartStateChanged(self.part, True, ""))
 
     def _disconnected(self, detail: str) -> None:
         was = self._state
         news = was.connected or was.detail == NOT_OPENED
-        since = self._wall_clock() if was.connected else was.since
+        since = self._clock.now() if was.connected else was.since
         self._state = PartState(self.part, False, since, detail)
         # One warning and one event when the reader goes; the retries every reopen_s are only worth
         # a debug line each.
         if news:
-            log.warning("%s: %s; retrying every %.1f s", self.part, detail, self._reopen_s)
+            log.warning("%s: %s; retrying every %.1f s", self.origin, detail, self._reopen_s)
             self._post(PartStateChanged(self.part, False, detail))
         else:
-            log.debug("%s: %s", self.part, detail)
+            log.debug("%s: %s", self.origin, detail)
 
     def _thread_main(self) -> None:
         try:
@@ -219,41 +215,40 @@ class SerialBadgeReader(BadgeReader):
             self._bad += 1
             log.warning("%s: dropped a bad frame at %s", self.part, found)
             return
-        if not self._repeats.accept(found, self._clock()):
+        if not self._repeats.accept(found, self._clock.monotonic()):
             self._repeated += 1
             return
         self._good += 1
         self._post(BadgeRead(badge=found, reader=self.label))
 
 
-def build_badge_reader(
-    config: CabinetConfig,
-    sink: EventSink,
-    *,
-    url: str | None = None,
-    clock: Clock = time.monotonic,
-    wall_clock: WallClock = _utc_now,
+def _serial_reader(
+    section: BadgeReaderSection, wiring: ReaderWiring, new_splitter: Callable[[], BadgeSplitter]
 ) -> SerialBadgeReader:
-    """The reader named by `config.badge_reader`; `url` replaces its port (the simulator's pty)."""
-    section = config.badge_reader
-    new_splitter: Callable[[], BadgeSplitter]
-    if section.type == "rdm6300":
-        new_splitter = Rdm6300Splitter
-    else:
-
-        def new_splitter() -> BadgeSplitter:
-            return LineSplitter(
-                number_format=section.number_format, prefix=section.strip_prefix, suffix=section.strip_suffix
-            )
-
     return SerialBadgeReader(
-        url=url or section.port,
+        url=wiring.url or section.port,
         baudrate=section.baudrate,
         new_splitter=new_splitter,
-        sink=sink,
-        repeat_s=config.timeouts.badge_repeat_s,
-        reopen_s=config.timeouts.reader_reopen_s,
+        sink=wiring.sink,
+        repeat_s=wiring.timeouts.badge_repeat_s,
+        reopen_s=wiring.timeouts.reader_reopen_s,
         label=section.port,
-        clock=clock,
-        wall_clock=wall_clock,
+        origin=f"{wiring.where} ({section.type})",
+        clock=wiring.clock,
     )
+
+
+def build_rdm6300_reader(section: BadgeReaderSection, wiring: ReaderWiring) -> BadgeReader:
+    """The registry's builder for `type = "rdm6300"` (drivers.py)."""
+    return _serial_reader(section, wiring, Rdm6300Splitter)
+
+
+def build_line_reader(section: BadgeReaderSection, wiring: ReaderWiring) -> BadgeReader:
+    """The registry's builder for `type = "serial-line"` (drivers.py)."""
+
+    def new_splitter() -> BadgeSplitter:
+        return LineSplitter(
+            number_format=section.number_format, prefix=section.strip_prefix, suffix=section.strip_suffix
+        )
+
+    return _serial_reader(section, wiring, new_splitter)

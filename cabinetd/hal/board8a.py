@@ -20,11 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from cabinetd.clock import Clock
 from cabinetd.config import Board8aModuleLock, ModuleSection, TimeoutsSection
-from cabinetd.hal.base import EventSink
+from cabinetd.hal.base import EventSink, LockBank
 from cabinetd.hal.errors import FrameError
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, Feedback, LockBoard
 from cabinetd.hal.rs485 import Rs485Bus
+from cabinetd.hal.wiring import LockWiring
 
 BAUDRATE: Final = 9600
 UNLOCK_HEAD: Final = 0x8A
@@ -177,11 +179,12 @@ class Board8aBoard(LockBoard):
         sink: EventSink,
         *,
         poll_s: float = FEEDBACK_POLL_S,
+        clock: Clock | None = None,
     ) -> None:
         lock = module.lock
         if not isinstance(lock, Board8aModuleLock):
             raise TypeError(f"module {module.name}: not a board8a module")
-        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s)
+        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s, clock=clock)
         self.channels = lock.channels
         self.state_bytes = state_bytes(lock.channels)
 
@@ -207,3 +210,12 @@ class Board8aBoard(LockBoard):
         if reply.board != self.board:
             raise FrameError(1, f"reply from board {reply.board}, expected board {self.board}")
         return {channel: bool(reply.open >> (channel - 1) & 1) for channel in range(1, self.channels + 1)}
+
+
+def build_lock_bank(module: ModuleSection, wiring: LockWiring) -> LockBank:
+    """The registry's builder for `driver = "board8a"` (drivers.py): the board on its module's bus."""
+    lock = module.lock
+    if not isinstance(lock, Board8aModuleLock):
+        raise TypeError(f"module {module.name}: not a board8a module")
+    bus = wiring.bus(lock.bus, BAUDRATE)
+    return Board8aBoard(module, bus, wiring.timeouts, wiring.sink, poll_s=wiring.feedback_poll_s, clock=wiring.clock)

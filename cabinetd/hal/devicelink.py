@@ -37,6 +37,7 @@ from cabinetd.hal.aoa import AccessoryIdentity, ResultT, SlotAccessory
 from cabinetd.hal.base import DeviceLink, DeviceRefresh, DeviceRefreshSink
 from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.hal.wiring import LinkWiring
 
 log = logging.getLogger(__name__)
 
@@ -218,3 +219,8 @@ class AoaDeviceLink(DeviceLink):
 
     async def end_session(self, slot: int) -> SessionEnded:
         return await self._call(slot, "end_session", {}, SessionEnded)
+
+
+def build_aoa_link(config: CabinetConfig, wiring: LinkWiring) -> DeviceLink:
+    """The registry's builder for the `aoa` link (drivers.py)."""
+    return AoaDeviceLink.from_config(config, wiring.on_refresh, backend=wiring.backend, **wiring.options)

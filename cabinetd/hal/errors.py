@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import enum
 
+from cabinetd.lifecycle import SetupError
+
 
 class HardwareError(Exception):
     """A driver could not do what it was asked; the message names the slot, board or port."""
+
+
+class DriverError(HardwareError, SetupError):
+    """A driver cannot start here (no pin library, no libusb): `modules[0].lock (gpio): no GPIO ...`."""
+
+    def __init__(self, where: str, driver: str, reason: str) -> None:
+        super().__init__(f"{where} ({driver}): {reason}")
+        self.where = where
+        self.driver = driver
+        self.reason = reason
 
 
 class LockFault(HardwareError):

@@ -1,7 +1,7 @@
 """Locks, door switches and slot LEDs wired to the computer's GPIO header (gpiozero).
 
-Every device is built with the `pin_factory` it is given, never gpiozero's global one, so the simulated
-cabinet and the tests drive the same code over mock pins.
+Every device is built with the cabinet's pin factory (pins.py, looked up in `prepare()`), never
+gpiozero's global one, so the simulated cabinet and the tests drive the same code over mock pins.
 
 - A lock is a `DigitalOutputDevice` (a relay or MOSFET driving a solenoid): `unlock()` holds it active
   for `pulse_ms`, timed by gpiozero's own thread so a busy event loop cannot overheat a solenoid.
@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib
 import logging
-import time
 from collections.abc import Sequence
 from typing import Any, Final
 
 from gpiozero import LED, DigitalInputDevice, DigitalOutputDevice
 
+from cabinetd.clock import Clock
 from cabinetd.config import GpioModuleLock, ModuleSection, SlotSection
 from cabinetd.hal.base import (
     DoorClosed,
@@ -35,39 +34,21 @@ from cabinetd.hal.base import (
     LockState,
     UnlockSent,
 )
-from cabinetd.hal.debounce import Clock, Debouncer
-from cabinetd.hal.errors import HardwareError, LockFault
+from cabinetd.hal.debounce import Debouncer
+from cabinetd.hal.errors import LockFault
+from cabinetd.hal.pins import PinSource
+from cabinetd.hal.wiring import LockWiring
 
 log = logging.getLogger(__name__)
 
-PinFactory = Any  # gpiozero.Factory; gpiozero ships no type information
-
 # Reed switches settle within a few milliseconds; 50 ms hides that from people and costs them nothing.
 DOOR_SETTLE_S: Final = 0.05
-
-# The pin libraries gpiozero can use on a real board, best first.
-_PIN_LIBRARIES: Final = (
-    ("gpiozero.pins.lgpio", "LGPIOFactory"),
-    ("gpiozero.pins.rpigpio", "RPiGPIOFactory"),
-    ("gpiozero.pins.native", "NativeFactory"),
-)
-
-
-def default_pin_factory() -> PinFactory:
-    """The first pin library that works here; our own instance, never gpiozero's global factory."""
-    problems: list[str] = []
-    for module_name, class_name in _PIN_LIBRARIES:
-        try:
-            return getattr(importlib.import_module(module_name), class_name)()
-        except Exception as error:  # each library fails in its own way off a real board
-            problems.append(f"{class_name}: {error}")
-    raise HardwareError("no GPIO pin library works on this computer (" + "; ".join(problems) + ")")
 
 
 class GpioLockBank(LockBank):
     """The solenoid locks (and slot LEDs) of one module on GPIO pins."""
 
-    def __init__(self, module: ModuleSection, sink: EventSink, pin_factory: PinFactory) -> None:
+    def __init__(self, module: ModuleSection, sink: EventSink, pins: PinSource, *, where: str) -> None:
         super().__init__()
         lock = module.lock
         if not isinstance(lock, GpioModuleLock):
@@ -83,17 +64,19 @@ class GpioLockBank(LockBank):
             self._lock_pins[slot.number] = slot.lock.pin
         self._led_pins = {slot.number: slot.led_pin for slot in module.slots if slot.led_pin is not None}
         self._sink = sink
-        self._factory = pin_factory
+        self._pins = pins
+        self._where = where
         self._locks: dict[int, Any] = {}
         self._leds: dict[int, Any] = {}
 
     async def prepare(self) -> None:
+        factory = self._pins.factory(self._where)
         for slot, pin in self._lock_pins.items():
             self._locks[slot] = DigitalOutputDevice(
-                pin, active_high=self._active_high, initial_value=False, pin_factory=self._factory
+                pin, active_high=self._active_high, initial_value=False, pin_factory=factory
             )
         for slot, pin in self._led_pins.items():
-            self._leds[slot] = LED(pin, initial_value=False, pin_factory=self._factory)
+            self._leds[slot] = LED(pin, initial_value=False, pin_factory=factory)
 
     async def cleanup(self) -> None:
         for device in [*self._locks.values(), *self._leds.values()]:
@@ -142,23 +125,25 @@ class GpioDoors(DoorSensors):
         module: str,
         slots: Sequence[SlotSection],
         sink: EventSink,
-        pin_factory: PinFactory,
+        pins: PinSource,
         *,
+        where: str,
         settle_s: float = DOOR_SETTLE_S,
-        clock: Clock = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.name = f"gpio doors of module {module}"
-        self._pins: dict[int, tuple[int, bool]] = {}
+        self._door_pins: dict[int, tuple[int, bool]] = {}
         for slot in slots:
             if slot.door.pin is None:
                 raise ValueError(f"slot {slot.number}: a gpio door needs door.pin")
-            self._pins[slot.number] = (slot.door.pin, slot.door.closed_level == "low")
-        self.slots = tuple(self._pins)
+            self._door_pins[slot.number] = (slot.door.pin, slot.door.closed_level == "low")
+        self.slots = tuple(self._door_pins)
         self._sink = sink
-        self._factory = pin_factory
+        self._pins = pins
+        self._where = where
         self._settle_s = settle_s
-        self._clock = clock
+        self._clock = clock or Clock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._switches: dict[int, Any] = {}
         self._debouncers: dict[int, Debouncer] = {}
@@ -166,10 +151,11 @@ class GpioDoors(DoorSensors):
 
     async def prepare(self) -> None:
         self._loop = asyncio.get_running_loop()
-        for slot, (pin, pull_up) in self._pins.items():
+        factory = self._pins.factory(self._where)
+        for slot, (pin, pull_up) in self._door_pins.items():
             # With the pull toward the open level, active means the switch is closed: the door is
             # shut, whichever level the switch is wired to.
-            switch = DigitalInputDevice(pin, pull_up=pull_up, pin_factory=self._factory)
+            switch = DigitalInputDevice(pin, pull_up=pull_up, pin_factory=factory)
             self._switches[slot] = switch
             self._debouncers[slot] = Debouncer(not switch.is_active, self._settle_s, self._clock)
             edge = functools.partial(self._edge_from_pins, slot)
@@ -185,7 +171,7 @@ class GpioDoors(DoorSensors):
         self._switches.clear()
 
     def is_open(self, slot: int) -> bool | None:
-        if slot not in self._pins:
+        if slot not in self._door_pins:
             raise KeyError(f"slot {slot}: its door is not one of {self.name}")
         debouncer = self._debouncers.get(slot)
         return None if debouncer is None else debouncer.stable
@@ -221,3 +207,8 @@ class GpioDoors(DoorSensors):
             self._sink(event)
         elif debouncer.pending:
             self._wake_later(slot)
+
+
+def build_lock_bank(module: ModuleSection, wiring: LockWiring) -> LockBank:
+    """The registry's builder for `driver = "gpio"` (drivers.py)."""
+    return GpioLockBank(module, wiring.sink, wiring.pins, where=wiring.where)

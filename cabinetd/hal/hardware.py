@@ -1,4 +1,4 @@
-"""All of a cabinet's hardware as the controller sees it, built from config by the drivers' own builders."""
+"""All of a cabinet's hardware as the controller sees it, each driver picked by its config name (drivers.py)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.badge import build_badge_reader
 from cabinetd.hal.base import BadgeReader, DeviceLink, DeviceRefreshSink, DoorSensors, EventSink, LockBank, SlotPorts
-from cabinetd.hal.devicelink import AoaDeviceLink
+from cabinetd.hal.drivers import build_badge_reader, build_device_link, build_slot_ports
 from cabinetd.hal.locks import LocksAndDoors, build_locks_and_doors
-from cabinetd.hal.usbports import build_slot_ports
 from cabinetd.lifecycle import Subsystem
 
 
@@ -49,5 +47,5 @@ def build_hardware(
         locks=build_locks_and_doors(config, sink, pin_factory=pin_factory, serial_url_for=serial_url_for),
         reader=build_badge_reader(config, sink, url=badge_url),
         ports=build_slot_ports(config, sink, backend=usb_backend),
-        link=AoaDeviceLink.from_config(config, on_refresh, backend=usb_backend, **link_options),
+        link=build_device_link(config, on_refresh, backend=usb_backend, **link_options),
     )

@@ -18,11 +18,13 @@ import enum
 from dataclasses import dataclass
 from typing import Final
 
+from cabinetd.clock import Clock
 from cabinetd.config import KerongModuleLock, ModuleSection, TimeoutsSection
-from cabinetd.hal.base import EventSink
+from cabinetd.hal.base import EventSink, LockBank
 from cabinetd.hal.errors import FrameError
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, Feedback, LockBoard
 from cabinetd.hal.rs485 import Rs485Bus
+from cabinetd.hal.wiring import LockWiring
 
 BAUDRATE: Final = 19200
 STX: Final = 0x02
@@ -154,11 +156,12 @@ class KerongBoard(LockBoard):
         sink: EventSink,
         *,
         poll_s: float = FEEDBACK_POLL_S,
+        clock: Clock | None = None,
     ) -> None:
         lock = module.lock
         if not isinstance(lock, KerongModuleLock):
             raise TypeError(f"module {module.name}: not a kerong module")
-        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s)
+        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s, clock=clock)
         self.unlocked_bit = lock.unlocked_bit
 
     def unlock_request(self, channel: int) -> bytes:
@@ -178,3 +181,12 @@ class KerongBoard(LockBoard):
         if status.board != self.board:
             raise FrameError(1, f"reply from board {status.board}, expected board {self.board}")
         return {channel: (status.locks >> (channel - 1) & 1) == self.unlocked_bit for channel in range(1, LOCKS + 1)}
+
+
+def build_lock_bank(module: ModuleSection, wiring: LockWiring) -> LockBank:
+    """The registry's builder for `driver = "kerong"` (drivers.py): the board on its module's bus."""
+    lock = module.lock
+    if not isinstance(lock, KerongModuleLock):
+        raise TypeError(f"module {module.name}: not a kerong module")
+    bus = wiring.bus(lock.bus, BAUDRATE)
+    return KerongBoard(module, bus, wiring.timeouts, wiring.sink, poll_s=wiring.feedback_poll_s, clock=wiring.clock)

@@ -17,9 +17,9 @@ import asyncio
 import logging
 from abc import abstractmethod
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Final
 
+from cabinetd.clock import Clock
 from cabinetd.config import ModuleSection, TimeoutsSection
 from cabinetd.hal.base import (
     DoorClosed,
@@ -30,10 +30,10 @@ from cabinetd.hal.base import (
     LockBank,
     LockState,
     PartState,
-    PartStateChanged,
     UnlockSent,
 )
 from cabinetd.hal.errors import FrameError, LockFault
+from cabinetd.hal.health import PartHealth
 from cabinetd.hal.rs485 import Outcome, Rs485Bus
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class LockBoard(LockBank):
         sink: EventSink,
         *,
         poll_s: float = FEEDBACK_POLL_S,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.module = module.name
@@ -83,9 +84,9 @@ class LockBoard(LockBank):
         self._sink = sink
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open: Feedback = {}
-        self._connected: bool | None = None
-        self._since = datetime.now(UTC)
-        self._detail = "not polled yet"
+        self._health = PartHealth(
+            self.name, self.part, self._post, detail="not polled yet", fault_label="faulty", clock=clock
+        )
         self._counters: dict[str, int] = dict.fromkeys(
             ("replies", "retries", "silent", "short", "garbled", "no_port", "faults"), 0
         )
@@ -132,7 +133,7 @@ class LockBoard(LockBank):
 
         feedback = await self._ask(f"unlock of channel {channel}", request, read, single_try=False)
         if feedback is None:
-            raise LockFault(f"slot {slot}: {self.name} did not confirm the unlock ({self._detail})")
+            raise LockFault(f"slot {slot}: {self.name} did not confirm the unlock ({self._health.detail})")
         log.info("slot %d: unlock sent to %s channel %d", slot, self.name, channel)
         self._post(UnlockSent(slot))
         self._take(feedback)
@@ -149,15 +150,7 @@ class LockBoard(LockBank):
         return None
 
     def parts(self) -> list[PartState]:
-        return [
-            PartState(
-                part=self.part,
-                connected=self._connected is True,
-                since=self._since,
-                detail=self._detail,
-                counters=tuple(self._counters.items()),
-            )
-        ]
+        return [self._health.state(tuple(self._counters.items()))]
 
     def door_open(self, slot: int) -> bool | None:
         """The door as the channel's feedback reads it; None while the board is silent or unread."""
@@ -166,7 +159,7 @@ class LockBoard(LockBank):
     # --- internals -------------------------------------------------------------------------------
 
     async def _poll(self) -> None:
-        faulty = self._connected is False
+        faulty = self._health.connected is False
         feedback = await self._ask("status", self.status_request(), self.read_status_reply, faulty)
         if feedback is not None:
             self._take(feedback)
@@ -176,7 +169,7 @@ class LockBoard(LockBank):
         # even when an unlock (not a poll) found it quiet.
         self._went_quiet.clear()
         try:
-            async with asyncio.timeout(self._repoll_s if self._connected is False else self._poll_s):
+            async with asyncio.timeout(self._repoll_s if self._health.connected is False else self._poll_s):
                 await self._went_quiet.wait()
         except TimeoutError:
             return
@@ -189,7 +182,7 @@ class LockBoard(LockBank):
             raise LockFault(f"slot {slot}: not a slot of {self.name}") from None
 
     def _feedback(self, slot: int) -> bool | None:
-        if not self._connected:
+        if not self._health.connected:
             return None
         return self._open.get(self._channel_for(slot))
 
@@ -210,16 +203,17 @@ class LockBoard(LockBank):
                     log.info("%s: %s (%s)", self.name, problem, exchange.frame.hex(" "))
                     continue
                 self._counters["replies"] += 1
-                self._set_connected(True, "answering")
+                self._health.set(True, "answering")
                 return feedback
             self._counters[exchange.outcome.value] += 1
             problem = f"{what}: {exchange.detail}"
             if exchange.outcome is Outcome.NO_PORT:
                 break  # retrying into a missing port only delays the fault
             log.debug("%s: %s", self.name, problem)
-        if self._connected is not False:
+        if self._health.connected is not False:
             self._counters["faults"] += 1
-        self._set_connected(False, problem)
+        if self._health.set(False, problem):
+            self._went_quiet.set()
         return None
 
     def _take(self, feedback: Feedback) -> None:
@@ -231,21 +225,6 @@ class LockBoard(LockBank):
                 continue
             log.info("slot %d: door %s (feedback of %s)", slot, "opened" if is_open else "closed", self.name)
             self._post(DoorOpened(slot) if is_open else DoorClosed(slot))
-
-    def _set_connected(self, connected: bool, detail: str) -> None:
-        was, self._connected = self._connected, connected
-        self._detail = detail
-        if was == connected:
-            return
-        self._since = datetime.now(UTC)
-        if connected:
-            log.info("%s: answering%s", self.name, "" if was is None else " again")
-        else:
-            log.warning("%s: faulty: %s", self.name, detail)
-            self._went_quiet.set()
-        if was is None and connected:
-            return
-        self._post(PartStateChanged(self.part, connected, detail))
 
     def _post(self, event: HardwareEvent) -> None:
         loop = self._loop or asyncio.get_running_loop()

@@ -1,4 +1,4 @@
-"""The cabinet's locks and doors, built from config: the one place that picks a driver per module.
+"""The cabinet's locks and doors, built from config: each module's driver by its name (drivers.py).
 
 `build_locks_and_doors()` returns the subsystems in start order (each RS-485 bus, then the lock banks,
 then the door sensors). Every driver posts its facts ("unlock sent", "door opened", "door closed")
@@ -8,20 +8,21 @@ straight to the sink; how long a flow waits for a door after its unlock is the f
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cabinetd.config import Board8aModuleLock, CabinetConfig, GpioModuleLock, KerongModuleLock
-from cabinetd.hal import board8a, kerong
+from cabinetd.config import CabinetConfig, path_text
 from cabinetd.hal.base import DoorSensors, EventSink, LockBank, PartState
-from cabinetd.hal.gpio import DOOR_SETTLE_S, GpioDoors, GpioLockBank, PinFactory, default_pin_factory
+from cabinetd.hal.drivers import LOCK_DRIVERS
+from cabinetd.hal.gpio import DOOR_SETTLE_S, GpioDoors
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, BoardDoors, LockBoard
+from cabinetd.hal.pins import PinFactory, PinSource
 from cabinetd.hal.rs485 import Rs485Bus
+from cabinetd.hal.wiring import LockWiring
 from cabinetd.lifecycle import Subsystem
 
 SerialUrlFor = Callable[[str], str]  # bus name -> the URL serial_for_url() opens
-
-_BAUDRATE = {"kerong": kerong.BAUDRATE, "board8a": board8a.BAUDRATE}
 
 
 @dataclass
@@ -60,47 +61,52 @@ def build_locks_and_doors(
     feedback_poll_s: float = FEEDBACK_POLL_S,
     door_settle_s: float = DOOR_SETTLE_S,
 ) -> LocksAndDoors:
-    """The drivers for `config`'s modules; `pin_factory` and `serial_url_for` let the simulator in."""
-    timeouts = config.timeouts
-    url_for = serial_url_for or (lambda name: config.buses[name].port)
-    factory = pin_factory
-    if factory is None and any(
-        isinstance(module.lock, GpioModuleLock) or slot.door.pin is not None for module, slot in config.slots()
-    ):
-        factory = default_pin_factory()
-
-    buses: dict[str, Rs485Bus] = {}
-
-    def bus_for(name: str, driver: str) -> Rs485Bus:
-        if name not in buses:
-            section = config.buses[name]
-            buses[name] = Rs485Bus(
-                name,
-                url_for(name),
-                section.baudrate or _BAUDRATE[driver],
-                reply_ms=timeouts.board_reply_ms,
-                sink=sink,
-            )
-        return buses[name]
-
+    """The drivers for `config`'s modules, each by its `lock.driver` (drivers.LOCK_DRIVERS); `pin_factory`
+    and `serial_url_for` let the simulator in. Nothing is opened here: every driver does that in prepare()."""
+    pins = PinSource(pin_factory)
+    buses = _Buses(config, sink, serial_url_for)
     banks: list[LockBank] = []
     doors: list[DoorSensors] = []
-    for module in config.modules:
-        lock = module.lock
-        board: LockBoard | None = None
-        if isinstance(lock, GpioModuleLock):
-            banks.append(GpioLockBank(module, sink, factory))
-        elif isinstance(lock, KerongModuleLock):
-            bus = bus_for(lock.bus, lock.driver)
-            board = kerong.KerongBoard(module, bus, timeouts, sink, poll_s=feedback_poll_s)
-        elif isinstance(lock, Board8aModuleLock):
-            bus = bus_for(lock.bus, lock.driver)
-            board = board8a.Board8aBoard(module, bus, timeouts, sink, poll_s=feedback_poll_s)
-        if board is not None:
-            banks.append(board)
-            if board.feedback_slots:
-                doors.append(BoardDoors(board))
-        wired = [slot for slot in module.slots if slot.door.pin is not None]
+    for index, module in enumerate(config.modules):
+        driver = module.lock.driver
+        wiring = LockWiring(
+            where=path_text(("modules", index, "lock")),
+            timeouts=config.timeouts,
+            sink=sink,
+            pins=pins,
+            bus=functools.partial(buses.bus, driver),
+            feedback_poll_s=feedback_poll_s,
+        )
+        bank = LOCK_DRIVERS[driver](module, wiring)
+        banks.append(bank)
+        if isinstance(bank, LockBoard) and bank.feedback_slots:
+            doors.append(BoardDoors(bank))
+        wired = [(number, slot) for number, slot in enumerate(module.slots) if slot.door.pin is not None]
         if wired:
-            doors.append(GpioDoors(module.name, wired, sink, factory, settle_s=door_settle_s))
-    return LocksAndDoors(list(buses.values()), banks, doors)
+            where = path_text(("modules", index, "slots", wired[0][0], "door", "pin"))
+            slots = [slot for _, slot in wired]
+            doors.append(GpioDoors(module.name, slots, sink, pins, where=where, settle_s=door_settle_s))
+    return LocksAndDoors(list(buses.made.values()), banks, doors)
+
+
+class _Buses:
+    """The RS-485 buses, each made when the first module on it is built (in the modules' order)."""
+
+    def __init__(self, config: CabinetConfig, sink: EventSink, serial_url_for: SerialUrlFor | None) -> None:
+        self.config = config
+        self.sink = sink
+        self.url_for = serial_url_for or (lambda name: config.buses[name].port)
+        self.made: dict[str, Rs485Bus] = {}
+
+    def bus(self, driver: str, name: str, baudrate: int) -> Rs485Bus:
+        if name not in self.made:
+            section = self.config.buses[name]
+            self.made[name] = Rs485Bus(
+                name,
+                self.url_for(name),
+                section.baudrate or baudrate,
+                reply_ms=self.config.timeouts.board_reply_ms,
+                sink=self.sink,
+                origin=f"{path_text(('buses', name, 'port'))} ({driver})",
+            )
+        return self.made[name]

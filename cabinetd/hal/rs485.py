@@ -19,13 +19,14 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Final
 
 import serial
 
-from cabinetd.hal.base import EventSink, PartState, PartStateChanged, post_from_thread
+from cabinetd.clock import Clock
+from cabinetd.hal.base import EventSink, HardwareEvent, PartState, post_from_thread
 from cabinetd.hal.errors import FrameError
+from cabinetd.hal.health import PartHealth
 from cabinetd.lifecycle import Subsystem
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class Rs485Bus(Subsystem):
         reply_ms: float,
         sink: EventSink,
         open_port: OpenPort = serial.serial_for_url,
+        origin: str | None = None,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.bus = name
@@ -88,9 +91,9 @@ class Rs485Bus(Subsystem):
         self._loop: asyncio.AbstractEventLoop | None = None
         # Touched only by the worker thread, apart from the reads in state().
         self._port: serial.Serial | None = None
-        self._connected: bool | None = None
-        self._since = datetime.now(UTC)
-        self._detail = "not opened yet"
+        # The port's state in the log names the config key and the protocol: "buses.lockbus.port (kerong)".
+        self.origin = origin or self.name
+        self._health = PartHealth(self.origin, self.part, self._post, detail="not opened yet", clock=clock)
         self._late = 0
         self._opened = 0
         self._lost = 0
@@ -118,13 +121,7 @@ class Rs485Bus(Subsystem):
         return await asyncio.wrap_future(future)
 
     def state(self) -> PartState:
-        return PartState(
-            part=self.part,
-            connected=bool(self._connected),
-            since=self._since,
-            detail=self._detail,
-            counters=(("late", self._late), ("opened", self._opened), ("lost", self._lost)),
-        )
+        return self._health.state((("late", self._late), ("opened", self._opened), ("lost", self._lost)))
 
     # --- the worker thread -----------------------------------------------------------------------
 
@@ -144,7 +141,7 @@ class Rs485Bus(Subsystem):
     def _exchange(self, request: bytes, reply_end: ReplyEnd) -> Exchange:
         port = self._port if self._port is not None else self._reopen()
         if port is None:
-            return Exchange(Outcome.NO_PORT, detail=self._detail)
+            return Exchange(Outcome.NO_PORT, detail=self._health.detail)
         try:
             self._discard_late(port)
             port.write(request)
@@ -152,7 +149,7 @@ class Rs485Bus(Subsystem):
             return self._read_reply(port, reply_end)
         except (serial.SerialException, OSError) as error:
             self._lose_port(f"{self.url}: {error}")
-            return Exchange(Outcome.NO_PORT, detail=self._detail)
+            return Exchange(Outcome.NO_PORT, detail=self._health.detail)
 
     def _read_reply(self, port: serial.Serial, reply_end: ReplyEnd) -> Exchange:
         buffer = b""
@@ -207,17 +204,17 @@ class Rs485Bus(Subsystem):
                 write_timeout=WRITE_TIMEOUT_S,
             )
         except (serial.SerialException, OSError, ValueError) as error:
-            self._set_connected(False, f"cannot open {self.url}: {error}")
+            self._health.set(False, f"cannot open {self.url}: {error}")
             return None
         self._port = port
         self._opened += 1
-        self._set_connected(True, f"{self.url} open at {self.baudrate} 8N1")
+        self._health.set(True, f"{self.url} open at {self.baudrate} 8N1")
         return port
 
     def _lose_port(self, detail: str) -> None:
         self._lost += 1
         self._close_port()
-        self._set_connected(False, detail)
+        self._health.set(False, detail)
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
@@ -227,17 +224,5 @@ class Rs485Bus(Subsystem):
             except (serial.SerialException, OSError) as error:
                 log.debug("%s: closing %s: %s", self.name, self.url, error)
 
-    def _set_connected(self, connected: bool, detail: str) -> None:
-        was, self._connected = self._connected, connected
-        self._detail = detail
-        if was == connected:
-            return
-        self._since = datetime.now(UTC)
-        if connected:
-            log.info("%s: %s", self.name, detail)
-        else:
-            log.warning("%s: %s", self.name, detail)
-        # The first successful open is the expected state, not news; everything after it is.
-        if was is None and connected:
-            return
-        post_from_thread(self._loop, self._sink, PartStateChanged(self.part, connected, detail))
+    def _post(self, event: HardwareEvent) -> None:
+        post_from_thread(self._loop, self._sink, event)

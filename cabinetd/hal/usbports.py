@@ -16,14 +16,14 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from typing import Any, Final
 
 import usb.backend.libusb1
 import usb.core
 import usb.util
 
+from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.hal import usbhub
 from cabinetd.hal.base import (
@@ -38,8 +38,9 @@ from cabinetd.hal.base import (
     UsbIdentity,
     post_from_thread,
 )
-from cabinetd.hal.errors import HardwareError, PortPowerError
+from cabinetd.hal.errors import DriverError, PortPowerError
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.hal.wiring import PortsWiring
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +48,6 @@ log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_MS: Final = 250
 # How often a power cycle looks for the device leaving and coming back.
 WAIT_STEP_S: Final = 0.02
-
-WallClock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
 
 def read_identity(device: Any, timeout_ms: int = REQUEST_TIMEOUT_MS) -> UsbIdentity:
     """Vendor, product and serial number; a device that does not answer gets serial None."""
@@ -116,7 +110,7 @@ class PyusbSlotPorts(SlotPorts):
         backend: Any = None,
         power_off_s: float = 1.0,
         enumerate_s: float = 5.0,
-        wall_clock: WallClock = _utc_now,
+        clock: Clock | None = None,
     ) -> None:
         super().__init__()
         self.slots = tuple(sorted(ports))
@@ -128,7 +122,7 @@ class PyusbSlotPorts(SlotPorts):
         self._backend = backend
         self._power_off_s = power_off_s
         self._enumerate_s = enumerate_s
-        self._wall_clock = wall_clock
+        self._clock = clock or Clock()  # wall time for a hub's `since`
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
@@ -140,7 +134,7 @@ class PyusbSlotPorts(SlotPorts):
         self._epoch: dict[int, int] = dict.fromkeys(self.slots, 0)  # bumped when a cycle ends
         self._cycled: set[int] = set()  # slots power-cycled by recover() since the device went in
         self._identities: dict[tuple[int, ...], UsbIdentity] = {}  # by _key()
-        started = wall_clock()
+        started = self._clock.now()
         self._hub_state = {hub: PartState(f"USB hub {hub}", False, started, "not seen yet") for hub in self._hubs}
 
     # --- life cycle ----------------------------------------------------------------------------------
@@ -150,7 +144,7 @@ class PyusbSlotPorts(SlotPorts):
         if self._backend is None:
             self._backend = usb.backend.libusb1.get_backend()
             if self._backend is None:
-                raise HardwareError("slot USB ports: libusb-1.0 is not installed (Debian: libusb-1.0-0)")
+                raise DriverError("usb.type", "pyusb", "libusb-1.0 is not installed (Debian: libusb-1.0-0)")
         # A first look before returning, so that present() is right for the controller's reconciliation;
         # what is there now is state, not news, so it is not posted.
         await asyncio.to_thread(self._poll_once, False)
@@ -260,7 +254,7 @@ class PyusbSlotPorts(SlotPorts):
         if connected == state.connected and state.detail != "not seen yet":
             return
         detail = "" if connected else "not on the bus"
-        self._hub_state[hub] = PartState(state.part, connected, self._wall_clock(), detail)
+        self._hub_state[hub] = PartState(state.part, connected, self._clock.now(), detail)
         if connected:
             log.info("%s: connected", state.part)
         else:
@@ -310,6 +304,7 @@ class PyusbSlotPorts(SlotPorts):
             usb.util.dispose_resources(hub)
 
     def _wait_for(self, path: PortPath, present: bool) -> Any:
+        # Real time, not the clock: this worker thread sleeps while a real (or emulated) hub enumerates.
         deadline = time.monotonic() + self._enumerate_s
         while True:
             device = self._find(path)
@@ -373,22 +368,14 @@ def slot_port_paths(config: CabinetConfig) -> dict[int, str]:
     return {slot.number: slot.usb_port for _, slot in config.slots()}
 
 
-def build_slot_ports(
-    config: CabinetConfig,
-    sink: EventSink,
-    *,
-    backend: Any = None,
-    power_off_s: float = 1.0,
-    enumerate_s: float = 5.0,
-    wall_clock: WallClock = _utc_now,
-) -> PyusbSlotPorts:
-    """The slot ports named by `config.usb`; `backend` replaces libusb (the simulator's bus)."""
+def build_pyusb_ports(config: CabinetConfig, wiring: PortsWiring) -> SlotPorts:
+    """The registry's builder for `usb.type = "pyusb"` (drivers.py)."""
     return PyusbSlotPorts(
         ports=slot_port_paths(config),
-        sink=sink,
+        sink=wiring.sink,
         poll_s=config.usb.poll_s,
-        backend=backend,
-        power_off_s=power_off_s,
-        enumerate_s=enumerate_s,
-        wall_clock=wall_clock,
+        backend=wiring.backend,
+        power_off_s=wiring.power_off_s,
+        enumerate_s=wiring.enumerate_s,
+        clock=wiring.clock,
     )

@@ -8,36 +8,36 @@ from pathlib import Path
 import pytest
 
 from cabinetcloud.storage import Storage
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 from tests.conftest import require_system
 
 
 @pytest.fixture(scope="session")
-def postgres() -> Iterator[harness.PostgresCluster]:
-    bin_dir = harness.postgres_bin()
+def postgres() -> Iterator[cloudharness.PostgresCluster]:
+    bin_dir = cloudharness.postgres_bin()
     require_system("PostgreSQL (the postgresql package)", bin_dir is not None)
     assert bin_dir is not None
-    yield harness.shared_cluster(bin_dir)
-    harness.stop_shared_cluster()
+    yield cloudharness.shared_cluster(bin_dir)
+    cloudharness.stop_shared_cluster()
 
 
 def _storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'cloud.db'}"
-    cluster: harness.PostgresCluster = request.getfixturevalue("postgres")
+    cluster: cloudharness.PostgresCluster = request.getfixturevalue("postgres")
     return cluster.new_database()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     """A migrated, empty cloud database, on each engine."""
-    store = harness.migrated(_storage_url(request.param, tmp_path, request))
+    store = cloudharness.migrated(_storage_url(request.param, tmp_path, request))
     yield store
     store.dispose()
 
 
 @pytest.fixture
 def sqlite_storage(tmp_path: Path) -> Iterator[Storage]:
-    store = harness.migrated(f"sqlite:///{tmp_path / 'cloud.db'}")
+    store = cloudharness.migrated(f"sqlite:///{tmp_path / 'cloud.db'}")
     yield store
     store.dispose()

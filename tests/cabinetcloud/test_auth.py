@@ -13,14 +13,14 @@ from cabinetcloud import schema
 from cabinetcloud.__main__ import main
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 
 PATHS = ["/v1/cabinets/sim-1/snapshot", "/v1/cabinets/sim-1/commands", "/v1/cabinets/sim-1/changes"]
 
 
 @pytest.fixture
 def cloud(storage: Storage) -> TestClient:
-    harness.seeded(storage)
+    cloudharness.seeded(storage)
     return TestClient(create_app(storage, max_wait_s=0.1, poll_s=0.05))
 
 
@@ -29,7 +29,7 @@ def cloud(storage: Storage) -> TestClient:
 def test_fail__a_missing_or_unknown_token_gets_401(
     cloud: TestClient, storage: Storage, path: str, header: str | None
 ) -> None:
-    harness.enroll(storage)
+    cloudharness.enroll(storage)
     reply = cloud.get(path, headers={} if header is None else {"Authorization": header})
     assert reply.status_code == 401
     assert reply.json() == {"code": "unauthorized", "detail": "missing or unknown cabinet token"}
@@ -38,10 +38,10 @@ def test_fail__a_missing_or_unknown_token_gets_401(
 
 @pytest.mark.parametrize("path", PATHS)
 def test_fail__a_token_on_another_cabinets_path_gets_403(cloud: TestClient, storage: Storage, path: str) -> None:
-    harness.enroll(storage)
+    cloudharness.enroll(storage)
     with storage.writing() as conn:
         conn.execute(sa.insert(schema.stores).values(id="other", name="Other"))
-    intruder = harness.enroll(storage, "sim-2", "other")
+    intruder = cloudharness.enroll(storage, "sim-2", "other")
     reply = cloud.get(path, headers={"Authorization": f"Bearer {intruder}"})
     assert reply.status_code == 403
     assert reply.json() == {"code": "forbidden", "detail": "this token does not belong to cabinet 'sim-1'"}
@@ -50,7 +50,7 @@ def test_fail__a_token_on_another_cabinets_path_gets_403(cloud: TestClient, stor
 def test_ok__only_the_hash_is_kept_and_revoke_and_rotate_take_effect_at_once(
     cloud: TestClient, storage: Storage
 ) -> None:
-    token = harness.enroll(storage)
+    token = cloudharness.enroll(storage)
     with storage.reading() as conn:
         dump = [tuple(row) for row in conn.execute(sa.select(schema.cabinets))]
     assert token not in repr(dump)
@@ -68,7 +68,7 @@ def test_ok__enroll_shows_the_token_once_or_writes_it_0600(
     sqlite_storage: Storage, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     db = ["--db", sqlite_storage.url]
-    harness.seeded(sqlite_storage)
+    cloudharness.seeded(sqlite_storage)
     assert main(["enroll", *db, "--cabinet", "sim-1", "--store", "demo"]) == 0
     out, err = capsys.readouterr()
     assert out.startswith("cab1_")

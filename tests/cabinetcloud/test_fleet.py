@@ -14,7 +14,7 @@ from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import Storage
 from cabinetproto.pins import verify_pin
 from cabinetproto.wire import Entity, page_checksum
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 
 
 def changes_count(storage: Storage) -> int:
@@ -23,12 +23,12 @@ def changes_count(storage: Storage) -> int:
 
 
 def test_ok__seeding_the_same_file_twice_changes_nothing(storage: Storage, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["seed", "--db", storage.url, str(harness.FLEET_DEMO)]) == 0
+    assert main(["seed", "--db", storage.url, str(cloudharness.FLEET_DEMO)]) == 0
     first = changes_count(storage)
     assert first == 19
-    assert main(["seed", "--db", storage.url, str(harness.FLEET_DEMO)]) == 0
+    assert main(["seed", "--db", storage.url, str(cloudharness.FLEET_DEMO)]) == 0
     assert changes_count(storage) == first
-    assert capsys.readouterr().out.splitlines()[-1] == f"seeded {harness.FLEET_DEMO}: changed: nothing"
+    assert capsys.readouterr().out.splitlines()[-1] == f"seeded {cloudharness.FLEET_DEMO}: changed: nothing"
     with storage.reading() as conn:
         tech = fleet.current(conn, Entity.STAFF, "demo-tech")
     assert tech is not None
@@ -89,7 +89,7 @@ def test_ok__seeding_the_same_file_twice_changes_nothing(storage: Storage, capsy
 def test_fail__a_seed_error_names_the_table_the_entry_and_the_key(
     sqlite_storage: Storage, tmp_path: Path, toml: str, line: str
 ) -> None:
-    harness.seeded(sqlite_storage)
+    cloudharness.seeded(sqlite_storage)
     path = tmp_path / "fleet.toml"
     path.write_text(toml)
     before = changes_count(sqlite_storage)
@@ -100,7 +100,7 @@ def test_fail__a_seed_error_names_the_table_the_entry_and_the_key(
 
 
 def test_ok__pages_are_complete_and_checksummed_and_a_compacted_cursor_is_gone(storage: Storage) -> None:
-    harness.seeded(storage)
+    cloudharness.seeded(storage)
     with storage.reading() as conn:
         first = fleet.changes_after(conn, 0, 15, "demo")
         rest = fleet.changes_after(conn, int(first.cursor), 15, "demo")
@@ -120,9 +120,9 @@ def test_ok__pages_are_complete_and_checksummed_and_a_compacted_cursor_is_gone(s
 
 
 def test_ok__prune_deletes_what_the_file_no_longer_names(sqlite_storage: Storage, tmp_path: Path) -> None:
-    harness.seeded(sqlite_storage)
+    cloudharness.seeded(sqlite_storage)
     smaller = tmp_path / "fleet.toml"
-    smaller.write_text(harness.FLEET_DEMO.read_text().replace('serial = "S1-0101"', 'serial = "S1-0102"'))
+    smaller.write_text(cloudharness.FLEET_DEMO.read_text().replace('serial = "S1-0101"', 'serial = "S1-0102"'))
     report = seed_file(smaller, sqlite_storage.writing, prune=True)
     assert report.text() == "changed: devices 1; removed: devices 1"
     with sqlite_storage.reading() as conn:
@@ -146,7 +146,7 @@ def test_ok__prune_deletes_what_the_file_no_longer_names(sqlite_storage: Storage
 def test_fail__a_bad_command_is_refused_with_its_reason(
     sqlite_storage: Storage, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    harness.seeded(sqlite_storage)
+    cloudharness.seeded(sqlite_storage)
     assert main(["command", "--db", sqlite_storage.url, "--cabinet", "sim-1", *argv]) == 1
     assert capsys.readouterr().err == message + "\n"
 
@@ -154,7 +154,7 @@ def test_fail__a_bad_command_is_refused_with_its_reason(
 def test_ok__a_queued_command_is_listed_for_its_cabinet_only(
     sqlite_storage: Storage, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    harness.seeded(sqlite_storage)
+    cloudharness.seeded(sqlite_storage)
     assert (
         main(
             [

@@ -18,7 +18,7 @@ from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
 from cabinetproto.wire import CommandKind
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 
 
 @pytest.fixture
@@ -30,8 +30,8 @@ def ledger(tmp_path: Path) -> Iterator[Ledger]:
 
 @pytest.fixture
 def cloud(storage: Storage) -> Iterator[TestClient]:
-    harness.seeded(storage)
-    token = harness.enroll(storage)
+    cloudharness.seeded(storage)
+    token = cloudharness.enroll(storage)
     with TestClient(create_app(storage, max_wait_s=0.2, poll_s=0.05)) as client:
         client.headers["Authorization"] = f"Bearer {token}"
         yield client
@@ -63,25 +63,25 @@ def upload(cloud: TestClient, events: list[dict[str, Any]], *, gzipped: bool = T
 
 
 def test_ok__batches_are_acknowledged_in_order(cloud: TestClient, ledger: Ledger, storage: Storage) -> None:
-    harness.fill_ledger(ledger, 700)
+    cloudharness.fill_ledger(ledger, 700)
     assert session(cloud, ledger)["acked_seq"] == 0
-    first = upload(cloud, harness.wire_events(ledger, 0, 500))
+    first = upload(cloud, cloudharness.wire_events(ledger, 0, 500))
     assert first.json() == {"acked_seq": 500, "duplicates": 0, "rejected": []}
-    second = upload(cloud, harness.wire_events(ledger, 500), gzipped=False)
+    second = upload(cloud, cloudharness.wire_events(ledger, 500), gzipped=False)
     assert second.json() == {"acked_seq": 700, "duplicates": 0, "rejected": []}
-    assert sorted(harness.cloud_event_ids(storage)) == sorted(
-        e["event_id"] for e in harness.wire_events(ledger, 0, 700)
+    assert sorted(cloudharness.cloud_event_ids(storage)) == sorted(
+        e["event_id"] for e in cloudharness.wire_events(ledger, 0, 700)
     )
     again = session(cloud, ledger)
     assert (again["status"], again["acked_seq"], again["acked_hash"]) == ("ok", 700, ledger.sync_state().last_hash)
 
 
 def test_fail__a_batch_that_does_not_continue_gets_409_with_the_expected_seq(cloud: TestClient, ledger: Ledger) -> None:
-    harness.fill_ledger(ledger, 20)
+    cloudharness.fill_ledger(ledger, 20)
     session(cloud, ledger)
-    assert upload(cloud, harness.wire_events(ledger, 0, 10)).status_code == 200
+    assert upload(cloud, cloudharness.wire_events(ledger, 0, 10)).status_code == 200
     for after in (0, 5, 12):  # a resend of what the cloud has, a gap
-        reply = upload(cloud, harness.wire_events(ledger, after, 3))
+        reply = upload(cloud, cloudharness.wire_events(ledger, after, 3))
         assert reply.status_code == 409
         assert reply.json()["expected_seq"] == 11
         assert reply.json()["code"] == "seq_gap"
@@ -90,24 +90,24 @@ def test_fail__a_batch_that_does_not_continue_gets_409_with_the_expected_seq(clo
 def test_ok__a_resend_in_a_new_epoch_is_counted_as_duplicates(
     cloud: TestClient, ledger: Ledger, storage: Storage
 ) -> None:
-    harness.fill_ledger(ledger, 10)
+    cloudharness.fill_ledger(ledger, 10)
     session(cloud, ledger)
-    events = harness.wire_events(ledger, 0, 10)
+    events = cloudharness.wire_events(ledger, 0, 10)
     upload(cloud, events)
     # The same events under another epoch (what a cabinet does after a fork) are not kept twice.
     moved = [{**event, "epoch": "01ffffff-0000-7000-8000-000000000000"} for event in events]
     session(cloud, ledger, epoch=moved[0]["epoch"], last_seq=10)
     reply = upload(cloud, moved)
     assert reply.json() == {"acked_seq": 10, "duplicates": 10, "rejected": []}
-    assert len(harness.cloud_event_ids(storage)) == 10
+    assert len(cloudharness.cloud_event_ids(storage)) == 10
 
 
 def test_ok__a_poison_event_is_dead_lettered_and_the_rest_acknowledged(
     cloud: TestClient, ledger: Ledger, storage: Storage
 ) -> None:
-    harness.fill_ledger(ledger, 5)
+    cloudharness.fill_ledger(ledger, 5)
     session(cloud, ledger)
-    events = harness.wire_events(ledger)
+    events = cloudharness.wire_events(ledger)
     events[1]["payload"]["technician"] = ""  # fails the payload model and breaks the hash
     events[3]["type"] = "no_such_event"
     reply = upload(cloud, events).json()
@@ -141,9 +141,9 @@ def test_ok__a_poison_event_is_dead_lettered_and_the_rest_acknowledged(
 def test_fail__an_event_that_fails_a_check_is_dead_lettered_with_its_reason(
     cloud: TestClient, ledger: Ledger, change: dict[str, Any], code: str, detail: str
 ) -> None:
-    harness.fill_ledger(ledger, 2)
+    cloudharness.fill_ledger(ledger, 2)
     session(cloud, ledger)
-    events = harness.wire_events(ledger)
+    events = cloudharness.wire_events(ledger)
     events[1].update(change)  # the last one: a changed hash would also break the next event's link
     reply = upload(cloud, events).json()
     assert reply["rejected"] == [{"event_id": events[1]["event_id"], "code": code, "detail": detail}]
@@ -151,9 +151,9 @@ def test_fail__an_event_that_fails_a_check_is_dead_lettered_with_its_reason(
 
 
 def test_fail__a_batch_that_does_not_chain_to_the_cloud_is_a_fork(cloud: TestClient, ledger: Ledger) -> None:
-    harness.fill_ledger(ledger, 4)
+    cloudharness.fill_ledger(ledger, 4)
     session(cloud, ledger)
-    events = harness.wire_events(ledger)
+    events = cloudharness.wire_events(ledger)
     upload(cloud, events[:2])
     events[2]["prev_hash"] = "cd" * 32
     reply = upload(cloud, events[2:])
@@ -166,17 +166,17 @@ def test_fail__a_batch_that_does_not_chain_to_the_cloud_is_a_fork(cloud: TestCli
 
 
 def test_fail__a_batch_of_mixed_epochs_or_gaps_is_refused_whole(cloud: TestClient, ledger: Ledger) -> None:
-    harness.fill_ledger(ledger, 3)
-    events = harness.wire_events(ledger)
+    cloudharness.fill_ledger(ledger, 3)
+    events = cloudharness.wire_events(ledger)
     reply = upload(cloud, [events[0], events[2]])
     assert reply.status_code == 400
     assert reply.json()["detail"] == "events[1]: seq 3, expected 2 (contiguous from from_seq)"
 
 
 def test_fail__the_session_finds_a_fork(cloud: TestClient, ledger: Ledger) -> None:
-    harness.fill_ledger(ledger, 6)
+    cloudharness.fill_ledger(ledger, 6)
     session(cloud, ledger)
-    upload(cloud, harness.wire_events(ledger))
+    upload(cloud, cloudharness.wire_events(ledger))
     state = ledger.sync_state()
     behind = session(cloud, ledger, last_seq=4, last_hash="00" * 32)
     assert behind["status"] == "fork"
@@ -190,9 +190,9 @@ def test_fail__the_session_finds_a_fork(cloud: TestClient, ledger: Ledger) -> No
 
 
 def test_ok__history_gives_back_kept_and_dead_lettered_events(cloud: TestClient, ledger: Ledger) -> None:
-    harness.fill_ledger(ledger, 5)
+    cloudharness.fill_ledger(ledger, 5)
     session(cloud, ledger)
-    events = harness.wire_events(ledger)
+    events = cloudharness.wire_events(ledger)
     events[2]["type"] = "no_such_event"
     upload(cloud, events)
     epoch = events[0]["epoch"]
@@ -206,8 +206,8 @@ def test_ok__history_gives_back_kept_and_dead_lettered_events(cloud: TestClient,
 def test_ok__clock_skew_is_flagged_and_nothing_is_refused_for_its_time(
     cloud: TestClient, ledger: Ledger, storage: Storage
 ) -> None:
-    harness.fill_ledger(ledger, 3)
-    events = harness.wire_events(ledger)
+    cloudharness.fill_ledger(ledger, 3)
+    events = cloudharness.wire_events(ledger)
     events = [{**e} for e in events]
     session(cloud, ledger, cabinet_time="1970-01-01T00:00:10+00:00")
     with storage.reading() as conn:
@@ -224,7 +224,7 @@ def test_ok__a_command_result_closes_the_command(cloud: TestClient, ledger: Ledg
     assert [c["command_id"] for c in listed] == [queued.command_id]
     ledger.append("command_result", {"command_id": queued.command_id, "kind": "disable_slot", "ok": True})
     session(cloud, ledger)
-    upload(cloud, harness.wire_events(ledger))
+    upload(cloud, cloudharness.wire_events(ledger))
     with storage.reading() as conn:
         row = commands.status(conn, queued.command_id)
     assert (row.status, row.delivered_at is not None) == ("done", True)

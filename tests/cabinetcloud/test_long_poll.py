@@ -8,13 +8,13 @@ import httpx
 
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 
 
 def test_ok__a_long_poll_ends_when_the_cabinet_hangs_up(sqlite_storage: Storage) -> None:
-    harness.seeded(sqlite_storage)
-    token = harness.enroll(sqlite_storage)
-    server = harness.ServerThread(create_app(sqlite_storage, max_wait_s=30, poll_s=0.05)).start()
+    cloudharness.seeded(sqlite_storage)
+    token = cloudharness.enroll(sqlite_storage)
+    server = cloudharness.ServerThread(create_app(sqlite_storage, max_wait_s=30, poll_s=0.05)).start()
     base = f"http://127.0.0.1:{server.port}/v1/cabinets/sim-1/changes"
     headers = {"Authorization": f"Bearer {token}"}
     try:

@@ -10,11 +10,11 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from cabinetcloud.app import create_app
-from tests.cabinetcloud import harness
+from testbed import cloudharness
 
 _work = Path(tempfile.mkdtemp(prefix="cabinet-openapi-"))
-_storage = harness.seeded(harness.migrated(f"sqlite:///{_work / 'cloud.db'}"))
-TOKEN = harness.enroll(_storage)
+_storage = cloudharness.seeded(cloudharness.migrated(f"sqlite:///{_work / 'cloud.db'}"))
+TOKEN = cloudharness.enroll(_storage)
 APP = create_app(_storage, max_wait_s=0.05, poll_s=0.01)
 
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)

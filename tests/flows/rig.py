@@ -14,9 +14,9 @@ from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.clock import ManualClock, settle
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.sim.cabinet import SimCabinet
 from cabinetd.ledger import Ledger
 from cabinetd.lifecycle import Subsystem
+from cabinetd.sim.cabinet import SimCabinet
 from cabinetproto.pins import hash_pin
 
 ROOT = Path(__file__).resolve().parent.parent.parent

@@ -8,8 +8,8 @@ import pytest
 from cabinetd.flows.watch import REMINDER_CHECK_S
 from cabinetd.fsm.slot import Trigger
 from cabinetd.hal.base import PortRecovery
-from cabinetd.hal.sim.usbdevices import SimUsbDevice
 from cabinetd.maintenance import Technician
+from cabinetd.sim.usbdevices import SimUsbDevice
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"

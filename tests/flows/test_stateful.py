@@ -39,9 +39,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from cabinetd.config import GpioModuleLock, KerongModuleLock
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
-from cabinetd.hal.sim.lockboard import SimBoard
 from cabinetd.maintenance import Technician
+from cabinetd.sim.handheld import LinkFault, SimHandheld
+from cabinetd.sim.lockboard import SimBoard
 from tests.flows.rig import Rig
 
 ANNA, PIET, OLGA, TOM, NOBODY = "A1B2C3", "B2C3D4", "C3D4E5", "D4E5F6", "ABCDEF"

@@ -10,8 +10,8 @@ import pytest
 from cabinetd.hal.agentframe import encode_frame
 from cabinetd.hal.agentprotocol import Request, encode_message
 from cabinetd.hal.errors import LinkError, LinkFailure
-from cabinetd.hal.sim.handheld import ACCESSORY, ACCESSORY_ADB, AOA_VENDOR, LinkFault, SimHandheld
-from tests.hal_fakes.handheldrig import link_rig
+from cabinetd.sim.handheld import ACCESSORY, ACCESSORY_ADB, AOA_VENDOR, LinkFault, SimHandheld
+from testbed.handheldrig import link_rig
 
 
 def reply_frame_size(handheld: SimHandheld, request_id: int) -> int:

@@ -10,23 +10,16 @@ import pytest
 
 from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.errors import LinkFailure
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
-from tests.hal_fakes.handheldrig import link_rig
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.handheld import LinkFault, SimHandheld
+from testbed.handheldrig import link_rig
+from testbed.recorder import HandClock
 
 REFRESH_S = 0.05
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_ok__a_watched_slot_is_refreshed_at_once_then_every_interval() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     agent = HandheldAgent("SIM0001", battery_percent=40, charge_rate_per_min=1, clock=clock)
     async with link_rig({1: SimHandheld("SIM0001", agent=agent)}, refresh_s=REFRESH_S) as rig:
         rig.link.watch(1)
@@ -35,7 +28,7 @@ async def test_ok__a_watched_slot_is_refreshed_at_once_then_every_interval() -> 
         assert (first.slot, first.error) == (1, None)
         assert first.hello is not None
         assert (first.hello.battery_percent, first.hello.battery_health, first.hello.charging) == (40, "good", True)
-        clock.now += 30 * 60
+        clock.advance(30 * 60)
         second = await rig.refreshes.next()
         assert second.hello is not None
         assert second.hello.battery_percent == 70

@@ -5,15 +5,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from cabinetd.hal.agentprotocol import AppOutcome, AppPackage, AppUsage, SessionEnded, UsageReport
 from cabinetd.hal.errors import LinkError, LinkFailure
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
-from tests.hal_fakes.handheldrig import link_rig
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.handheld import LinkFault, SimHandheld
+from testbed.handheldrig import link_rig
+from testbed.recorder import HandClock
 
 
 def exactly(text: str) -> str:
@@ -33,16 +34,8 @@ PRICE_TAGS = [app("com.store.pricetags", 3), app("com.store.scanner", 7)]
 PICKING = [app("com.store.picking", 2), app("com.store.scanner", 7)]
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_ok__hello_reports_identity_battery_and_storage() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     handheld = SimHandheld(
         "SIM0001", agent=HandheldAgent("SIM0001", battery_percent=35, charge_rate_per_min=2, clock=clock)
     )
@@ -63,9 +56,9 @@ async def test_ok__hello_reports_identity_battery_and_storage() -> None:
             "storage_free_bytes": 5_000_000_000,
             "work_type": None,
         }
-        clock.now += 10 * 60  # charges 2 % a minute
+        clock.advance(10 * 60)  # charges 2 % a minute
         assert (await rig.link.hello(1)).battery_percent == 55
-        clock.now += 60 * 60
+        clock.advance(60 * 60)
         hello = await rig.link.hello(1)
         assert (hello.battery_percent, hello.charging) == (100, False)
         handheld.agent.battery_health = "overheat"
@@ -228,14 +221,15 @@ async def test_fail__provision_with_a_home_app_not_in_the_list() -> None:
 
 
 async def test_ok__usage_since_a_time() -> None:
-    handheld = SimHandheld("SIM0001")
     rented_at = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     start_ms = int(rented_at.timestamp() * 1000)
+    # The usage read-back comes eight hours into the rental.
+    clock = HandClock(wall=rented_at + timedelta(hours=8))
+    handheld = SimHandheld("SIM0001", agent=HandheldAgent("SIM0001", clock=clock))
     agent = handheld.agent
     agent.use("com.store.pricetags", 50, scans=400, at_ms=start_ms - 3_600_000)  # an earlier rental
     agent.use("com.store.pricetags", 95.5, scans=812, screen_on_minutes=140, at_ms=start_ms + 60_000)
     agent.use("com.store.scanner", 12, battery_drain_percent=38, drops=1, at_ms=start_ms + 7_200_000)
-    agent.wall_clock_ms = lambda: start_ms + 8 * 3_600_000
     async with link_rig({1: handheld}) as rig:
         report = await rig.link.usage(1, rented_at)
         assert report == UsageReport(

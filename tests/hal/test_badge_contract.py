@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cabinetd.hal.base import BadgeRead
-from tests.hal_fakes.badgerig import reader_rig
+from testbed.badgerig import reader_rig
 
 READERS: dict[str, dict[str, Any]] = {
     "rdm6300": {"type": "rdm6300"},

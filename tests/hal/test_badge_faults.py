@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from cabinetd.hal.badge import build_badge_reader
 from cabinetd.hal.base import BadgeRead, PartStateChanged
-from tests.hal_fakes.badgerig import badge_config, reader_rig
-from tests.hal_fakes.recorder import EventRecorder
+from cabinetd.hal.drivers import build_badge_reader
+from testbed.badgerig import badge_config, reader_rig
+from testbed.recorder import EventRecorder
 
 RDM6300: dict[str, Any] = {"type": "rdm6300"}
 LINE_HEX: dict[str, Any] = {"type": "serial-line", "number_format": "hex"}

@@ -7,13 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cabinetd.hal.debounce import Debouncer
-from tests.hal_fakes.recorder import FakeClock
+from testbed.recorder import HandClock
 
 SETTLE_S = 0.05
 
 
 def test_ok__a_level_that_holds_settles() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     switch = Debouncer(False, SETTLE_S, clock)
     switch.observe(True)
     assert switch.settle() is None
@@ -26,7 +26,7 @@ def test_ok__a_level_that_holds_settles() -> None:
 
 
 def test_ok__chatter_that_returns_to_the_old_level_is_no_change() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     switch = Debouncer(False, SETTLE_S, clock)
     for level in (True, False, True, False):
         switch.observe(level)
@@ -38,7 +38,7 @@ def test_ok__chatter_that_returns_to_the_old_level_is_no_change() -> None:
 
 
 def test_ok__each_edge_restarts_the_wait() -> None:
-    clock = FakeClock()
+    clock = HandClock()
     switch = Debouncer(False, SETTLE_S, clock)
     switch.observe(True)
     clock.advance(0.04)
@@ -52,17 +52,17 @@ def test_ok__each_edge_restarts_the_wait() -> None:
 
 @given(st.lists(st.tuples(st.floats(0, 0.2), st.booleans()), max_size=30))
 def test_ok__the_stable_level_only_ever_takes_a_level_that_held(edges: list[tuple[float, bool]]) -> None:
-    clock = FakeClock()
+    clock = HandClock()
     switch = Debouncer(False, SETTLE_S, clock)
-    raw, since = False, clock()
+    raw, since = False, clock.monotonic()
     for wait, level in edges:
         clock.advance(wait)
         settled = switch.settle()
         if settled is not None:
             assert settled == raw
-            assert clock() >= since + SETTLE_S
+            assert clock.monotonic() >= since + SETTLE_S
         if level != raw:
-            raw, since = level, clock()
+            raw, since = level, clock.monotonic()
         switch.observe(level)
     clock.advance(SETTLE_S)
     switch.settle()

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cabinetd.hal.base import DoorClosed, DoorOpened
-from tests.hal_fakes.lockrig import LOCK_KINDS, SETTLE_S, LockRig, lock_config, lock_rig
+from testbed.lockrig import LOCK_KINDS, SETTLE_S, LockRig, lock_config, lock_rig
 
 pytestmark = pytest.mark.parametrize("kind", list(LOCK_KINDS))
 

@@ -9,8 +9,8 @@ import pytest
 
 from cabinetd.hal.base import DoorOpened, UnlockSent
 from cabinetd.hal.errors import HardwareError
-from cabinetd.hal.gpio import default_pin_factory
-from tests.hal_fakes.lockrig import PULSE_MS, SETTLE_S, LockRig, lock_config, lock_rig
+from cabinetd.hal.pins import default_pin_factory
+from testbed.lockrig import PULSE_MS, SETTLE_S, LockRig, lock_config, lock_rig
 
 
 @pytest.fixture

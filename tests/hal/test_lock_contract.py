@@ -9,7 +9,7 @@ import pytest
 
 from cabinetd.hal.base import DoorClosed, DoorOpened, LockState, UnlockSent
 from cabinetd.hal.errors import LockFault
-from tests.hal_fakes.lockrig import DOOR_OPEN_S, LOCK_KINDS, RELEASE_S, LockRig, lock_config, lock_rig
+from testbed.lockrig import DOOR_OPEN_S, LOCK_KINDS, RELEASE_S, LockRig, lock_config, lock_rig
 
 pytestmark = pytest.mark.parametrize("kind", list(LOCK_KINDS))
 

@@ -8,8 +8,8 @@ import pytest
 
 from cabinetd.hal.base import DoorOpened, LockState, PartStateChanged, UnlockSent
 from cabinetd.hal.errors import LockFault
-from cabinetd.hal.sim.lockboard import Fault
-from tests.hal_fakes.lockrig import BOARD_KINDS, REPOLL_S, LockRig, lock_config, lock_rig, until
+from cabinetd.sim.lockboard import Fault
+from testbed.lockrig import BOARD_KINDS, REPOLL_S, LockRig, lock_config, lock_rig, until
 
 pytestmark = pytest.mark.parametrize("kind", BOARD_KINDS)
 

@@ -13,7 +13,7 @@ import pytest
 from cabinetd.hal import kerong
 from cabinetd.hal.base import PartStateChanged
 from cabinetd.hal.rs485 import Exchange, Outcome, Rs485Bus
-from tests.hal_fakes.recorder import EventRecorder
+from testbed.recorder import EventRecorder
 
 STATUS_REQUEST = bytes.fromhex("02 00 32 03 37")
 STATUS_REPLY = bytes.fromhex("02 00 35 00 00 00 00 03 3A")

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 import pytest
 
 from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PortRecovery, UsbIdentity
+from cabinetd.hal.drivers import build_slot_ports
 from cabinetd.hal.errors import PortPowerError
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import handheld
-from cabinetd.hal.usbports import build_slot_ports
-from tests.hal_fakes.recorder import EventRecorder
-from tests.hal_fakes.usbrig import ports_rig, usb_config
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdevices import handheld
+from testbed.recorder import EventRecorder
+from testbed.usbrig import ports_rig, usb_config
 
 
 @dataclass(frozen=True)

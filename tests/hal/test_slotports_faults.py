@@ -6,8 +6,8 @@ import pytest
 
 from cabinetd.hal.base import DevicePlugged, DeviceUnplugged, PartStateChanged, PortRecovery, UsbIdentity
 from cabinetd.hal.errors import PortPowerError
-from cabinetd.hal.sim.usbdevices import SimHub, handheld
-from tests.hal_fakes.usbrig import ports_rig
+from cabinetd.sim.usbdevices import SimHub, handheld
+from testbed.usbrig import ports_rig
 
 PORTS = {1: "1-1.1", 2: "1-1.2"}
 ALICE = UsbIdentity(0x1209, 0x0001, "HH-0001")

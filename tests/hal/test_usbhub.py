@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from cabinetd.hal.sim.usbdevices import SimHub
 from cabinetd.hal.usbhub import PortPath, parse_hub_descriptor
+from cabinetd.sim.usbdevices import SimHub
 
 # A 4-port USB 2 hub with per-port power switching and per-port over-current: bLength 9, type 0x29,
 # 4 ports, wHubCharacteristics 0x0009, 100 ms power-on to power-good, 100 mA, DeviceRemovable 0,

@@ -23,9 +23,9 @@ from typing import Any
 
 import httpx
 
-from cabinetd.hal.sim import worldfile
-from cabinetd.hal.sim.worldfile import WorldRecord
 from cabinetd.ledger.integrity import open_ledger
+from cabinetd.sim import worldfile
+from cabinetd.sim.worldfile import WorldRecord
 from cabinetproto.chain import uuid7
 from cabinetproto.pins import hash_pin
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from cabinetd.hal.sim.worldfile import demo_stock
+from cabinetd.sim.worldfile import demo_stock
 from tests.kiosk.conftest import VIEWPORT, Shots
 from tests.kiosk.daemon import ANNA, BO, DINA, ERIK, NOBODY, TECH, Daemon, Rental
 

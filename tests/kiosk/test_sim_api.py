@@ -15,8 +15,8 @@ import pytest
 
 from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
-from cabinetd.hal.sim.cabinet import SimCabinet
-from cabinetd.hal.sim.worldfile import FILE_NAME, SimWorldError, demo_stock, load
+from cabinetd.sim.cabinet import SimCabinet
+from cabinetd.sim.worldfile import FILE_NAME, SimWorldError, demo_stock, load
 from tests.kiosk.daemon import ANNA, ROOT, Daemon
 
 

@@ -6,7 +6,7 @@ import random
 import sqlite3
 from pathlib import Path
 
-from tests.ledger.process_crash import check, soak
+from testbed.process_crash import check, soak
 
 KILLS = 150
 

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cabinetd.ledger import open_ledger
-from tests.sync.conftest import cabinet_config, client_for, run_until
+from testbed.syncrig import cabinet_config, client_for, run_until
 
 
 async def main(state_dir: Path, url: str) -> None:

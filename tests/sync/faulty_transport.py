@@ -1,6 +1,6 @@
 """An in-process faulty transport: the cloud app over ASGI, with faults at chosen requests.
 
-The TCP proxy (tests/hal_fakes/faulty_proxy.py) breaks real sockets; this one breaks exchanges at
+The TCP proxy (testbed/faulty_proxy.py) breaks real sockets; this one breaks exchanges at
 exact points cheaply, for the cases a test wants to place precisely.
 """
 

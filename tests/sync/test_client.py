@@ -17,15 +17,15 @@ from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
 from cabinetproto.wire import CommandKind, Entity
-from tests.cabinetcloud import harness
-from tests.sync.conftest import Executed, cabinet_config, client_for, run_until
+from testbed import cloudharness
+from testbed.syncrig import Executed, cabinet_config, client_for, run_until
 from tests.sync.faulty_transport import FaultyTransport
 
 
 @pytest.fixture
 def cloud(storage: Storage, state_dir: Path) -> Iterator[FaultyTransport]:
-    harness.seeded(storage)
-    harness.write_token(state_dir / "cloud.token", harness.enroll(storage))
+    cloudharness.seeded(storage)
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
     return FaultyTransport(create_app(storage, max_wait_s=0.2, poll_s=0.05))
 
 
@@ -35,8 +35,8 @@ def synced(ledger: Ledger) -> bool:
 
 
 def assert_cloud_holds_exactly(storage: Storage, ledger: Ledger) -> None:
-    held = harness.cloud_event_ids(storage)
-    mine = [event["event_id"] for event in harness.wire_events(ledger, 0, 1_000_000)]
+    held = cloudharness.cloud_event_ids(storage)
+    mine = [event["event_id"] for event in cloudharness.wire_events(ledger, 0, 1_000_000)]
     assert len(held) == len(set(held)), "the cloud holds an event twice"
     assert sorted(held) == sorted(mine)
 
@@ -44,7 +44,7 @@ def assert_cloud_holds_exactly(storage: Storage, ledger: Ledger) -> None:
 async def test_ok__the_outbox_is_drained_and_acknowledged(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
-    harness.fill_ledger(ledger, 1_200)
+    cloudharness.fill_ledger(ledger, 1_200)
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
     await run_until(client, lambda: synced(ledger))
     assert_cloud_holds_exactly(storage, ledger)
@@ -56,7 +56,7 @@ async def test_ok__the_outbox_is_drained_and_acknowledged(
 async def test_ok__a_reply_lost_after_the_cloud_committed_is_not_sent_twice(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
-    harness.fill_ledger(ledger, 1_100)
+    cloudharness.fill_ledger(ledger, 1_100)
     for _ in range(3):
         cloud.then("/events", "lost_reply")
     cloud.then("/session", "connect")
@@ -69,7 +69,7 @@ async def test_ok__a_reply_lost_after_the_cloud_committed_is_not_sent_twice(
 async def test_ok__retry_after_is_honoured(
     cloud: FaultyTransport, ledger: Ledger, state_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    harness.fill_ledger(ledger, 3)
+    cloudharness.fill_ledger(ledger, 3)
     cloud.then("/session", "503:0.15")
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
     with caplog.at_level(logging.WARNING, logger="cabinetd.sync"):
@@ -83,7 +83,7 @@ async def test_ok__retry_after_is_honoured(
 async def test_ok__the_batch_is_halved_on_413_and_on_repeated_timeouts(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
-    harness.fill_ledger(ledger, 600)
+    cloudharness.fill_ledger(ledger, 600)
     cloud.then("/events", "413")
     cloud.then("/events", "timeout")
     cloud.then("/events", "timeout")
@@ -96,7 +96,7 @@ async def test_ok__the_batch_is_halved_on_413_and_on_repeated_timeouts(
 async def test_ok__a_poison_event_is_dead_lettered_and_the_queue_moves_on(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
-    harness.fill_ledger(ledger, 30)
+    cloudharness.fill_ledger(ledger, 30)
     # Damage one stored event the way a bad disk sector or a bug would: its payload no longer
     # matches its model or its hash.
     with sqlite3.connect(ledger.path) as raw:
@@ -205,7 +205,7 @@ async def test_ok__a_wrong_cabinet_clock_changes_no_order_and_no_expiry(
         return datetime.now(UTC) + offset
 
     ledger = open_ledger(state_dir, "sim-1", clock=clock)
-    harness.fill_ledger(ledger, 50)
+    cloudharness.fill_ledger(ledger, 50)
     with storage.writing() as conn:
         expired = commands.queue(
             conn,

@@ -15,17 +15,17 @@ import pytest
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
-from tests.cabinetcloud import harness
-from tests.hal_fakes.faulty_proxy import Fault, FaultPlan, FaultyProxy
+from testbed import cloudharness
+from testbed.faulty_proxy import Fault, FaultPlan, FaultyProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def server(storage: Storage, state_dir: Path) -> Iterator[harness.ServerThread]:
-    harness.seeded(storage)
-    harness.write_token(state_dir / "cloud.token", harness.enroll(storage))
-    running = harness.ServerThread(create_app(storage, max_wait_s=0.2, poll_s=0.05)).start()
+def server(storage: Storage, state_dir: Path) -> Iterator[cloudharness.ServerThread]:
+    cloudharness.seeded(storage)
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
+    running = cloudharness.ServerThread(create_app(storage, max_wait_s=0.2, poll_s=0.05)).start()
     yield running
     running.stop()
 
@@ -54,15 +54,15 @@ def acked(state_dir: Path) -> tuple[int, int]:
     ids=["before-send", "after-commit"],
 )
 def test_ok__a_killed_client_loses_and_doubles_nothing(
-    server: harness.ServerThread,
+    server: cloudharness.ServerThread,
     storage: Storage,
     ledger: Ledger,
     state_dir: Path,
     point: Fault,
     cloud_holds_at_kill: int,
 ) -> None:
-    harness.fill_ledger(ledger, 1_200)
-    mine = sorted(event["event_id"] for event in harness.wire_events(ledger, 0, 2_000))
+    cloudharness.fill_ledger(ledger, 1_200)
+    mine = sorted(event["event_id"] for event in cloudharness.wire_events(ledger, 0, 2_000))
     ledger.close()
     with FaultyProxy(server.port, FaultPlan(script=[point], path_filter="/events")) as proxy:
         process = child(state_dir, proxy.url)
@@ -72,12 +72,12 @@ def test_ok__a_killed_client_loses_and_doubles_nothing(
         finally:
             process.wait(10)
         assert process.returncode == -signal.SIGKILL
-        assert len(harness.cloud_event_ids(storage)) == cloud_holds_at_kill
+        assert len(cloudharness.cloud_event_ids(storage)) == cloud_holds_at_kill
         assert acked(state_dir) == (0, 1_200)  # the ack had not been recorded: the crash point holds
         again = child(state_dir, proxy.url)
         _, stderr = again.communicate(timeout=90)
         assert again.returncode == 0, stderr.decode()
-    held = harness.cloud_event_ids(storage)
+    held = cloudharness.cloud_event_ids(storage)
     assert len(held) == len(set(held))
     assert sorted(held) == mine
     assert acked(state_dir) == (1_200, 1_200)

@@ -11,9 +11,9 @@ import pytest
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger
-from tests.cabinetcloud import harness
-from tests.hal_fakes.faulty_proxy import Fault, FaultPlan, FaultyProxy
-from tests.sync.conftest import FAST, cabinet_config, client_for, run_until
+from testbed import cloudharness
+from testbed.faulty_proxy import Fault, FaultPlan, FaultyProxy
+from testbed.syncrig import FAST, cabinet_config, client_for, run_until
 
 EVERY_FAULT = [
     Fault.DROP,
@@ -29,19 +29,19 @@ EVERY_FAULT = [
 
 
 @pytest.fixture
-def server(storage: Storage, state_dir: Path) -> Iterator[harness.ServerThread]:
-    harness.seeded(storage)
-    harness.write_token(state_dir / "cloud.token", harness.enroll(storage))
-    running = harness.ServerThread(create_app(storage, max_wait_s=0.2, poll_s=0.05)).start()
+def server(storage: Storage, state_dir: Path) -> Iterator[cloudharness.ServerThread]:
+    cloudharness.seeded(storage)
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
+    running = cloudharness.ServerThread(create_app(storage, max_wait_s=0.2, poll_s=0.05)).start()
     yield running
     running.stop()
 
 
 @pytest.mark.slow
 async def test_ok__the_cloud_ends_with_exactly_the_cabinets_events(
-    server: harness.ServerThread, storage: Storage, ledger: Ledger, state_dir: Path
+    server: cloudharness.ServerThread, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
-    harness.fill_ledger(ledger, 5_000)
+    cloudharness.fill_ledger(ledger, 5_000)
     plan = FaultPlan(
         script=[fault for fault in EVERY_FAULT for _ in range(2)],
         weights={
@@ -68,10 +68,10 @@ async def test_ok__the_cloud_ends_with_exactly_the_cabinets_events(
 
         # New events keep arriving while the backlog drains, as in a store that reopened.
         await run_until(client, done, timeout_s=120)
-        harness.fill_ledger(ledger, 300, start=5_000)
+        cloudharness.fill_ledger(ledger, 300, start=5_000)
         await run_until(client_for(cabinet_config(state_dir, proxy.url), ledger, pacing=pacing), done, timeout_s=60)
-    held = harness.cloud_event_ids(storage)
-    mine = [event["event_id"] for event in harness.wire_events(ledger, 0, 10_000)]
+    held = cloudharness.cloud_event_ids(storage)
+    mine = [event["event_id"] for event in cloudharness.wire_events(ledger, 0, 10_000)]
     assert len(mine) == 5_300
     assert len(held) == len(set(held)), "duplicates in the cloud"
     assert sorted(held) == sorted(mine)

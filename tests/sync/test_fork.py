@@ -15,15 +15,15 @@ from cabinetcloud import schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import LEDGER_FILE, Ledger, open_ledger
-from tests.cabinetcloud import harness
-from tests.sync.conftest import cabinet_config, client_for, run_until
+from testbed import cloudharness
+from testbed.syncrig import cabinet_config, client_for, run_until
 from tests.sync.faulty_transport import FaultyTransport
 
 
 @pytest.fixture
 def cloud(storage: Storage, state_dir: Path) -> Iterator[FaultyTransport]:
-    harness.seeded(storage)
-    harness.write_token(state_dir / "cloud.token", harness.enroll(storage))
+    cloudharness.seeded(storage)
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
     return FaultyTransport(create_app(storage, max_wait_s=0.2, poll_s=0.05))
 
 
@@ -46,14 +46,14 @@ def rent(ledger: Ledger, slot: int, device: str, rental_id: str) -> None:
 async def restored_cabinet(cloud: FaultyTransport, ledger: Ledger, state_dir: Path, tmp_path: Path) -> Path:
     """A cabinet that synced 300 events, then was restored from its copy taken at 200, and wrote
     5 more events before it reached the cloud again. Returns the restored state directory."""
-    harness.fill_ledger(ledger, 199)
+    cloudharness.fill_ledger(ledger, 199)
     rent(ledger, 1, "S1-0001", "rental-before-copy")  # seq 200-201
     restored = tmp_path / "restored"
     restored.mkdir()
     with sqlite3.connect(ledger.path) as source, sqlite3.connect(restored / LEDGER_FILE) as copy:
         source.backup(copy)
     rent(ledger, 2, "S1-0002", "rental-after-copy")
-    harness.fill_ledger(ledger, 97, start=1_000)
+    cloudharness.fill_ledger(ledger, 97, start=1_000)
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
     await run_until(client, lambda: ledger.sync_state().acked_seq == 300)
     shutil.copy(state_dir / "cloud.token", restored / "cloud.token")
@@ -65,10 +65,10 @@ async def test_fail__a_restored_ledger_is_caught_at_the_session(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path, tmp_path: Path
 ) -> None:
     restored_dir = await restored_cabinet(cloud, ledger, state_dir, tmp_path)
-    original = sorted(harness.cloud_event_ids(storage))
+    original = sorted(cloudharness.cloud_event_ids(storage))
     restored = open_ledger(restored_dir, "sim-1")
     try:
-        harness.fill_ledger(restored, 5, start=2_000)
+        cloudharness.fill_ledger(restored, 5, start=2_000)
         assert restored.sync_state().last_seq == 206
         client = client_for(cabinet_config(restored_dir, "http://cloud.test"), restored, transport=cloud)
         epoch = restored.sync_state().epoch
@@ -80,7 +80,7 @@ async def test_fail__a_restored_ledger_is_caught_at_the_session(
 
         await run_until(client, caught)
         # Whatever the ledger can do about it, nothing of the cloud's was overwritten or doubled.
-        held = harness.cloud_event_ids(storage)
+        held = cloudharness.cloud_event_ids(storage)
         assert len(held) == len(set(held))
         assert set(original) <= set(held)
     finally:
@@ -93,8 +93,8 @@ async def test_ok__a_restored_cabinet_recovers_every_event_and_its_open_rentals(
     restored_dir = await restored_cabinet(cloud, ledger, state_dir, tmp_path)
     restored = open_ledger(restored_dir, "sim-1")
     try:
-        harness.fill_ledger(restored, 5, start=2_000)
-        mine_after_restore = [e["event_id"] for e in harness.wire_events(restored, 201, 10)]
+        cloudharness.fill_ledger(restored, 5, start=2_000)
+        mine_after_restore = [e["event_id"] for e in cloudharness.wire_events(restored, 201, 10)]
         client = client_for(cabinet_config(restored_dir, "http://cloud.test"), restored, transport=cloud)
 
         def recovered() -> bool:
@@ -102,7 +102,7 @@ async def test_ok__a_restored_cabinet_recovers_every_event_and_its_open_rentals(
             return client.status().state == "online" and state.acked_seq == state.last_seq and state.last_seq == 5
 
         await run_until(client, recovered, timeout_s=15)
-        held = harness.cloud_event_ids(storage)
+        held = cloudharness.cloud_event_ids(storage)
         assert len(held) == len(set(held)) == 305
         assert set(mine_after_restore) <= set(held)
         assert sorted(r.rental_id for r in restored.open_rentals()) == ["rental-after-copy", "rental-before-copy"]
@@ -122,12 +122,12 @@ async def test_ok__a_restored_cabinet_takes_back_a_later_epoch_too(
     restored_dir = await restored_cabinet(cloud, ledger, state_dir, tmp_path)
     first = ledger.sync_state().epoch
     later = ledger.new_epoch("fork: an earlier one")
-    harness.fill_ledger(ledger, 10, start=3_000)
+    cloudharness.fill_ledger(ledger, 10, start=3_000)
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
     await run_until(client, lambda: ledger.sync_state().acked_seq == 10)
     restored = open_ledger(restored_dir, "sim-1")
     try:
-        harness.fill_ledger(restored, 3, start=4_000)
+        cloudharness.fill_ledger(restored, 3, start=4_000)
         client = client_for(cabinet_config(restored_dir, "http://cloud.test"), restored, transport=cloud)
 
         def recovered() -> bool:
@@ -135,7 +135,7 @@ async def test_ok__a_restored_cabinet_takes_back_a_later_epoch_too(
             return client.status().state == "online" and state.acked_seq == state.last_seq == 3
 
         await run_until(client, recovered, timeout_s=15)
-        held = harness.cloud_event_ids(storage)
+        held = cloudharness.cloud_event_ids(storage)
         assert len(held) == len(set(held)) == 313
         assert [(e.epoch, e.acked_seq, e.last_seq) for e in restored.epochs()] == [
             (first, 300, 300),

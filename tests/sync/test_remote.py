@@ -14,7 +14,7 @@ from cabinetd.ledger import Ledger, LedgerError
 from cabinetd.sync.errors import SyncError
 from cabinetd.sync.remote import CommandRunner
 from cabinetproto.wire import Command, CommandOutcome
-from tests.sync.conftest import Executed
+from testbed.syncrig import Executed
 
 NOW = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from cabinetd import configfile
 from cabinetd.hal.base import BadgeRead, DevicePlugged, PartStateChanged, UsbIdentity
-from cabinetd.hal.sim.peripherals import simulated_peripherals
-from cabinetd.hal.sim.usbdevices import handheld
-from tests.hal_fakes.recorder import EventRecorder
+from cabinetd.sim.peripherals import simulated_peripherals
+from cabinetd.sim.usbdevices import handheld
+from testbed.recorder import EventRecorder
 
 SIM_TOML = Path(__file__).resolve().parents[2] / "config" / "sim.toml"
 

@@ -8,12 +8,11 @@ it requests and sends its replies, and applies the faults that happen on the wir
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
+from cabinetd.clock import Clock
 from cabinetd.hal.agentframe import VERSION
 from cabinetd.hal.agentprotocol import (
     SELFTEST_CHECKS,
@@ -81,8 +80,7 @@ class HandheldAgent:
         battery_percent: float = 80.0,
         charging: bool = True,
         charge_rate_per_min: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        wall_clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+        clock: Clock | None = None,
     ) -> None:
         self.serial = serial
         self.model = model
@@ -94,10 +92,9 @@ class HandheldAgent:
         self.battery_health: BatteryHealth = "good"
         self.storage_free_bytes = 12 * GIB
         self.charge_rate_per_min = charge_rate_per_min  # percent per minute while charging
-        self.clock = clock
-        self.wall_clock_ms = wall_clock_ms
+        self.clock = clock or Clock()  # monotonic for charging, wall time for usage records
         self._battery = battery_percent
-        self._battery_at = clock()
+        self._battery_at = self.clock.monotonic()
         self._charging = charging
         self.checks = healthy_checks()
         self.installed: dict[str, int] = {}  # package -> version code
@@ -122,15 +119,18 @@ class HandheldAgent:
         return self._charging and self._battery_now() < 100
 
     def set_battery(self, percent: float, *, charging: bool | None = None) -> None:
-        self._battery, self._battery_at = percent, self.clock()
+        self._battery, self._battery_at = percent, self.clock.monotonic()
         if charging is not None:
             self._charging = charging
 
     def _battery_now(self) -> float:
         if not self._charging:
             return self._battery
-        elapsed_min = (self.clock() - self._battery_at) / 60
+        elapsed_min = (self.clock.monotonic() - self._battery_at) / 60
         return min(100.0, self._battery + self.charge_rate_per_min * elapsed_min)
+
+    def _wall_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
 
     # --- test controls ----------------------------------------------------------------------------------
 
@@ -149,7 +149,7 @@ class HandheldAgent:
         at_ms: int | None = None,
     ) -> None:
         """Record use of the device (a staff member is signed in from now until `end_session`)."""
-        when = self.wall_clock_ms() if at_ms is None else at_ms
+        when = self._wall_ms() if at_ms is None else at_ms
         self.usage_records.append(
             UsageRecord(when, package, minutes, scans, screen_on_minutes, battery_drain_percent, drops)
         )
@@ -253,7 +253,7 @@ class HandheldAgent:
                 minutes[record.package] = minutes.get(record.package, 0.0) + record.minutes
         return UsageReport(
             since_ms=since_ms,
-            until_ms=self.wall_clock_ms(),
+            until_ms=self._wall_ms(),
             apps=[AppUsage(package=package, minutes=minutes[package]) for package in sorted(minutes)],
             scans=sum(record.scans for record in records),
             screen_on_minutes=sum(record.screen_on_minutes for record in records),

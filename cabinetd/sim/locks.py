@@ -21,8 +21,8 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 
 from cabinetd.config import Board8aModuleLock, CabinetConfig, GpioModuleLock, KerongModuleLock, ModuleSection
-from cabinetd.hal.sim.door import ReedPin, SimDoor
-from cabinetd.hal.sim.lockboard import RELEASE_S, BusSim, SimBoard
+from cabinetd.sim.door import ReedPin, SimDoor
+from cabinetd.sim.lockboard import RELEASE_S, BusSim, SimBoard
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from cabinetd.config import CabinetConfig
 from cabinetd.hal.base import DoorClosed, DoorOpened, UnlockSent
 from cabinetd.hal.gpio import GpioLockBank
 from cabinetd.hal.kerong import KerongBoard
-from cabinetd.hal.sim import lockboard
-from tests.hal_fakes.lockrig import lock_rig
+from cabinetd.sim import lockboard
+from testbed.lockrig import lock_rig
 
 SIM_TOML = Path(__file__).parents[2] / "config" / "sim.toml"
 

@@ -8,8 +8,9 @@ import pytest
 import usb.core
 import usb.util
 
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import Endpoint, Interface, Setup, SimHub, SimUsbDevice, Stall, handheld
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdescriptors import Endpoint, Interface, Setup, Stall
+from cabinetd.sim.usbdevices import SimHub, SimUsbDevice, handheld
 
 
 def small_bus() -> SimUsbBackend:

@@ -16,10 +16,10 @@ from typing import Any
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.base import DoorSensors, LockBank
 from cabinetd.hal.locks import LocksAndDoors, build_locks_and_doors
-from cabinetd.hal.sim.door import SimDoor
-from cabinetd.hal.sim.lockboard import BusSim, SimBoard
-from cabinetd.hal.sim.locks import SimLocks
-from tests.hal_fakes.recorder import EventRecorder
+from cabinetd.sim.door import SimDoor
+from cabinetd.sim.lockboard import BusSim, SimBoard
+from cabinetd.sim.locks import SimLocks
+from testbed.recorder import EventRecorder
 
 DOOR_OPEN_S = 0.2
 REPOLL_S = 0.1

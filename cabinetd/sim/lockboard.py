@@ -33,7 +33,7 @@ from typing import Final
 
 from cabinetd.hal import board8a, kerong
 from cabinetd.hal.errors import FrameError
-from cabinetd.hal.sim.door import SimDoor
+from cabinetd.sim.door import SimDoor
 
 log = logging.getLogger(__name__)
 

@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
-from tests.hal_fakes.recorder import EventRecorder
+from cabinetd.hal.base import SlotPorts
+from cabinetd.hal.drivers import build_slot_ports
+from cabinetd.sim.usbbus import SimUsbBackend
+from testbed.recorder import EventRecorder
 
 POLL_S = 0.05
 # The emulated bus waits this share of a transfer's timeout for a device that does not answer.
@@ -36,7 +37,7 @@ def usb_config(ports: dict[int, str]) -> CabinetConfig:
 class PortsRig:
     config: CabinetConfig
     bus: SimUsbBackend
-    ports: PyusbSlotPorts
+    ports: SlotPorts
     events: EventRecorder
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from cabinetd.clock import Clock
 from cabinetd.hal.base import HardwareEvent
 
 E = TypeVar("E")
@@ -40,14 +42,19 @@ class EventRecorder:
         return [event for event in self.events if isinstance(event, kind)]
 
 
-class FakeClock:
-    """A monotonic clock the test moves: `clock()` reads it, `advance()` moves it."""
+class HandClock(Clock):
+    """The cabinet's Clock, moved by hand and at once: `advance()` is synchronous (no sleepers to wake,
+    unlike ManualClock), so a plain test and a driver's thread can both read it."""
 
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
+    def __init__(self, start: float = 1000.0, *, wall: datetime | None = None) -> None:
+        self._start = self._mono = start
+        self._wall = wall or datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
-    def __call__(self) -> float:
-        return self.now
+    def monotonic(self) -> float:
+        return self._mono
+
+    def now(self) -> datetime:
+        return self._wall + timedelta(seconds=self._mono - self._start)
 
     def advance(self, seconds: float) -> None:
-        self.now += seconds
+        self._mono += seconds

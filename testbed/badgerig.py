@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
-from cabinetd.hal.base import PartStateChanged
-from cabinetd.hal.sim.badgereader import PtyBadgeReader
-from tests.hal_fakes.recorder import EventRecorder, FakeClock
+from cabinetd.hal.base import BadgeReader, PartStateChanged
+from cabinetd.hal.drivers import build_badge_reader
+from cabinetd.sim.badgereader import PtyBadgeReader
+from testbed.recorder import EventRecorder, HandClock
 
 REOPEN_S = 0.1
 
@@ -40,9 +40,9 @@ def badge_config(reader: dict[str, Any], *, repeat_s: float = 2.0) -> CabinetCon
 class ReaderRig:
     config: CabinetConfig
     sim: PtyBadgeReader
-    reader: SerialBadgeReader
+    reader: BadgeReader
     events: EventRecorder
-    clock: FakeClock
+    clock: HandClock
 
     async def connection(self, connected: bool, timeout_s: float = 2.0) -> PartStateChanged:
         """The next PartStateChanged saying the reader is (dis)connected."""
@@ -63,7 +63,7 @@ async def reader_rig(reader: dict[str, Any], *, plugged: bool = True) -> AsyncIt
     sim = PtyBadgeReader.for_config(config.badge_reader)
     if not plugged:
         sim.unplug()
-    events, clock = EventRecorder(), FakeClock()
+    events, clock = EventRecorder(), HandClock()
     driver = build_badge_reader(config, events, url=sim.url, clock=clock)
     rig = ReaderRig(config, sim, driver, events, clock)
     await driver.prepare()

@@ -11,89 +11,33 @@ per-port, ganged or no power switching, and a hub that cuts only the data lines 
 power, as some sold as "per-port switching" do.
 
 Enumeration, addresses and the pyusb side live in `usbbus.SimUsbBackend`; these classes know nothing
-of pyusb. Every method here runs with the backend's lock held, except the bulk waits.
+of pyusb. The setup packet and descriptor records they speak in are in `usbdescriptors`. Every method
+here runs with the backend's lock held, except the bulk waits.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict, deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Final
 
+from cabinetd.clock import Clock
 from cabinetd.hal import usbhub
-
-DEVICE_DESCRIPTOR: Final = 1
-CONFIGURATION_DESCRIPTOR: Final = 2
-STRING_DESCRIPTOR: Final = 3
-INTERFACE_DESCRIPTOR: Final = 4
-ENDPOINT_DESCRIPTOR: Final = 5
-LANGID_EN_US: Final = 0x0409
-BULK: Final = 0x02
-INTERRUPT: Final = 0x03
-SPEED_HIGH: Final = 3
-SPEED_SUPER: Final = 4
-
-
-class Stall(Exception):
-    """The device answered a control request with STALL: it does not support it."""
-
-
-class Gone(Exception):
-    """The device lost power or was unplugged while the host waited on it."""
-
-
-@dataclass(frozen=True)
-class Setup:
-    """A control request's setup packet."""
-
-    request_type: int
-    request: int
-    value: int
-    index: int
-    length: int
-
-    @property
-    def device_to_host(self) -> bool:
-        return bool(self.request_type & 0x80)
-
-    @property
-    def kind(self) -> int:
-        """0 standard, 1 class, 2 vendor."""
-        return (self.request_type >> 5) & 0x3
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    address: int
-    attributes: int = BULK
-    max_packet: int = 512
-    interval: int = 0
-
-    def descriptor(self) -> bytes:
-        return bytes([7, ENDPOINT_DESCRIPTOR, self.address, self.attributes]) + bytes(
-            [self.max_packet & 0xFF, self.max_packet >> 8, self.interval]
-        )
-
-
-@dataclass(frozen=True)
-class Interface:
-    number: int
-    interface_class: int = 0xFF
-    subclass: int = 0
-    protocol: int = 0
-    endpoints: tuple[Endpoint, ...] = ()
-    alternate: int = 0
-
-    def descriptor(self) -> bytes:
-        counts = [self.number, self.alternate, len(self.endpoints)]
-        return bytes([9, INTERFACE_DESCRIPTOR, *counts, self.interface_class, self.subclass, self.protocol, 0])
-
-
-def _u16(value: int) -> list[int]:
-    return [value & 0xFF, value >> 8]
+from cabinetd.sim.usbdescriptors import (
+    CONFIGURATION_DESCRIPTOR,
+    DEVICE_DESCRIPTOR,
+    INTERRUPT,
+    LANGID_EN_US,
+    SPEED_HIGH,
+    SPEED_SUPER,
+    STRING_DESCRIPTOR,
+    Endpoint,
+    Gone,
+    Interface,
+    Setup,
+    Stall,
+    u16,
+)
 
 
 class SimUsbDevice:
@@ -167,9 +111,9 @@ class SimUsbDevice:
     # --- descriptors ---------------------------------------------------------------------------------
 
     def device_descriptor(self) -> bytes:
-        ids = [*_u16(self.vendor_id), *_u16(self.product_id), *_u16(self.bcd_device)]
+        ids = [*u16(self.vendor_id), *u16(self.product_id), *u16(self.bcd_device)]
         strings = [self.string_index[name] for name in ("manufacturer", "product", "serial")]
-        head = [18, DEVICE_DESCRIPTOR, *_u16(self.bcd_usb), self.device_class, 0, self.device_protocol, 64]
+        head = [18, DEVICE_DESCRIPTOR, *u16(self.bcd_usb), self.device_class, 0, self.device_protocol, 64]
         return bytes([*head, *ids, *strings, 1])
 
     def interface_count(self) -> int:
@@ -181,7 +125,7 @@ class SimUsbDevice:
             for interface in self.interfaces
         )
         total = 9 + len(body)
-        header = bytes([9, CONFIGURATION_DESCRIPTOR, *_u16(total), self.interface_count(), 1, 0, 0x80, 50])
+        header = bytes([9, CONFIGURATION_DESCRIPTOR, *u16(total), self.interface_count(), 1, 0, 0x80, 50])
         return header + body
 
     # --- control requests ----------------------------------------------------------------------------
@@ -217,7 +161,7 @@ class SimUsbDevice:
             return self.configuration_descriptor()
         if kind == STRING_DESCRIPTOR:
             if index == 0:
-                return bytes([4, STRING_DESCRIPTOR, *_u16(LANGID_EN_US)]) if self.strings else b""
+                return bytes([4, STRING_DESCRIPTOR, *u16(LANGID_EN_US)]) if self.strings else b""
             if index in self.strings:
                 encoded = self.strings[index].encode("utf-16-le")
                 return bytes([2 + len(encoded), STRING_DESCRIPTOR]) + encoded
@@ -276,7 +220,7 @@ class SimPort:
 
     def _changed(self) -> None:
         self.generation += 1
-        self.changed_at = self.hub.clock()
+        self.changed_at = self.hub.clock.monotonic()
 
     def attach(self, device: SimUsbDevice) -> None:
         if self.device is not None:
@@ -339,7 +283,7 @@ class SimHub(SimUsbDevice):
         root: bool = False,
         vendor_id: int | None = None,
         product_id: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         if switching not in SWITCHING:
             raise ValueError(f"unknown power switching {switching!r}")
@@ -358,7 +302,7 @@ class SimHub(SimUsbDevice):
         self.usb3 = usb3
         self.cuts_data_only = cuts_data_only
         self.root = root
-        self.clock = clock
+        self.clock = clock or Clock()
         self.ports = {number: SimPort(self, number) for number in range(1, ports + 1)}
 
     def power_lost(self) -> None:
@@ -370,11 +314,11 @@ class SimHub(SimUsbDevice):
         count = len(self.ports)
         if self.usb3:
             # bPwrOn2PwrGood, bHubContrCurrent, bHubHdrDecLat, wHubDelay, DeviceRemovable
-            body = [count, *_u16(self.characteristics), 50, 0, 0, 0, 0, 0, 0]
+            body = [count, *u16(self.characteristics), 50, 0, 0, 0, 0, 0, 0]
             return bytes([2 + len(body), usbhub.SUPERSPEED_HUB_DESCRIPTOR, *body])
         bitmap = (count + 1 + 7) // 8
         # bPwrOn2PwrGood, bHubContrCurrent, DeviceRemovable, PortPwrCtrlMask
-        body = [count, *_u16(self.characteristics), 50, 100] + [0] * bitmap + [0xFF] * bitmap
+        body = [count, *u16(self.characteristics), 50, 100] + [0] * bitmap + [0xFF] * bitmap
         return bytes([2 + len(body), usbhub.HUB_DESCRIPTOR, *body])
 
     def handle_control(self, setup: Setup, data: bytes) -> bytes:
@@ -391,7 +335,7 @@ class SimHub(SimUsbDevice):
         if setup.request_type == usbhub.PORT_CLASS_IN and setup.request == usbhub.GET_STATUS:
             power_bit = usbhub.PORT_POWER_BIT_USB3 if self.usb3 else usbhub.PORT_POWER_BIT_USB2
             status = (usbhub.PORT_CONNECTION if port.connected else 0) | (power_bit if port.powered else 0)
-            return bytes([*_u16(status), 0, 0])
+            return bytes([*u16(status), 0, 0])
         if setup.request_type == usbhub.PORT_CLASS_OUT and setup.value == usbhub.PORT_POWER:
             if setup.request not in (usbhub.SET_FEATURE, usbhub.CLEAR_FEATURE):
                 raise Stall

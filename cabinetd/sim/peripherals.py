@@ -1,9 +1,10 @@
 """The simulated cabinet's badge reader and slot USB ports, driven by the production drivers.
 
 `simulated_peripherals(config, sink)` makes a pty badge reader speaking the configured reader's
-protocol and an emulated USB bus with the hubs the slots' port paths need, then builds the real
-`SerialBadgeReader` and `PyusbSlotPorts` on them: the daemon runs these exactly as on a cabinet, and
-the simulator (`/sim/*`, tests) presents badges and plugs handhelds through `reader` and `usb`.
+protocol and an emulated USB bus with the hubs the slots' port paths need, then builds on them the
+real drivers config names (`SerialBadgeReader`, `PyusbSlotPorts`): the daemon runs these exactly as
+on a cabinet, and the simulator (`/sim/*`, tests) presents badges and plugs handhelds through `reader`
+and `usb`.
 """
 
 from __future__ import annotations
@@ -12,12 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.badge import SerialBadgeReader, build_badge_reader
-from cabinetd.hal.base import EventSink
-from cabinetd.hal.sim.badgereader import PtyBadgeReader
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from cabinetd.hal.sim.usbdevices import handheld
-from cabinetd.hal.usbports import PyusbSlotPorts, build_slot_ports
+from cabinetd.hal.base import BadgeReader, EventSink, SlotPorts
+from cabinetd.hal.drivers import build_badge_reader, build_slot_ports
+from cabinetd.sim.badgereader import PtyBadgeReader
+from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbdevices import handheld
 
 
 def demo_serial(slot: int) -> str:
@@ -28,8 +28,8 @@ def demo_serial(slot: int) -> str:
 class SimulatedPeripherals:
     reader: PtyBadgeReader  # the simulator's side of the badge reader
     usb: SimUsbBackend  # the simulator's side of the USB bus
-    badge_reader: SerialBadgeReader  # the driver the daemon runs
-    slot_ports: PyusbSlotPorts  # the driver the daemon runs
+    badge_reader: BadgeReader  # the driver the daemon runs
+    slot_ports: SlotPorts  # the driver the daemon runs
 
     def close(self) -> None:
         """Remove the pty and its link; call after the drivers' cleanup()."""

@@ -20,7 +20,7 @@ from cabinetcloud import auth
 from cabinetcloud.seed import seed_file
 from cabinetcloud.storage import Storage
 
-FLEET_DEMO = Path(__file__).resolve().parents[2] / "config" / "fleet-demo.toml"
+FLEET_DEMO = Path(__file__).resolve().parents[1] / "config" / "fleet-demo.toml"
 
 
 def postgres_bin() -> Path | None:

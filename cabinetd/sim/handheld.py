@@ -26,8 +26,9 @@ from typing import Final
 from cabinetd.hal.agentframe import MAGIC, MAX_PAYLOAD, VERSION, FrameDecoder, encode_frame
 from cabinetd.hal.agentprotocol import AgentError, Reply, decode_request, encode_message
 from cabinetd.hal.errors import FrameError
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.usbdevices import Endpoint, Interface, Setup, SimUsbDevice, Stall
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.usbdescriptors import Endpoint, Interface, Setup, Stall
+from cabinetd.sim.usbdevices import SimUsbDevice
 
 log = logging.getLogger(__name__)
 

@@ -17,16 +17,18 @@ import errno
 import threading
 import time
 from array import array
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
 import usb.backend
 import usb.core
 
+from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.hal.sim.usbdevices import Gone, Interface, Setup, SimHub, SimPort, SimUsbDevice, Stall
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.sim.usbdescriptors import Gone, Interface, Setup, Stall
+from cabinetd.sim.usbdevices import SimHub, SimPort, SimUsbDevice
 
 _NO_DEVICE = ("No such device (it may have been disconnected)", -4, errno.ENODEV)
 _PIPE = ("Pipe error", -9, errno.EPIPE)
@@ -64,12 +66,12 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
     def __init__(
         self,
         *,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
         enumerate_delay_s: float = 0.0,
         timeout_scale: float = 1.0,
     ) -> None:
         self.lock = threading.RLock()
-        self.clock = clock
+        self.clock = clock or Clock()
         self.enumerate_delay_s = enumerate_delay_s
         self.timeout_scale = timeout_scale
         self._roots: dict[int, _Enumerated] = {}
@@ -150,7 +152,7 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
     # --- enumeration --------------------------------------------------------------------------------
 
     def _walk(self) -> Iterator[_Enumerated]:
-        now = self.clock()
+        now = self.clock.monotonic()
         for bus in sorted(self._roots):
             root = self._roots[bus]
             yield root

@@ -33,11 +33,11 @@ from cabinetd.hal.base import (
     UnlockSent,
 )
 from cabinetd.hal.hardware import Hardware
-from cabinetd.hal.sim.agent import healthy_checks
-from cabinetd.hal.sim.cabinet import DEMO_MODELS, SimCabinet
-from cabinetd.hal.sim.door import SimDoor
-from cabinetd.hal.sim.handheld import LinkFault, SimHandheld
-from cabinetd.hal.sim.worldfile import FILE_NAME, DeviceRecord, WorldRecord, check_selftest, demo_stock, load, save
+from cabinetd.sim.agent import healthy_checks
+from cabinetd.sim.cabinet import DEMO_MODELS, SimCabinet
+from cabinetd.sim.door import SimDoor
+from cabinetd.sim.handheld import LinkFault, SimHandheld
+from cabinetd.sim.worldfile import FILE_NAME, DeviceRecord, WorldRecord, check_selftest, demo_stock, load, save
 
 log = logging.getLogger(__name__)
 

@@ -13,11 +13,11 @@ from typing import Any
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.base import DeviceRefreshSink, EventSink
 from cabinetd.hal.hardware import Hardware, build_hardware
-from cabinetd.hal.sim.agent import HandheldAgent
-from cabinetd.hal.sim.badgereader import PtyBadgeReader
-from cabinetd.hal.sim.handheld import SimHandheld
-from cabinetd.hal.sim.locks import SimLocks
-from cabinetd.hal.sim.usbbus import SimUsbBackend
+from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.badgereader import PtyBadgeReader
+from cabinetd.sim.handheld import SimHandheld
+from cabinetd.sim.locks import SimLocks
+from cabinetd.sim.usbbus import SimUsbBackend
 
 # The device model of the handhelds the simulator puts in each slot type: the demo fleet's
 # (config/fleet-demo.toml), so that the simulated cabinet and the demo cloud agree.

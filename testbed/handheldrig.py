@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from cabinetd.config import CabinetConfig, TimeoutsSection
 from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.devicelink import AoaDeviceLink
-from cabinetd.hal.sim.handheld import SimHandheld
-from cabinetd.hal.sim.usbbus import SimUsbBackend
-from tests.hal_fakes.usbrig import usb_config
+from cabinetd.sim.handheld import SimHandheld
+from cabinetd.sim.usbbus import SimUsbBackend
+from testbed.usbrig import usb_config
 
 PORTS: Mapping[int, str] = {1: "1-1.1", 2: "1-1.2"}
 REQUEST_S = 0.25

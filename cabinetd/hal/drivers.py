@@ -1,0 +1,80 @@
+"""Every driver by the name config gives it: the one place that maps a config string to a driver.
+
+    [[modules]] lock.driver    gpio, kerong, board8a      LOCK_DRIVERS
+    [badge_reader] type        serial-line, rdm6300       BADGE_READERS
+    [usb] type                 pyusb                      SLOT_PORTS
+    the device link            aoa                        DEVICE_LINKS
+
+A builder reads its config section and the wiring it is handed (wiring.py) and returns the driver; it
+opens nothing. Ports, pins and libraries are opened in the driver's `prepare()`, where a missing one is
+a `DriverError` naming the config key and the driver (`modules[0].lock (gpio): ...`), or, for a serial
+port that may come back, a disconnected part that is reopened forever.
+
+Adding a kind of lock board is one module (its codec, a `LockBoard` subclass and a `build_lock_bank`)
+and one line in LOCK_DRIVERS, plus its section in config.py's `ModuleLock` union, which validates the
+keys a person writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, Final
+
+from cabinetd.clock import Clock
+from cabinetd.config import BadgeReaderSection, CabinetConfig, ModuleSection
+from cabinetd.hal import badge, board8a, devicelink, gpio, kerong, usbports
+from cabinetd.hal.base import BadgeReader, DeviceLink, DeviceRefreshSink, EventSink, LockBank, SlotPorts
+from cabinetd.hal.wiring import LinkWiring, LockWiring, PortsWiring, ReaderWiring
+
+LockDriver = Callable[[ModuleSection, LockWiring], LockBank]
+ReaderDriver = Callable[[BadgeReaderSection, ReaderWiring], BadgeReader]
+PortsDriver = Callable[[CabinetConfig, PortsWiring], SlotPorts]
+LinkDriver = Callable[[CabinetConfig, LinkWiring], DeviceLink]
+
+LOCK_DRIVERS: Final[Mapping[str, LockDriver]] = {
+    "gpio": gpio.build_lock_bank,
+    "kerong": kerong.build_lock_bank,
+    "board8a": board8a.build_lock_bank,
+}
+BADGE_READERS: Final[Mapping[str, ReaderDriver]] = {
+    "serial-line": badge.build_line_reader,
+    "rdm6300": badge.build_rdm6300_reader,
+}
+SLOT_PORTS: Final[Mapping[str, PortsDriver]] = {
+    "pyusb": usbports.build_pyusb_ports,
+}
+# One back-end today, and no config key: which one a device model uses is the fleet's to say.
+DEVICE_LINKS: Final[Mapping[str, LinkDriver]] = {
+    "aoa": devicelink.build_aoa_link,
+}
+DEVICE_LINK: Final = "aoa"
+
+
+def build_badge_reader(
+    config: CabinetConfig, sink: EventSink, *, url: str | None = None, clock: Clock | None = None
+) -> BadgeReader:
+    """The reader `badge_reader.type` names; `url` replaces its port (the simulator's pty)."""
+    section = config.badge_reader
+    wiring = ReaderWiring("badge_reader.port", sink, config.timeouts, url=url, clock=clock)
+    return BADGE_READERS[section.type](section, wiring)
+
+
+def build_slot_ports(
+    config: CabinetConfig,
+    sink: EventSink,
+    *,
+    backend: Any = None,
+    power_off_s: float = 1.0,
+    enumerate_s: float = 5.0,
+    clock: Clock | None = None,
+) -> SlotPorts:
+    """The slot ports `usb.type` names; `backend` replaces libusb (the simulator's bus)."""
+    wiring = PortsWiring(sink, backend, power_off_s=power_off_s, enumerate_s=enumerate_s, clock=clock)
+    return SLOT_PORTS[config.usb.type](config, wiring)
+
+
+def build_device_link(
+    config: CabinetConfig, on_refresh: DeviceRefreshSink, *, backend: Any = None, **options: Any
+) -> DeviceLink:
+    """The device link to the handhelds in the slots; `options` are its timings (the simulator's, tests')."""
+    return DEVICE_LINKS[DEVICE_LINK](config, LinkWiring(on_refresh, backend, options))
