@@ -36,7 +36,10 @@ system-deps:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
-	$(VENV)/bin/vulture cabinetd cabinetcloud cabinetproto vulture_whitelist.py --min-confidence 60
+	@# Dead code at confidence 60 in everything but the tests; the tests count as users (the simulator's
+	@# fault injection is there for them). vulture_whitelist.py says why each name it lists is alive.
+	@dead=$$($(VENV)/bin/vulture cabinetd cabinetcloud cabinetproto testbed bench tests vulture_whitelist.py \
+	  --min-confidence 60 | grep -v '^tests/'); if [ -n "$$dead" ]; then echo "$$dead"; exit 1; fi
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy $(wildcard cabinetd cabinetcloud cabinetproto testbed bench) vulture_whitelist.py

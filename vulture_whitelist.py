@@ -1,21 +1,28 @@
 """Names the dead-code check (`make lint`) cannot see being used: a framework calls them by name, a
 decorator registers them, or a value read off the wire or the roster reaches them. Each entry says
-which. Vulture matches by name, so an entry covers the name wherever it is defined.
+which. The tests are read as users too (the simulator's fault injection is there for them), but are
+not themselves checked. Vulture matches by name, so an entry covers the name wherever it is defined.
 
 Not a module anyone imports. It is type-checked with the packages (`make typecheck`), so an entry
 whose target was renamed or removed fails there instead of silently whitelisting nothing.
 """
 
 import tarfile
+from typing import Any
 
+import usb.core
+
+from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
 from cabinetd.clock import ManualClock
 from cabinetd.fsm.slot import ClockTimeout, Slot
+from cabinetd.hal import agentprotocol
 from cabinetd.ledger import projections
 from cabinetd.ledger.ledger import Ledger
 from cabinetd.ledger.queries import SlotRow
 from cabinetd.logbuffer import Kept
 from cabinetd.policy import Role
+from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetproto import events, wire
 from cabinetproto.enums import DeviceHealth
 
@@ -72,11 +79,44 @@ USED_BY_NAME: list[object] = [
     # an incident's block on renting.
     Ledger.rebuild,
     Ledger.clear_incident,
+    # pydantic runs model validators it finds on the class.
+    agentprotocol.ProvisionArgs._home_app_is_listed,
+    agentprotocol.Reply._carries_what_status_says,
+    # Fields of the device protocol's replies (docs/device-protocol.md): validated as the agent sends
+    # them and kept in the ledger's usage and self-test evidence.
+    agentprotocol.UsageReport.until_ms,
+    agentprotocol.SessionEnded.signed_out,
+    # Fields of the control socket's answers (docs/cabinetctl.md): cabinetctl prints them as JSON.
+    shapes.Status.uptime_s,
+    shapes.Versions.cabinetd,
+    shapes.Versions.python,
+    shapes.Versions.ledger_schema,
+    # pyusb calls its backend's methods by name: the simulated bus is one (usb.backend.IBackend).
+    SimUsbBackend.enumerate_devices,
+    SimUsbBackend.get_parent,
+    SimUsbBackend.get_device_descriptor,
+    SimUsbBackend.open_device,
+    SimUsbBackend.close_device,
+    SimUsbBackend.get_configuration,
+    SimUsbBackend.set_interface_altsetting,
+    SimUsbBackend.release_interface,
+    SimUsbBackend.bulk_write,
+    SimUsbBackend.bulk_read,
+    SimUsbBackend.clear_halt,
+    SimUsbBackend.reset_device,
+    SimUsbBackend.is_kernel_driver_active,
+    SimUsbBackend.detach_kernel_driver,
+    SimUsbBackend.attach_kernel_driver,
 ]
 
 
-def instance_attributes(server: EmbeddedServer, member: tarfile.TarInfo, row: SlotRow, line: Kept) -> list[object]:
+def instance_attributes(
+    server: EmbeddedServer, member: tarfile.TarInfo, row: SlotRow, line: Kept, device: usb.core.Device, switch: Any
+) -> list[object]:
     return [
+        device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
+        switch.when_activated,  # gpiozero calls a door switch's edge callbacks (hal/gpio.py)
+        switch.when_deactivated,
         server.should_exit,  # uvicorn's serve loop reads it; ApiServer.cleanup() sets it
         member.mtime,  # tarfile writes a member's time from it (cabinetctl diag bundles)
         row.updated_seq,  # a column of the slots projection, read back whole

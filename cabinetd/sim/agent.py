@@ -103,7 +103,6 @@ class HandheldAgent:
         self.unavailable: set[str] = set()  # packages whose download fails
         self.installs: list[tuple[str, int]] = []  # every install or update, in order
         self.work_type: str | None = None
-        self.foreground: str | None = None
         self.usage_records: list[UsageRecord] = []
         self.session_data: set[str] = set()  # apps holding the signed-in staff member's data
         self.signed_in = False
@@ -239,7 +238,7 @@ class HandheldAgent:
         wanted = {app.package for app in args.apps}
         disabled = sorted(package for package in self.managed & self.enabled if package not in wanted)
         self.enabled -= set(disabled)
-        self.work_type, self.foreground = args.work_type, args.home_app
+        self.work_type = args.work_type
         report = ProvisionReport(
             work_type=args.work_type, home_app=args.home_app, apps=outcomes, disabled=disabled, launched=True
         )

@@ -9,8 +9,9 @@ channel's latch for `release_s`) and writes the board's reply, unless a fault wa
 - `BAD_CHECKSUM`: the reply's last byte is wrong;
 - `LATE_REPLY`: the reply comes `late_s` after the request, past the driver's reply window;
 - `SPLIT_REPLY`: the reply comes in two writes `split_gap_s` apart (inside the window: a slow adapter);
-- a board can also be `silent` (until told otherwise), and a lock stuck (`stick()`: the board answers,
-  the latch never lets go). `unplug()` / `plug()` take the whole port away and bring a new one back.
+- a board can also be `silent` (until told otherwise), and a door's lock stuck (`SimDoor.lock_stuck`:
+  the board answers, the latch never lets go). `unplug()` / `plug()` take the whole port away and
+  bring a new one back.
 
 Each board's feedback bit follows its door model: it reads unlocked while the door is not shut.
 """
@@ -76,9 +77,6 @@ class SimBoard:
 
     def attach(self, channel: int, door: SimDoor) -> None:
         self._doors[channel] = door
-
-    def stick(self, channel: int, stuck: bool = True) -> None:
-        self.door(channel).lock_stuck = stuck
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         self._faults.extend([fault] * times)
