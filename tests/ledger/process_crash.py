@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Final
 
-from cabinetd.ledger import Ledger, NewEvent, StoredEvent, open_ledger
+from cabinetd.ledger import Ledger, NewEvent, RentalRow, SlotRow, StoredEvent, open_ledger
 from cabinetd.ledger.schema import PROJECTION_TABLES
 from cabinetproto.enums import SlotState
 
@@ -45,17 +45,42 @@ def _counts(ledger: Ledger) -> tuple[int, int]:
 def run_workload(ledger: Ledger, fd: int, target: int) -> None:
     """Rent and return until `target` rentals and returns are recorded, resuming from whatever state
     the ledger holds (the last run may have been killed anywhere)."""
-
-    def append(event: NewEvent) -> None:
-        _emit(
-            fd,
-            [ledger.append(event.event_type, event.payload, slot=event.slot, device=event.device, staff=event.staff)],
-        )
-
-    def append_many(events: list[NewEvent]) -> None:
-        _emit(fd, ledger.append_many(events))
-
+    workload = _Workload(ledger, fd)
     if not ledger.slot_states():
+        workload.stock()
+    workload.append(NewEvent("cabinet_started", {"software_version": "crash-test"}))
+    workload.recover()
+    while True:
+        rented, returned = _counts(ledger)
+        if rented >= target and returned >= target:
+            return
+        slots = ledger.slot_states()
+        ready = [s for s in slots if s.state is SlotState.READY and s.device is not None]
+        empty = [s for s in slots if s.state is SlotState.EMPTY and s.device is None]
+        out = ledger.open_rentals()
+        if ready and rented < target and (len(out) < 4 or not empty):
+            workload.rent(ready[rented % len(ready)], rented)
+        else:
+            workload.take_back(out[0], empty[returned % len(empty)].slot, returned)
+
+
+class _Workload:
+    """The controller's writes, each event printed once its append returned."""
+
+    def __init__(self, ledger: Ledger, fd: int) -> None:
+        self.ledger = ledger
+        self.fd = fd
+
+    def append(self, event: NewEvent) -> None:
+        stored = self.ledger.append(
+            event.event_type, event.payload, slot=event.slot, device=event.device, staff=event.staff
+        )
+        _emit(self.fd, [stored])
+
+    def append_many(self, events: list[NewEvent]) -> None:
+        _emit(self.fd, self.ledger.append_many(events))
+
+    def stock(self) -> None:
         stock = []
         for number in range(1, DEVICES + 1):
             serial = f"PDA-{number:03d}"
@@ -68,87 +93,80 @@ def run_workload(ledger: Ledger, fd: int, target: int) -> None:
             stock.append(
                 NewEvent("slot_state_changed", {"from": "empty", "to": "empty", "reason": "stocked"}, slot=number)
             )
-        append_many(stock)
-    append(NewEvent("cabinet_started", {"software_version": "crash-test"}))
+        self.append_many(stock)
 
-    # What the controller does after a restart: finish or undo a door left half-way.
-    for row in ledger.slot_states():
-        if row.state is SlotState.DISPENSING and row.device is None:
-            append(
-                NewEvent(
-                    "slot_state_changed", {"from": "dispensing", "to": "empty", "reason": "recovered"}, slot=row.slot
-                )
-            )
-        elif row.state is SlotState.DISPENSING:
-            append_many(
-                [
-                    NewEvent("dispense_cancelled", {"reason": "restart during dispense"}, slot=row.slot),
+    def recover(self) -> None:
+        """What the controller does after a restart: finish or undo a door left half-way."""
+        for row in self.ledger.slot_states():
+            if row.state is SlotState.DISPENSING and row.device is None:
+                self.append(
                     NewEvent(
                         "slot_state_changed",
-                        {"from": "dispensing", "to": "ready", "reason": "recovered"},
+                        {"from": "dispensing", "to": "empty", "reason": "recovered"},
                         slot=row.slot,
-                    ),
-                ]
-            )
-        elif row.state is SlotState.RECEIVING:
-            to = "ready" if row.device is not None else "empty"
-            append(
-                NewEvent("slot_state_changed", {"from": "receiving", "to": to, "reason": "recovered"}, slot=row.slot)
-            )
+                    )
+                )
+            elif row.state is SlotState.DISPENSING:
+                self.append_many(
+                    [
+                        NewEvent("dispense_cancelled", {"reason": "restart during dispense"}, slot=row.slot),
+                        NewEvent(
+                            "slot_state_changed",
+                            {"from": "dispensing", "to": "ready", "reason": "recovered"},
+                            slot=row.slot,
+                        ),
+                    ]
+                )
+            elif row.state is SlotState.RECEIVING:
+                to = "ready" if row.device is not None else "empty"
+                self.append(
+                    NewEvent(
+                        "slot_state_changed", {"from": "receiving", "to": to, "reason": "recovered"}, slot=row.slot
+                    )
+                )
 
-    while True:
-        rented, returned = _counts(ledger)
-        if rented >= target and returned >= target:
-            return
-        slots = ledger.slot_states()
-        ready = [s for s in slots if s.state is SlotState.READY and s.device is not None]
-        empty = [s for s in slots if s.state is SlotState.EMPTY and s.device is None]
-        out = ledger.open_rentals()
-        if ready and rented < target and (len(out) < 4 or not empty):
-            slot, device = ready[rented % len(ready)].slot, ready[rented % len(ready)].device
-            assert device is not None
-            staff = f"S-{rented % STAFF}"
-            rental_id = f"R-{rented + 1:05d}"
-            due = datetime.now(UTC) + timedelta(hours=8)
-            append_many(
-                [
-                    NewEvent("dispense_started", {"work_type": "picking"}, slot=slot, device=device, staff=staff),
-                    NewEvent("slot_state_changed", {"from": "ready", "to": "dispensing", "reason": "rent"}, slot=slot),
-                ]
+    def rent(self, ready: SlotRow, rented: int) -> None:
+        slot, device = ready.slot, ready.device
+        assert device is not None
+        staff = f"S-{rented % STAFF}"
+        rental_id = f"R-{rented + 1:05d}"
+        due = datetime.now(UTC) + timedelta(hours=8)
+        self.append_many(
+            [
+                NewEvent("dispense_started", {"work_type": "picking"}, slot=slot, device=device, staff=staff),
+                NewEvent("slot_state_changed", {"from": "ready", "to": "dispensing", "reason": "rent"}, slot=slot),
+            ]
+        )
+        self.append(
+            NewEvent("device_rented", {"rental_id": rental_id, "due_at": due}, slot=slot, device=device, staff=staff)
+        )
+        self.append(NewEvent("slot_state_changed", {"from": "dispensing", "to": "empty", "reason": "taken"}, slot=slot))
+        if rented % 10 == 0:
+            command = {"command_id": f"C-{rented}", "kind": "enable_slot", "ok": True}
+            self.append(NewEvent("command_result", command, slot=slot))
+
+    def take_back(self, rental: RentalRow, slot: int, returned: int) -> None:
+        usage = {"scans": returned, "screen_on_minutes": 200}
+        returned_event = {
+            "rental_id": rental.rental_id,
+            "usage": usage,
+            "selftest": {"battery": "pass"},
+            "unexpected": False,
+        }
+        self.append_many(
+            [
+                NewEvent("return_started", {"expected": rental.device}, slot=slot, staff=rental.staff),
+                NewEvent("slot_state_changed", {"from": "empty", "to": "receiving", "reason": "return"}, slot=slot),
+            ]
+        )
+        self.append(NewEvent("device_returned", returned_event, slot=slot, device=rental.device, staff=rental.staff))
+        self.append(
+            NewEvent(
+                "slot_state_changed", {"from": "receiving", "to": "ready", "reason": "self-test passed"}, slot=slot
             )
-            append(
-                NewEvent(
-                    "device_rented", {"rental_id": rental_id, "due_at": due}, slot=slot, device=device, staff=staff
-                )
-            )
-            append(NewEvent("slot_state_changed", {"from": "dispensing", "to": "empty", "reason": "taken"}, slot=slot))
-            if rented % 10 == 0:
-                command = {"command_id": f"C-{rented}", "kind": "enable_slot", "ok": True}
-                append(NewEvent("command_result", command, slot=slot))
-        else:
-            rental = out[0]
-            slot = empty[returned % len(empty)].slot
-            usage = {"scans": returned, "screen_on_minutes": 200}
-            returned_event = {
-                "rental_id": rental.rental_id,
-                "usage": usage,
-                "selftest": {"battery": "pass"},
-                "unexpected": False,
-            }
-            append_many(
-                [
-                    NewEvent("return_started", {"expected": rental.device}, slot=slot, staff=rental.staff),
-                    NewEvent("slot_state_changed", {"from": "empty", "to": "receiving", "reason": "return"}, slot=slot),
-                ]
-            )
-            append(NewEvent("device_returned", returned_event, slot=slot, device=rental.device, staff=rental.staff))
-            append(
-                NewEvent(
-                    "slot_state_changed", {"from": "receiving", "to": "ready", "reason": "self-test passed"}, slot=slot
-                )
-            )
-            status = {"serial": rental.device, "model": "TC21", "battery": 50, "health": "good", "charging": True}
-            append(NewEvent("device_status", status, slot=slot))
+        )
+        status = {"serial": rental.device, "model": "TC21", "battery": 50, "health": "good", "charging": True}
+        self.append(NewEvent("device_status", status, slot=slot))
 
 
 @dataclass
