@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test` (see README.md). Everything else is their plumbing.
+# Entry points: `make demo`, `make test`, and `make check` for the quick loop while working (see README.md).
+# Everything else is their plumbing.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # Debian packages the test suite needs; installed when missing and we run as root.
 SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium fonts-wqy-microhei
 
-.PHONY: demo test lint typecheck pytest system-deps bench clean
+.PHONY: demo test check lint typecheck pytest pytest-quick system-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,7 +42,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -q
 
+# Everything but the tests marked slow (soaks, crash and power-loss runs, the stateful model, the
+# browser screens): `make test` still runs them all.
+pytest-quick: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
+
 test: system-deps lint typecheck pytest
+
+check: lint typecheck pytest-quick
 
 bench: $(STAMP)
 	$(PY) -m bench all --json

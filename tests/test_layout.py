@@ -5,7 +5,7 @@ shows all there is to split."""
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import functools
 from pathlib import Path
 from typing import Final
 
@@ -17,9 +17,13 @@ MODULE_LINES: Final = 400
 FUNCTION_LINES: Final = 60
 
 
-def modules() -> Iterator[Path]:
-    for package in PACKAGES:
-        yield from sorted((ROOT / package).rglob("*.py"))
+@functools.cache
+def sources() -> dict[Path, str]:
+    return {
+        path: path.read_text(encoding="utf-8")
+        for package in PACKAGES
+        for path in sorted((ROOT / package).rglob("*.py"))
+    }
 
 
 def where(path: Path) -> str:
@@ -29,8 +33,8 @@ def where(path: Path) -> str:
 def test_ok__no_module_over_400_lines() -> None:
     over = [
         f"{where(path)} ({lines} lines)"
-        for path in modules()
-        if (lines := len(path.read_text(encoding="utf-8").splitlines())) > MODULE_LINES
+        for path, text in sources().items()
+        if (lines := len(text.splitlines())) > MODULE_LINES
     ]
     if over:
         pytest.fail(f"modules over {MODULE_LINES} lines ({len(over)}):\n" + "\n".join(over), pytrace=False)
@@ -38,8 +42,8 @@ def test_ok__no_module_over_400_lines() -> None:
 
 def test_ok__no_function_over_60_lines() -> None:
     over: list[str] = []
-    for path in modules():
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+    for path, text in sources().items():
+        for node in ast.walk(ast.parse(text, filename=str(path))):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 assert node.end_lineno is not None
                 lines = node.end_lineno - node.lineno + 1

@@ -138,6 +138,8 @@ def test_ok__badge_and_device_settings_reach_the_daemon_through_the_real_drivers
     assert state["session"]["name"] == "Chen Zhao"
 
 
+# The daemon is stopped or killed and started again: five to six seconds.
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])
 def test_ok__the_world_survives_a_restart_of_the_daemon(cabinet: Daemon, sig: int) -> None:
     rent_from_slot_1(cabinet)  # S1-0001 leaves with Anna

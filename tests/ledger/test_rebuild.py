@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -190,4 +191,5 @@ LedgerHistory.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestLedgerHistory = LedgerHistory.TestCase
+# Forty histories of up to 25 steps, each rebuilt and verified after every step: about ten seconds.
+TestLedgerHistory = pytest.mark.slow(LedgerHistory.TestCase)
