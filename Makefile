@@ -43,9 +43,10 @@ pytest: $(STAMP)
 	$(PY) -m pytest -q
 
 # Everything but the tests marked slow (soaks, crash and power-loss runs, the stateful model, the
-# browser screens): `make test` still runs them all.
+# browser screens, the cloud on PostgreSQL): `make test` still runs them all. Two workers, because
+# much of what is left waits on real time (lock pulses, poll intervals) rather than on the CPU.
 pytest-quick: $(STAMP)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 -m "not slow"
 
 test: system-deps lint typecheck pytest
 
