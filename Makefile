@@ -46,7 +46,7 @@ pytest: $(STAMP)
 # browser screens, the cloud on PostgreSQL): `make test` still runs them all. Two workers, because
 # much of what is left waits on real time (lock pulses, poll intervals) rather than on the CPU.
 pytest-quick: $(STAMP)
-	$(PY) -m pytest -q -n 2 -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
 
 test: system-deps lint typecheck pytest
 
