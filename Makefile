@@ -1,4 +1,5 @@
-# Two entry points: `make demo` and `make test` (see README.md). Everything else is their plumbing.
+# Entry points: `make demo`, `make test`, and `make check` for the quick loop while working (see README.md).
+# Everything else is their plumbing.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 # Debian packages the test suite needs; installed when missing and we run as root.
 SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium fonts-wqy-microhei
 
-.PHONY: demo test lint typecheck pytest system-deps bench clean
+.PHONY: demo test check lint typecheck pytest pytest-quick system-deps bench clean
 
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -31,8 +32,6 @@ system-deps:
 	  fi; \
 	fi
 
-# vulture: code no package uses, at 60 % confidence or more; names that a framework calls, a decorator
-# registers or a wire value reaches are listed, each with its reason, in vulture_whitelist.py.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
@@ -47,7 +46,15 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(PY) -m pytest -q
 
+# Everything but the tests marked slow (soaks, crash and power-loss runs, the stateful model, the
+# browser screens, the cloud on PostgreSQL): `make test` still runs them all. Two workers, because
+# much of what is left waits on real time (lock pulses, poll intervals) rather than on the CPU.
+pytest-quick: $(STAMP)
+	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
+
 test: system-deps lint typecheck pytest
+
+check: lint typecheck pytest-quick
 
 bench: $(STAMP)
 	$(PY) -m bench all --json

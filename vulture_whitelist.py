@@ -12,6 +12,7 @@ from typing import Any
 
 import usb.core
 
+from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
 from cabinetd.clock import ManualClock
@@ -26,7 +27,7 @@ from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetproto import events, wire
 from cabinetproto.enums import DeviceHealth
 
-__all__ = ["USED_BY_NAME", "instance_attributes"]
+__all__ = ["USED_BY_NAME", "instance_attributes", "registered_inside_functions"]
 
 USED_BY_NAME: list[object] = [
     # pydantic reads a model's configuration from this class attribute.
@@ -107,16 +108,40 @@ USED_BY_NAME: list[object] = [
     SimUsbBackend.is_kernel_driver_active,
     SimUsbBackend.detach_kernel_driver,
     SimUsbBackend.attach_kernel_driver,
+    # SQLAlchemy's TypeDecorator reads these by name.
+    UtcDateTime.impl,
+    UtcDateTime.cache_ok,
+    UtcDateTime.process_bind_param,
+    UtcDateTime.process_result_value,
 ]
 
 
+def registered_inside_functions(nested: Any) -> list[object]:
+    """Functions a decorator hands to a framework from inside the function that builds it."""
+    return [
+        nested.fetch_back,  # @app.get: GET /v1/cabinets/{id}/events (cabinetcloud/app.py)
+        nested.pending_commands,  # @app.get: GET /v1/cabinets/{id}/commands
+        nested._http_error,  # @app.exception_handler: the framework's own errors in our shape
+        nested._begin,  # @sa.event.listens_for(engine, "begin"): BEGIN as the storage wants it
+    ]
+
+
 def instance_attributes(
-    server: EmbeddedServer, member: tarfile.TarInfo, row: SlotRow, line: Kept, device: usb.core.Device, switch: Any
+    server: EmbeddedServer,
+    member: tarfile.TarInfo,
+    row: SlotRow,
+    line: Kept,
+    device: usb.core.Device,
+    switch: Any,
+    nested_router: Any,
+    dbapi_connection: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
         switch.when_activated,  # gpiozero calls a door switch's edge callbacks (hal/gpio.py)
         switch.when_deactivated,
+        nested_router.route_class,  # FastAPI builds every route of the cloud's app with this class
+        dbapi_connection.isolation_level,  # sqlite3: None hands BEGIN to the storage (cabinetcloud)
         server.should_exit,  # uvicorn's serve loop reads it; ApiServer.cleanup() sets it
         member.mtime,  # tarfile writes a member's time from it (cabinetctl diag bundles)
         row.updated_seq,  # a column of the slots projection, read back whole

@@ -121,6 +121,74 @@ class HeadWatch:
         return self._heads
 
 
+class ChangesPoll:
+    """A changes request: the page after the cursor at once when it has changes, a command waits for
+    the cabinet or it asked not to wait; otherwise held open until a change or a new command comes,
+    the wait ends or the cabinet hangs up."""
+
+    def __init__(self, storage: Storage, *, max_wait_s: float, poll_s: float) -> None:
+        self.storage = storage
+        self.max_wait_s = max_wait_s
+        self.poll_s = poll_s
+        self.watch = HeadWatch(storage, poll_s)
+
+    def _read(self, start: int, store: str) -> ChangesPage:
+        with self.storage.reading() as conn:
+            try:
+                return fleet.changes_after(conn, start, MAX_PAGE_OPS, store)
+            except fleet.CursorGone as exc:
+                raise Refusal(410, "cursor_gone", f"{exc}: fetch the snapshot") from None
+
+    def _has_commands(self, cabinet_id: str) -> bool:
+        with self.storage.reading() as conn:
+            return commands.undelivered(conn, cabinet_id)
+
+    async def page(self, request: Request, who: Caller, start: int, wait: float) -> ChangesPage:
+        deadline = time.monotonic() + min(wait, self.max_wait_s)
+        page = await run_in_threadpool(self._read, start, who.store)
+        if page.ops or time.monotonic() >= deadline or await run_in_threadpool(self._has_commands, who.cabinet_id):
+            return page
+        _, commands_seen = await self.watch.heads()
+        while time.monotonic() < deadline:
+            await asyncio.sleep(max(0.0, min(self.poll_s, deadline - time.monotonic())))
+            if await request.is_disconnected():
+                # The cabinet hung up (stopped, or gave up): nobody is left to answer, so stop waiting
+                # rather than hold the poll open until its deadline (and a shutdown behind it).
+                return page
+            changes_head, commands_head = await self.watch.heads()
+            if changes_head > start:
+                return await run_in_threadpool(self._read, start, who.store)
+            if commands_head != commands_seen:
+                commands_seen = commands_head
+                if await run_in_threadpool(self._has_commands, who.cabinet_id):
+                    break
+        return page
+
+
+_bearer = HTTPBearer(auto_error=False, description="The cabinet's own token, issued at enrolment.")
+
+
+def _caller(
+    request: Request,
+    cabinet_id: CabinetId,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Caller:
+    """The cabinet whose token the request carries, which must be the cabinet on its path."""
+    storage: Storage = request.app.state.storage
+    header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
+    with storage.reading() as conn:
+        found = auth.authenticate(conn, header)
+    if found is None:
+        raise Refusal(401, "unauthorized", "missing or unknown cabinet token", headers={"WWW-Authenticate": "Bearer"})
+    if found.cabinet_id != cabinet_id:
+        log.warning("token of cabinet %s used for cabinet %s", found.cabinet_id, cabinet_id)
+        raise Refusal(403, "forbidden", f"this token does not belong to cabinet {cabinet_id!r}")
+    return found
+
+
+Authenticated = Annotated[Caller, Depends(_caller)]
+
+
 def create_app(
     storage: Storage, *, max_wait_s: float = MAX_WAIT_S, poll_s: float = 1.0, clock: Clock | None = None
 ) -> FastAPI:
@@ -132,9 +200,18 @@ def create_app(
     )
     app.router.route_class = BodyLimitedRoute
     app.state.storage = storage
-    watch = HeadWatch(storage, poll_s)
-    bearer = HTTPBearer(auto_error=False, description="The cabinet's own token, issued at enrolment.")
+    _add_error_replies(app)
 
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    _add_event_routes(app, storage, now)
+    _add_fleet_routes(app, storage, now, ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s))
+    return app
+
+
+def _add_error_replies(app: FastAPI) -> None:
     @app.exception_handler(Refusal)
     async def _refused(_request: Request, exc: Refusal) -> JSONResponse:
         return JSONResponse(exc.reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
@@ -145,26 +222,9 @@ def create_app(
         reply = ErrorReply(code=f"http_{exc.status_code}", detail=str(exc.detail))
         return JSONResponse(reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
 
-    def caller(
-        cabinet_id: CabinetId, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-    ) -> Caller:
-        header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
-        with storage.reading() as conn:
-            found = auth.authenticate(conn, header)
-        if found is None:
-            raise Refusal(
-                401, "unauthorized", "missing or unknown cabinet token", headers={"WWW-Authenticate": "Bearer"}
-            )
-        if found.cabinet_id != cabinet_id:
-            log.warning("token of cabinet %s used for cabinet %s", found.cabinet_id, cabinet_id)
-            raise Refusal(403, "forbidden", f"this token does not belong to cabinet {cabinet_id!r}")
-        return found
 
-    Authenticated = Annotated[Caller, Depends(caller)]
-
-    @app.get("/health")
-    def health() -> dict[str, str]:
-        return {"status": "ok", "version": __version__}
+def _add_event_routes(app: FastAPI, storage: Storage, now: Clock) -> None:
+    """The uplink: a session opened, the cabinet's events taken in, and read back after a fork."""
 
     @app.post("/v1/cabinets/{cabinet_id}/session", responses=_refusals(400, 401, 403, 413, 415))
     def session(cabinet_id: CabinetId, request: SessionRequest, who: Authenticated) -> SessionReply:
@@ -190,6 +250,10 @@ def create_app(
     ) -> HistoryPage:
         return ingest.history(storage, who.cabinet_id, epoch, after, limit)
 
+
+def _add_fleet_routes(app: FastAPI, storage: Storage, now: Clock, poll: ChangesPoll) -> None:
+    """The downlink: the fleet's changes (long-polled), its snapshot, and the commands for the cabinet."""
+
     @app.get("/v1/cabinets/{cabinet_id}/changes", responses=_refusals(401, 403, 410))
     async def changes(
         request: Request,
@@ -198,38 +262,7 @@ def create_app(
         cursor: Annotated[str, Query(pattern=r"^[0-9]{0,18}$")] = "",
         wait: Annotated[float, Query(ge=0, le=MAX_WAIT_S)] = 0,
     ) -> ChangesPage:
-        start = int(cursor or 0)
-        deadline = time.monotonic() + min(wait, max_wait_s)
-
-        def read() -> ChangesPage:
-            with storage.reading() as conn:
-                try:
-                    return fleet.changes_after(conn, start, MAX_PAGE_OPS, who.store)
-                except fleet.CursorGone as exc:
-                    raise Refusal(410, "cursor_gone", f"{exc}: fetch the snapshot") from None
-
-        def has_commands() -> bool:
-            with storage.reading() as conn:
-                return commands.undelivered(conn, who.cabinet_id)
-
-        page = await run_in_threadpool(read)
-        if page.ops or time.monotonic() >= deadline or await run_in_threadpool(has_commands):
-            return page
-        _, commands_seen = await watch.heads()
-        while time.monotonic() < deadline:
-            await asyncio.sleep(max(0.0, min(poll_s, deadline - time.monotonic())))
-            if await request.is_disconnected():
-                # The cabinet hung up (stopped, or gave up): nobody is left to answer, so stop waiting
-                # rather than hold the poll open until its deadline (and a shutdown behind it).
-                return page
-            changes_head, commands_head = await watch.heads()
-            if changes_head > start:
-                return await run_in_threadpool(read)
-            if commands_head != commands_seen:
-                commands_seen = commands_head
-                if await run_in_threadpool(has_commands):
-                    break
-        return page
+        return await poll.page(request, who, int(cursor or 0), wait)
 
     @app.get("/v1/cabinets/{cabinet_id}/snapshot", responses=_refusals(401, 403))
     def snapshot(cabinet_id: CabinetId, who: Authenticated) -> Snapshot:
@@ -242,5 +275,3 @@ def create_app(
     ) -> list[Command]:
         with storage.writing() as conn:
             return commands.pending(conn, who.cabinet_id, after, now())
-
-    return app

@@ -212,6 +212,8 @@ def free_port() -> int:
     return port
 
 
+# A real cabinetd process, up until it serves and then stopped: about four seconds.
+@pytest.mark.slow
 def test_ok__cabinetd_run_serves_then_stops_on_sigterm(tmp_path: Path, listener: NotifyListener) -> None:
     port = free_port()
     site = tmp_path / "site.toml"

@@ -66,24 +66,30 @@ async def _body(request: Request, model: type[BodyT]) -> BodyT:
     return model.model_validate(raw)
 
 
+def _answering(world: SimWorld, action: Callable[[Request], Any]) -> Callable[[Request], Any]:
+    """A POST that changes the world: the world's state after it, or the reason it was refused."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            await action(request)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            where = ".".join(str(part) for part in error["loc"]) or "body"
+            return _error(400, f"{where}: {error['msg']}")
+        except ValueError as exc:  # bad JSON, or a value the world refuses
+            return _error(400, str(exc))
+        except SimNotFound as exc:
+            return _error(404, str(exc))
+        except SimConflict as exc:
+            return _error(409, str(exc))
+        return JSONResponse(world.state())
+
+    return endpoint
+
+
 def sim_routes(world: SimWorld, ledger: Callable[[], Ledger]) -> list[BaseRoute]:
     def answer(action: Callable[[Request], Any]) -> Callable[[Request], Any]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                await action(request)
-            except ValidationError as exc:
-                error = exc.errors()[0]
-                where = ".".join(str(part) for part in error["loc"]) or "body"
-                return _error(400, f"{where}: {error['msg']}")
-            except ValueError as exc:  # bad JSON, or a value the world refuses
-                return _error(400, str(exc))
-            except SimNotFound as exc:
-                return _error(404, str(exc))
-            except SimConflict as exc:
-                return _error(409, str(exc))
-            return JSONResponse(world.state())
-
-        return endpoint
+        return _answering(world, action)
 
     async def panel(request: Request) -> FileResponse:
         return FileResponse(STATIC / "sim.html", headers={"Cache-Control": "no-cache"})

@@ -23,7 +23,7 @@ it was.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cabinetd.ledger.audit import refold
@@ -119,6 +119,27 @@ def adopt(
         )
     if diverged_after > 0:
         chain_hash = store.rows("SELECT hash FROM events WHERE epoch = ? AND seq = ?", (epoch, diverged_after))[0][0]
+    ours = _take_out(store, epoch, diverged_after)
+    end = _take_in(store, cabinet_id, held, _End(epoch, diverged_after, chain_hash), reason)
+    new_epoch = str(uuid7())
+    insert_epoch(store, new_epoch, now, reason, end.hash)
+    resealed = _reseal(store, [old for old in ours if old.event_id not in end.theirs], new_epoch, end.hash)
+    refold(store)
+    return Adoption(new_epoch, len(ours), len(held), resealed)
+
+
+@dataclass(slots=True)
+class _End:
+    """Where the chain stands while the cloud's events go in, and the ids of those that went in."""
+
+    epoch: str
+    seq: int
+    hash: str
+    theirs: set[str] = field(default_factory=set)
+
+
+def _take_out(store: Store, epoch: str, diverged_after: int) -> list[StoredEvent]:
+    """Step 1: the current epoch's events after the divergence, out of the chain."""
     ours = [
         event_from_row(row)
         for row in store.rows(
@@ -126,47 +147,51 @@ def adopt(
         )
     ]
     store.run("DELETE FROM events WHERE epoch = ? AND seq > ?", (epoch, diverged_after))
+    return ours
 
-    theirs: set[str] = set()
-    seq = diverged_after
+
+def _take_in(store: Store, cabinet_id: str, held: Sequence[Mapping[str, Any]], end: _End, reason: str) -> _End:
+    """Step 2: the cloud's events in as they are, each checked, and acknowledged."""
     for index, item in enumerate(held):
         event = _wire_event(item, index)
         where = f"the cloud's event at epoch {event.epoch} seq {event.seq}"
-        if event.epoch != epoch:
+        if event.epoch != end.epoch:
             # A later epoch of the cloud's: new to this file, and it starts where the chain stands.
             if store.rows("SELECT 1 FROM epochs WHERE epoch = ?", (event.epoch,)):
                 raise LedgerError(f"{where}: epoch {event.epoch} is already in the ledger, before it")
-            acknowledge(store, epoch, seq)
-            insert_epoch(store, event.epoch, event.occurred_at, f"held by the cloud ({reason})", chain_hash)
-            epoch, seq = event.epoch, 0
-        if event.seq != seq + 1:
-            raise LedgerError(f"{where}: seq {event.seq} where seq {seq + 1} was expected")
-        if event.prev_hash != chain_hash:
-            raise LedgerError(f"{where} does not chain to the hash before it")
-        if event_hash(chain_hash, event.to_wire()) != event.hash:
-            raise LedgerError(f"{where}: its hash does not match its content")
-        _check_content(event, cabinet_id, where)
-        same = store.rows("SELECT epoch, seq FROM events WHERE event_id = ?", (event.event_id,))
-        if same:
-            raise LedgerError(
-                f"{where}: event id {event.event_id} is already in the ledger at epoch {same[0][0]} seq {same[0][1]}"
-            )
+            acknowledge(store, end.epoch, end.seq)
+            insert_epoch(store, event.epoch, event.occurred_at, f"held by the cloud ({reason})", end.hash)
+            end.epoch, end.seq = event.epoch, 0
+        _check_link(store, event, end, cabinet_id, where)
         insert_event(store, event, canonical_json(event.payload))
-        theirs.add(event.event_id)
-        chain_hash, seq = event.hash, event.seq
-    acknowledge(store, epoch, seq)
+        end.theirs.add(event.event_id)
+        end.hash, end.seq = event.hash, event.seq
+    acknowledge(store, end.epoch, end.seq)
+    return end
 
-    new_epoch = str(uuid7())
-    insert_epoch(store, new_epoch, now, reason, chain_hash)
-    resealed = 0
-    for old in ours:
-        if old.event_id in theirs:
-            continue
-        resealed += 1
-        fields = {**old.to_wire(), "epoch": new_epoch, "seq": resealed}
+
+def _check_link(store: Store, event: StoredEvent, end: _End, cabinet_id: str, where: str) -> None:
+    """One of the cloud's events goes on where the chain stands, and is not in the file already."""
+    if event.seq != end.seq + 1:
+        raise LedgerError(f"{where}: seq {event.seq} where seq {end.seq + 1} was expected")
+    if event.prev_hash != end.hash:
+        raise LedgerError(f"{where} does not chain to the hash before it")
+    if event_hash(end.hash, event.to_wire()) != event.hash:
+        raise LedgerError(f"{where}: its hash does not match its content")
+    _check_content(event, cabinet_id, where)
+    same = store.rows("SELECT epoch, seq FROM events WHERE event_id = ?", (event.event_id,))
+    if same:
+        raise LedgerError(
+            f"{where}: event id {event.event_id} is already in the ledger at epoch {same[0][0]} seq {same[0][1]}"
+        )
+
+
+def _reseal(store: Store, ours: list[StoredEvent], epoch: str, chain_hash: str) -> int:
+    """Step 3: the ledger's own events sealed again into the new epoch; returns how many."""
+    for seq, old in enumerate(ours, start=1):
+        fields = {**old.to_wire(), "epoch": epoch, "seq": seq}
         del fields["prev_hash"], fields["hash"]
         event = StoredEvent(**fields, prev_hash=chain_hash, hash=event_hash(chain_hash, fields))
         insert_event(store, event, canonical_json(event.payload))
         chain_hash = event.hash
-    refold(store)
-    return Adoption(new_epoch, len(ours), len(held), resealed)
+    return len(ours)

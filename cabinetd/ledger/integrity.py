@@ -24,8 +24,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Final
 
+from cabinetd.ledger.append import Clock
 from cabinetd.ledger.errors import LedgerError
-from cabinetd.ledger.ledger import Clock, Ledger
+from cabinetd.ledger.ledger import Ledger
 from cabinetd.ledger.schema import configure, integrity_problems, migrate
 from cabinetd.ledger.store import SqliteStore
 from cabinetproto.chain import utc_now

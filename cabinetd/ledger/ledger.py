@@ -13,39 +13,24 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any
 
 from pydantic import BaseModel
 
-from cabinetd.ledger import fork, queries, replicas
+from cabinetd.ledger import fork, outbox, queries, replicas
+from cabinetd.ledger.append import Appender, Clock
 from cabinetd.ledger.audit import RebuildResult, VerifyResult, rebuild_projections, verify_chain
-from cabinetd.ledger.envelope import Draft, checked, read_boot_id
+from cabinetd.ledger.envelope import read_boot_id
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.events import NewEvent, StoredEvent
-from cabinetd.ledger.projections import apply_changes, project
-from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SqlView, SyncState
+from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, SyncState
+from cabinetd.ledger.replica_reads import ReplicaReads
 from cabinetd.ledger.replicas import DeviceModel, FleetDevice, StaffMember, WorkType
-from cabinetd.ledger.rows import insert_epoch, insert_event
-from cabinetd.ledger.schema import schema_version
 from cabinetd.ledger.store import Store
-from cabinetproto.chain import GENESIS_HASH, event_hash, iso_utc, utc_now, uuid7
+from cabinetproto.chain import GENESIS_HASH, iso_utc, utc_now
 
 logger = logging.getLogger(__name__)
-
-Clock = Callable[[], datetime]
-
-
-_NOT_READ: Final = object()
-REPLICA_READS_KEPT: Final = 4096  # staff, badges and work types a cabinet asks for between roster changes
-
-
-@dataclass(frozen=True, slots=True)
-class _Tail:
-    epoch: str
-    seq: int
-    hash: str
 
 
 class Ledger:
@@ -63,16 +48,12 @@ class Ledger:
         self._store = store
         self.cabinet_id = cabinet_id
         self._clock = clock
-        self._monotonic_ns = monotonic_ns
         self.boot_id = boot_id if boot_id is not None else read_boot_id()
-        self._view = SqlView(store)
-        self._tail: _Tail | None = None
+        self._appender = Appender(store, cabinet_id, clock=clock, boot_id=self.boot_id, monotonic_ns=monotonic_ns)
         # Counts replica writes made through this object, so readers can tell cheaply that the roster
         # or the work types changed (the controller re-judges battery thresholds then, not per badge).
         self.replica_changes = 0
-        # Staff and work types as last read, until the next replica write: a badge at the reader is
-        # answered from memory, not from the file (see _replica_read).
-        self._replica_reads: dict[tuple[str, str], Any] = {}
+        self._replica_reads = ReplicaReads(store)
         self._claim()
 
     @property
@@ -109,23 +90,10 @@ class Ledger:
             with self._store.atomic():
                 self._store.run("INSERT INTO meta (key, value) VALUES ('cabinet_id', ?)", (self.cabinet_id,))
                 self._store.run("INSERT INTO meta (key, value) VALUES ('created_at', ?)", (iso_utc(self._now()),))
-                self._mint_epoch("first start", GENESIS_HASH)
+                self._appender.mint_epoch("first start", GENESIS_HASH)
             logger.info("ledger %s created for cabinet %s", self.path, self.cabinet_id)
 
     # --- the write path -------------------------------------------------------------------------
-
-    def _load_tail(self) -> _Tail:
-        rows = self._store.rows("SELECT epoch, start_hash FROM epochs ORDER BY ordinal DESC LIMIT 1")
-        if not rows:
-            raise LedgerError(f"ledger {self.path} has no epoch")
-        epoch, start_hash = rows[0]
-        last = self._store.rows("SELECT seq, hash FROM events WHERE epoch = ? ORDER BY seq DESC LIMIT 1", (epoch,))
-        return _Tail(epoch, last[0][0], last[0][1]) if last else _Tail(epoch, 0, start_hash)
-
-    def _current_tail(self) -> _Tail:
-        if self._tail is None:
-            self._tail = self._load_tail()
-        return self._tail
 
     def append(
         self,
@@ -141,85 +109,20 @@ class Ledger:
 
     def append_many(self, events: Sequence[NewEvent]) -> list[StoredEvent]:
         """Append events in one transaction: all of them are committed, or none."""
-        drafts = [checked(new) for new in events]
-        if not drafts:
-            return []
-        tail = self._current_tail()
-        first = tail.seq + 1
-        sealed: list[StoredEvent] = []
-        store = self._store
-        try:
-            with store.atomic():
-                for draft in drafts:
-                    event = self._seal(draft, tail)
-                    changes = project(event, draft.model, self._view)
-                    insert_event(store, event, draft.payload_json)
-                    apply_changes(store, changes)
-                    tail = _Tail(event.epoch, event.seq, event.hash)
-                    sealed.append(event)
-        except LedgerError:
-            self._tail = None
-            raise
-        except store.database_errors as exc:
-            # Whatever the file holds now, read it again rather than trust what was counted here.
-            self._tail = None
-            what = drafts[0].event_type if len(drafts) == 1 else f"{len(drafts)} events"
-            seqs = f"seq {first}" if len(drafts) == 1 else f"seq {first}-{first + len(drafts) - 1}"
-            unsure = ""
-            if len(sealed) == len(drafts) and self._holds(sealed[-1]):
-                # The commit reached the log and the failure came after it (the log's sync, or a
-                # checkpoint run by the commit): SQLite shows the events, but the commit did not
-                # succeed. The caller treats them as not done; the chain goes on from them.
-                unsure = "; the events are in the ledger all the same, their durability unconfirmed"
-            raise LedgerError(f"ledger {self.path}: could not commit {what} ({seqs}): {exc}{unsure}") from exc
-        self._tail = tail
-        return sealed
-
-    def _holds(self, event: StoredEvent) -> bool:
-        try:
-            tail = self._load_tail()
-        except LedgerError:
-            return False
-        except self._store.database_errors:
-            return False
-        return (tail.epoch, tail.seq, tail.hash) == (event.epoch, event.seq, event.hash)
-
-    def _seal(self, draft: Draft, tail: _Tail) -> StoredEvent:
-        now = self._now()
-        fields: dict[str, Any] = {
-            "epoch": tail.epoch,
-            "seq": tail.seq + 1,
-            "event_id": str(uuid7(int(now.timestamp() * 1000))),
-            "type": draft.event_type,
-            "schema_version": draft.model.schema_version,
-            "occurred_at": iso_utc(now),
-            "mono_ns": self._monotonic_ns(),
-            "boot_id": self.boot_id,
-            "cabinet_id": self.cabinet_id,
-            "slot": draft.slot,
-            "device": draft.device,
-            "staff": draft.staff,
-            "payload": draft.payload,
-        }
-        return StoredEvent(**fields, prev_hash=tail.hash, hash=event_hash(tail.hash, fields))
+        return self._appender.append_many(events)
 
     # --- epochs and the outbox -------------------------------------------------------------------
 
-    def _mint_epoch(self, reason: str, start_hash: str) -> str:
-        epoch = str(uuid7())
-        insert_epoch(self._store, epoch, iso_utc(self._now()), reason, start_hash)
-        return epoch
-
     def new_epoch(self, reason: str) -> str:
         """Start a new epoch (after a fork): seq restarts at 1, the chain goes on from the last hash."""
-        tail = self._current_tail()
+        tail = self._appender.tail()
         try:
             with self._store.atomic():
-                epoch = self._mint_epoch(reason, tail.hash)
+                epoch = self._appender.mint_epoch(reason, tail.hash)
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not start a new epoch: {exc}") from exc
         finally:
-            self._tail = None
+            self._appender.forget_tail()
         logger.warning(
             "ledger %s: new epoch %s after epoch %s (seq %d): %s", self.path, epoch, tail.epoch, tail.seq, reason
         )
@@ -239,7 +142,7 @@ class Ledger:
         except self._store.database_errors as exc:
             raise LedgerError(f"ledger {self.path}: could not adopt the fork: {exc}") from exc
         finally:
-            self._tail = None
+            self._appender.forget_tail()
         logger.warning(
             "ledger %s: %s: took out %d events after seq %d, took in %d of the cloud's, sealed %d again "
             "into new epoch %s",
@@ -254,19 +157,7 @@ class Ledger:
         return adoption.epoch
 
     def sync_state(self) -> SyncState:
-        tail = self._current_tail()
-        acked = self._store.rows("SELECT acked_seq FROM epochs WHERE epoch = ?", (tail.epoch,))[0][0]
-        cursor = self._store.rows("SELECT downlink_cursor FROM sync WHERE id = 1")[0][0]
-        return SyncState(
-            cabinet_id=self.cabinet_id,
-            epoch=tail.epoch,
-            last_seq=tail.seq,
-            last_hash=tail.hash,
-            acked_seq=acked,
-            pending=tail.seq - acked,
-            downlink_cursor=cursor,
-            schema_version=schema_version(self._store),
-        )
+        return outbox.sync_state(self._store, self.cabinet_id, self._appender.tail())
 
     def pending_count(self) -> int:
         """Events of the current epoch the cloud has not acknowledged."""
@@ -276,32 +167,11 @@ class Ledger:
         self, seq: int, limit: int = 500, max_bytes: int = 256 * 1024, *, epoch: str | None = None
     ) -> list[StoredEvent]:
         """The outbox: events after `seq` in the current epoch (or `epoch`), within the limits."""
-        return queries.events_after(self._store, epoch or self._current_tail().epoch, seq, limit, max_bytes)
+        return queries.events_after(self._store, epoch or self._appender.tail().epoch, seq, limit, max_bytes)
 
     def record_ack(self, epoch: str, acked_seq: int) -> int:
         """The cloud holds `epoch` up to `acked_seq`. Never moves backwards; returns the acked seq."""
-        try:
-            with self._store.atomic():
-                rows = self._store.rows(
-                    "SELECT acked_seq, (SELECT coalesce(max(seq), 0) FROM events WHERE epoch = ?) "
-                    "FROM epochs WHERE epoch = ?",
-                    (epoch, epoch),
-                )
-                if not rows:
-                    raise LedgerError(f"ledger {self.path}: unknown epoch {epoch!r}")
-                held, last = rows[0]
-                if acked_seq > last:
-                    raise LedgerError(
-                        f"ledger {self.path}: ack for seq {acked_seq} of epoch {epoch!r} is beyond "
-                        f"its last event (seq {last})"
-                    )
-                if acked_seq > held:
-                    self._store.run("UPDATE epochs SET acked_seq = ? WHERE epoch = ?", (acked_seq, epoch))
-                    held = acked_seq
-        except self._store.database_errors as exc:
-            raise LedgerError(f"ledger {self.path}: could not record the ack: {exc}") from exc
-        result: int = held
-        return result
+        return outbox.record_ack(self._store, epoch, acked_seq)
 
     def epochs(self) -> list[EpochRow]:
         return queries.epochs(self._store)
@@ -333,26 +203,14 @@ class Ledger:
 
     def _replica_changes_made(self) -> None:
         self.replica_changes += 1
-        self._replica_reads.clear()
-
-    def _replica_read(self, kind: str, key: str, read: Callable[[Store, str], Any]) -> Any:
-        """A replica row from memory when this key was read since the last replica write. The replicas
-        are written only through this object, so the memory cannot go stale; it is bounded so that a
-        stream of unknown badges cannot grow it."""
-        found = self._replica_reads.get((kind, key), _NOT_READ)
-        if found is _NOT_READ:
-            found = read(self._store, key)
-            if len(self._replica_reads) >= REPLICA_READS_KEPT:
-                self._replica_reads.clear()
-            self._replica_reads[kind, key] = found
-        return found
+        self._replica_reads.forget()
 
     def staff_by_badge(self, badge: str) -> StaffMember | None:
-        found: StaffMember | None = self._replica_read("staff by badge", badge, replicas.staff_by_badge)
+        found: StaffMember | None = self._replica_reads.read("staff by badge", badge, replicas.staff_by_badge)
         return found
 
     def work_type(self, work_type_id: str) -> WorkType | None:
-        found: WorkType | None = self._replica_read("work type", work_type_id, replicas.work_type)
+        found: WorkType | None = self._replica_reads.read("work type", work_type_id, replicas.work_type)
         return found
 
     def work_types(self) -> list[WorkType]:

@@ -28,7 +28,9 @@ def _storage_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     return cluster.new_database()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+# The quick loop (`make check`) runs the cloud on SQLite; `make test` on both engines. A PostgreSQL
+# case pays for a database of its own, which doubles what the cloud and sync tests cost.
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.slow)])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
     """A migrated, empty cloud database, on each engine."""
     store = cloudharness.migrated(_storage_url(request.param, tmp_path, request))

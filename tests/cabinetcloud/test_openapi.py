@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks
@@ -20,6 +21,8 @@ APP = create_app(_storage, max_wait_s=0.05, poll_s=0.01)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
+# A fuzz run: 25 generated cases for each operation, a few seconds in all.
+@pytest.mark.slow
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 def test_ok__no_server_error_and_replies_match_the_schema(case: schemathesis.Case) -> None:

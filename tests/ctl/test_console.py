@@ -63,6 +63,8 @@ def _cabinetctl(site: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(BIN / "cabinetctl"), *config, *argv], capture_output=True, text=True, timeout=30)
 
 
+# A real cabinetd process started and stopped around the commands: three to four seconds.
+@pytest.mark.slow
 def test_ok__cabinetctl_status_against_cabinetd_then_exit_3_once_it_stopped(
     daemon: subprocess.Popen[str], site: Path, tmp_path: Path
 ) -> None:

@@ -209,6 +209,8 @@ async def test_ok__forced_door_and_door_left_open_raise_and_clear_alarms(rig: Ri
     ]
 
 
+# The test clock runs through a four-hour rental, waking every sleeper on the way: six to seven seconds.
+@pytest.mark.slow
 async def test_ok__due_soon_then_overdue_are_recorded_once(rig: Rig) -> None:
     await rent(rig)
     await rig.clock.advance(240 * 60 - 16 * 60)  # price-tags: 240 minutes; 16 before the due time

@@ -82,6 +82,8 @@ async def slow_usb_rig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Async
     rig.sim.close()
 
 
+# Its USB poller looks every 3 s on purpose, and the rent waits for a poll: three seconds or more.
+@pytest.mark.slow
 async def test_fail__a_handheld_entering_accessory_mode_during_a_rent_is_not_taken_for_a_removal(
     slow_usb_rig: Rig,
 ) -> None:

@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, expect
 
 from cabinetd.demo import Demo
 from tests.kiosk.conftest import VIEWPORT, Shots
 from tests.kiosk.daemon import ANNA, ROOT, free_port
+
+# The whole demo (a cloud, a cabinet, a browser) started per test: ten to twenty seconds apiece.
+pytestmark = pytest.mark.slow
 
 
 def kiosk_until(client: httpx.Client, what: Any, timeout: float = 10.0) -> dict[str, Any]:

@@ -17,6 +17,9 @@ from cabinetd.sim.worldfile import demo_stock
 from tests.kiosk.conftest import VIEWPORT, Shots
 from tests.kiosk.daemon import ANNA, BO, DINA, ERIK, NOBODY, TECH, Daemon, Rental
 
+# Each test starts a daemon and walks its screens in a browser: three to seven seconds apiece.
+pytestmark = pytest.mark.slow
+
 
 def view(page: Page, name: str) -> None:
     page.wait_for_function("(v) => document.body.dataset.view === v", arg=name)

@@ -105,6 +105,8 @@ def test_fail__bad_requests_name_what_is_wrong(
     assert physical(untouched.world()) == before
 
 
+# A daemon process of its own, started for this test: two to three seconds.
+@pytest.mark.slow
 def test_ok__a_forced_door_is_open_with_its_lock_locked_and_raises_the_alarm(cabinet: Daemon) -> None:
     world = cabinet.sim("slots/5/door", {"open": True, "force": True}).json()
     assert world["slots"][4] | {"battery": 0} == {
@@ -116,6 +118,8 @@ def test_ok__a_forced_door_is_open_with_its_lock_locked_and_raises_the_alarm(cab
     cabinet.until(lambda s: s["cabinet"]["slots"][4]["alarms"] == [])
 
 
+# A daemon process of its own, started for this test: two to three seconds.
+@pytest.mark.slow
 def test_ok__a_released_lock_lets_the_door_open_until_it_is_shut_again(cabinet: Daemon) -> None:
     cabinet.sim("badge", {"uid": ANNA})
     cabinet.until(lambda s: s["screen"].get("step") == "door")
@@ -129,6 +133,8 @@ def test_ok__a_released_lock_lets_the_door_open_until_it_is_shut_again(cabinet: 
     assert state["cabinet"]["slots"][0]["state"] == "empty"
 
 
+# A daemon process of its own, started for this test: two to three seconds.
+@pytest.mark.slow
 def test_ok__badge_and_device_settings_reach_the_daemon_through_the_real_drivers(cabinet: Daemon) -> None:
     world = cabinet.sim("devices/S1-0002", {"battery": 75, "selftest": "fail:wifi", "responsive": False}).json()
     device = {d["serial"]: d for d in world["devices"]}["S1-0002"]
@@ -138,6 +144,8 @@ def test_ok__badge_and_device_settings_reach_the_daemon_through_the_real_drivers
     assert state["session"]["name"] == "Chen Zhao"
 
 
+# The daemon is stopped or killed and started again: five to six seconds.
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["stop", "crash"])
 def test_ok__the_world_survives_a_restart_of_the_daemon(cabinet: Daemon, sig: int) -> None:
     rent_from_slot_1(cabinet)  # S1-0001 leaves with Anna

@@ -16,6 +16,9 @@ from tests.ledger.powercut import CABINET, Fault, PowerCutVFS, run_workload
 
 TRANSACTIONS = 20
 
+# A run for every write and sync the workload makes: about ten seconds a fault kind.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, set[str]]:

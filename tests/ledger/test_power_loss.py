@@ -7,10 +7,15 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from cabinetd.ledger.schema import Synchronous
 from tests.ledger.powercut import Recovery, recover, run_workload
 
 TRANSACTIONS = 60
+
+# Every crash point of the run is booted and checked: tens of seconds for each setting.
+pytestmark = pytest.mark.slow
 
 
 @dataclass

@@ -6,11 +6,15 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from testbed.process_crash import check, soak
 
 KILLS = 150
 
 
+# 150 children forked and killed, the ledger checked and rebuilt after each: tens of seconds.
+@pytest.mark.slow
 def test_ok__no_reported_event_is_lost_to_sigkill(tmp_path: Path) -> None:
     seed = random.randrange(2**32)
     result = soak(tmp_path / "state", kills=KILLS, target=200, seed=seed)

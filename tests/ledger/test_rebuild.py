@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
@@ -25,9 +26,15 @@ RENTAL_IDS = st.sampled_from(["R-1", "R-2", "R-3", "R-4", "R-5", "R-6"])
 USAGE = st.dictionaries(st.sampled_from(["scans", "drops", "minutes"]), st.integers(0, 500), max_size=3)
 
 
+DUE = st.integers(0, 600).map(lambda minutes: (T0 + timedelta(minutes=minutes)).isoformat())
+
+
 def events() -> st.SearchStrategy[NewEvent]:
-    due = st.integers(0, 600).map(lambda minutes: (T0 + timedelta(minutes=minutes)).isoformat())
-    return st.one_of(
+    return st.one_of(*_slot_events(), *_device_events(), *_rental_events(), *_command_and_incident_events())
+
+
+def _slot_events() -> list[st.SearchStrategy[NewEvent]]:
+    return [
         st.builds(
             lambda slot, to: NewEvent("slot_state_changed", {"from": "empty", "to": to, "reason": "test"}, slot=slot),
             SLOTS,
@@ -39,6 +46,11 @@ def events() -> st.SearchStrategy[NewEvent]:
             st.sampled_from([alarm.value for alarm in Alarm]),
             st.booleans(),
         ),
+    ]
+
+
+def _device_events() -> list[st.SearchStrategy[NewEvent]]:
+    return [
         st.builds(
             lambda serial, slot, battery, charging: NewEvent(
                 "device_status",
@@ -57,6 +69,11 @@ def events() -> st.SearchStrategy[NewEvent]:
             DEVICES,
             st.sampled_from(["picking", "price-tags"]),
         ),
+    ]
+
+
+def _rental_events() -> list[st.SearchStrategy[NewEvent]]:
+    return [
         st.builds(
             lambda serial, slot, staff, rental_id, due_at: NewEvent(
                 "device_rented", {"rental_id": rental_id, "due_at": due_at}, slot=slot, device=serial, staff=staff
@@ -65,7 +82,7 @@ def events() -> st.SearchStrategy[NewEvent]:
             SLOTS,
             STAFF,
             RENTAL_IDS,
-            due,
+            DUE,
         ),
         st.builds(
             lambda serial, slot, rental_id, usage, unexpected: NewEvent(
@@ -84,8 +101,13 @@ def events() -> st.SearchStrategy[NewEvent]:
             lambda kind, rental_id, due_at: NewEvent(kind, {"rental_id": rental_id, "due_at": due_at}),
             st.sampled_from(["rental_due_soon", "rental_overdue"]),
             RENTAL_IDS,
-            due,
+            DUE,
         ),
+    ]
+
+
+def _command_and_incident_events() -> list[st.SearchStrategy[NewEvent]]:
+    return [
         st.builds(
             lambda command_id, ok: NewEvent(
                 "command_result", {"command_id": command_id, "kind": "unlock_slot", "ok": ok}, slot=1
@@ -99,7 +121,7 @@ def events() -> st.SearchStrategy[NewEvent]:
         ),
         st.just(NewEvent("ledger_incident", {"kind": "test", "detail": "x", "copy_path": None})),
         st.just(NewEvent("incident_cleared", {"technician": "T-1"})),
-    )
+    ]
 
 
 class LedgerHistory(RuleBasedStateMachine):
@@ -169,4 +191,5 @@ LedgerHistory.TestCase.settings = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestLedgerHistory = LedgerHistory.TestCase
+# Forty histories of up to 25 steps, each rebuilt and verified after every step: about ten seconds.
+TestLedgerHistory = pytest.mark.slow(LedgerHistory.TestCase)

@@ -175,7 +175,7 @@ def test_ok__answers_from_memory_change_with_every_replica_write(ledger: Ledger)
 def test_ok__a_stream_of_unknown_badges_does_not_grow_the_memory(
     ledger: Ledger, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("cabinetd.ledger.ledger.REPLICA_READS_KEPT", 10)
+    monkeypatch.setattr("cabinetd.ledger.replica_reads.REPLICA_READS_KEPT", 10)
     ledger.apply_replica([op("staff", "S-1", 1, ALICE)], cursor="1")
     for number in range(25):
         assert ledger.staff_by_badge(f"{number:X}") is None

@@ -19,6 +19,9 @@ from testbed import cloudharness
 from testbed.faulty_proxy import Fault, FaultPlan, FaultyProxy
 
 ROOT = Path(__file__).resolve().parents[2]
+# Each case runs the client in a process of its own and kills it: seconds apiece.
+pytestmark = pytest.mark.slow
+
 
 
 @pytest.fixture
