@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import require_system
-from tests.kiosk.daemon import Daemon
+from tests.api.kiosk.daemon import Daemon
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [

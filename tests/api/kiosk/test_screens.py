@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from cabinetd.sim.worldfile import demo_stock
-from tests.kiosk.conftest import VIEWPORT, Shots
-from tests.kiosk.daemon import ANNA, BO, DINA, ERIK, NOBODY, TECH, Daemon, Rental
+from tests.api.kiosk.conftest import VIEWPORT, Shots
+from tests.api.kiosk.daemon import ANNA, BO, DINA, ERIK, NOBODY, TECH, Daemon, Rental
 
 # Each test starts a daemon and walks its screens in a browser: three to seven seconds apiece.
 pytestmark = pytest.mark.slow

@@ -17,7 +17,7 @@ from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.sim.cabinet import SimCabinet
 from cabinetd.sim.worldfile import FILE_NAME, SimWorldError, demo_stock, load
-from tests.kiosk.daemon import ANNA, ROOT, Daemon
+from tests.api.kiosk.daemon import ANNA, ROOT, Daemon
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from cabinetd.demo import Demo
-from tests.kiosk.conftest import VIEWPORT, Shots
-from tests.kiosk.daemon import ANNA, ROOT, free_port
+from tests.api.kiosk.conftest import VIEWPORT, Shots
+from tests.api.kiosk.daemon import ANNA, ROOT, free_port
 
 # The whole demo (a cloud, a cabinet, a browser) started per test: ten to twenty seconds apiece.
 pytestmark = pytest.mark.slow
