@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import require_system
 from tests.api.kiosk.daemon import Daemon
+from tests.conftest import require_system
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = [
