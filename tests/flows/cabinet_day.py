@@ -59,6 +59,8 @@ class CabinetDayModel(RuleBasedStateMachine):
         self.tapped: dict[str, float] = {}  # badge -> when it was last presented
         self.started = False
 
+    # --- plumbing ---------------------------------------------------------------------------------
+
     def run(self, step: Coroutine[Any, Any, Any]) -> Any:
         return self.loop.run_until_complete(step)
 

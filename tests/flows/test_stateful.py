@@ -39,7 +39,7 @@ from tests.flows.cabinet_day import (
 )
 from tests.flows.lockwatch import RETRY_S
 
-# Hypothesis plays a few dozen steps of a real cabinet: tens of seconds (see the settings below).
+# Ten days of up to sixteen steps, each on a cabinet started for it: 30-40 s (the settings at the end).
 pytestmark = pytest.mark.slow
 
 
