@@ -29,7 +29,7 @@ from cabinetd.sim.worldfile import WorldRecord
 from cabinetproto.chain import uuid7
 from cabinetproto.pins import hash_pin
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 FLEET = ROOT / "config" / "fleet-demo.toml"
 SHA = hashlib.sha256(b"app").hexdigest()
 

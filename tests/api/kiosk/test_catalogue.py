@@ -13,7 +13,7 @@ from cabinetd.hal.agentprotocol import SELFTEST_CHECKS
 from cabinetd.policy import Refusal
 from cabinetproto.enums import Alarm, SlotState
 
-STATIC = Path(__file__).resolve().parent.parent.parent / "cabinetd" / "api" / "static"
+STATIC = Path(__file__).resolve().parents[3] / "cabinetd" / "api" / "static"
 LANGUAGES = ("zh-CN", "en")
 # Reasons the flows give besides the policy's refusals, and checks the inspection reports itself.
 FLOW_REASONS = ("no_free_slot", "dispense_cancelled", "return_cancelled")
