@@ -5,8 +5,8 @@ observe becomes a `HardwareEvent` handed to the `EventSink` on the event loop's 
 (`loop.call_soon_threadsafe`). Calls into a driver (`unlock`, `set_power`, ...) are coroutines awaited
 on the loop.
 
-Facts and commands are kept apart: "unlock sent" is not "door opened"; a door that does not open
-within its timeout is reported as `DoorNotOpened`, never as an open door.
+Facts and commands are kept apart: "unlock sent" is not "door opened". How long a rent or return
+waits for the door after its unlock is that flow's deadline (docs/slot-states.md), not a fact.
 """
 
 from __future__ import annotations
@@ -38,13 +38,6 @@ class DoorOpened:
 
 @dataclass(frozen=True)
 class DoorClosed:
-    slot: int
-
-
-@dataclass(frozen=True)
-class DoorNotOpened:
-    """The unlock pulse went out but the door did not open within the timeout."""
-
     slot: int
 
 
@@ -85,7 +78,6 @@ HardwareEvent = (
     UnlockSent
     | DoorOpened
     | DoorClosed
-    | DoorNotOpened
     | BadgeRead
     | DevicePlugged
     | DeviceUnplugged
