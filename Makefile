@@ -47,10 +47,12 @@ pytest: $(STAMP)
 	$(PY) -m pytest -q
 
 # Everything but the tests marked slow (soaks, crash and power-loss runs, the stateful model, the
-# browser screens, the cloud on PostgreSQL): `make test` still runs them all. Two workers, because
-# much of what is left waits on real time (lock pulses, poll intervals) rather than on the CPU.
+# browser screens, the cloud on PostgreSQL): `make test` still runs them all. Four workers on two cores,
+# because much of what is left waits on real time (lock pulses, poll intervals) rather than on the CPU.
 pytest-quick: $(STAMP)
-	$(PY) -m pytest -q -n 2 --dist worksteal -m "not slow"
+	@# Bytecode kept even where the shell says not to: compiling and rewriting every module again in each
+	@# worker costs more than the quick tests themselves.
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m pytest -q -n 4 --dist worksteal -m "not slow"
 
 test: system-deps lint typecheck pytest
 

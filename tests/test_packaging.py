@@ -76,11 +76,13 @@ def _loaded_after(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow  # a fresh interpreter importing the whole side
 def test_ok__a_cabinet_loads_nothing_of_the_cloud() -> None:
     loaded = _loaded_after("import cabinetd.__main__, cabinetd.cabinet, cabinetd.ctl")
     assert loaded & {"cabinetcloud", "fastapi", "sqlalchemy", "psycopg"} == set()
 
 
+@pytest.mark.slow  # a fresh interpreter importing the whole side
 def test_ok__the_cloud_loads_nothing_of_the_cabinet() -> None:
     loaded = _loaded_after("import cabinetcloud.__main__, cabinetcloud.app")
     assert loaded & {"cabinetd", "transitions", "sqlite_utils", "gpiozero", "serial", "usb"} == set()

@@ -140,6 +140,7 @@ async def test_ok__missing_reader_device_is_one_warning_and_the_reader_waits_for
         await reader.cleanup()
 
 
+@pytest.mark.slow  # a real cabinetd run in a fresh interpreter
 def test_fail__cabinetd_run_without_a_pin_library_says_one_line(tmp_path: Path) -> None:
     site = tmp_path / "site.toml"
     site.write_text(

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -15,6 +17,7 @@ def _modules_after(statement: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.slow  # a fresh interpreter importing the whole side
 def test_ok__a_real_cabinet_does_not_load_the_simulator() -> None:
     loaded = _modules_after("import cabinetd.cabinet, cabinetd.__main__")
     assert {name for name in loaded if name == "cabinetd.sim" or name.startswith("cabinetd.sim.")} == set()
@@ -22,6 +25,7 @@ def test_ok__a_real_cabinet_does_not_load_the_simulator() -> None:
     assert "cabinetd.cabinet" in loaded, "the import itself must have happened"
 
 
+@pytest.mark.slow  # a fresh interpreter importing the whole side
 def test_ok__a_simulated_cabinet_loads_it() -> None:
     statement = (
         "from cabinetd import configfile\n"
