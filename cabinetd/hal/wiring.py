@@ -26,7 +26,7 @@ BusFor = Callable[[str, int], Rs485Bus]
 class LockWiring:
     where: str  # the module's lock section as config spells it: "modules[0].lock"
     timeouts: TimeoutsSection
-    sink: EventSink  # the door watch's, which turns "unlock sent" into "door opened" or not
+    sink: EventSink  # where the driver posts its facts (unlock sent, door opened, door closed)
     pins: PinSource
     bus: BusFor
     feedback_poll_s: float
