@@ -11,9 +11,8 @@ async def test_ok__one_tap_rents_provisions_unlocks_and_records(rig: Rig) -> Non
     await rig.until(lambda: rig.controller.screen.state.get("step") == "door", within=10)
     slot = rig.controller.screen.state["slot"]
     assert rig.state(slot) == "dispensing"
-    assert rig.sim.locks.lock_released(slot) or True
     door = rig.sim.locks.door(slot)
-    assert door.pull()
+    assert door.pull(), f"slot {slot}: the lock did not let go for the rent"  # a shut latch holds the door
     await rig.until(lambda: rig.controller.screen.state.get("step") == "take")
     rig.sim.remove(slot)
     await rig.until(lambda: rig.controller.screen.state.get("step") == "close")
