@@ -21,6 +21,7 @@ from cabinetcloud import schema
 from cabinetcloud.auth import Caller
 from cabinetcloud.storage import Storage, next_number
 from cabinetcloud.validation import Problem, check_event
+from cabinetproto.chain import parse_utc
 from cabinetproto.wire import (
     PROTOCOL_VERSION,
     BatchReply,
@@ -151,7 +152,7 @@ def _kept(conn: Connection, cabinet_id: str, event_id: str) -> bool:
 
 def _parse_time(text: str) -> datetime | None:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_utc(text)
     except ValueError:
         return None
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment

@@ -16,6 +16,7 @@ import tomli_w
 
 from cabinetd.ctl import render
 from cabinetd.ctl.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ControlClient, CtlError, dumps
+from cabinetproto.chain import parse_utc
 
 FOLLOW_POLL_S: Final = 0.5
 BADGE_POLL_MAX_S: Final = 25.0
@@ -204,7 +205,7 @@ def since(text: str, now: datetime | None = None) -> datetime:
         span = {"m": timedelta(minutes=count), "h": timedelta(hours=count), "d": timedelta(days=count)}[unit]
         return (now or datetime.now(UTC)) - span
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_utc(text)
     except ValueError:
         raise CtlError(f"--since: not a time or an age: {text!r} (e.g. 2026-11-02T08:00, 12h)", EXIT_USAGE) from None
     return moment if moment.tzinfo else moment.astimezone()

@@ -10,6 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from cabinetproto.chain import parse_utc
+
 
 @dataclass(frozen=True, slots=True)
 class NewEvent:
@@ -63,4 +65,4 @@ class StoredEvent:
         }
 
     def occurred(self) -> datetime:
-        return datetime.fromisoformat(self.occurred_at.replace("Z", "+00:00"))
+        return parse_utc(self.occurred_at)

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from cabinetd.api.control import shapes
 from cabinetd.api.control.answers import answer, query_int
 from cabinetd.ledger import Ledger, StoredEvent
+from cabinetproto.chain import parse_utc
 
 MAX_EVENTS: Final = 10_000
 EXPORT_PAGE: Final = 500
@@ -75,7 +76,7 @@ class Events:
 
 def _moment(text: str) -> datetime:
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        moment = parse_utc(text)
     except ValueError:
         raise ValueError(f"since must be an ISO 8601 time, got {text!r}") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
