@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 # Debian packages the test suite needs; installed when missing and we run as root.
-SYSTEM_PACKAGES := libusb-1.0-0 systemd postgresql chromium fonts-wqy-microhei
+SYSTEM_PACKAGES := libusb-1.0-0 libudev1 systemd postgresql chromium fonts-wqy-microhei
 
 .PHONY: demo test check lint typecheck pytest pytest-quick system-deps bench clean
 

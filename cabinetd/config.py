@@ -113,9 +113,17 @@ class BadgeReaderSection(Section):
     number_format: Literal["hex", "decimal"] = "hex"
 
 
+class UsbSimSection(Section):
+    """Only read with hal.type = "sim": which hubs the simulated bus has, how it reports plug events."""
+
+    hubs: Literal["per-port", "usb3", "ganged", "no-switching"] = "per-port"
+    plug_events: Literal["udev", "poll"] = "udev"
+
+
 class UsbSection(Section):
     type: Literal["pyusb"] = "pyusb"
-    poll_s: Annotated[StrictFloat, between(0.05, 5)] = 0.25
+    poll_s: Annotated[StrictFloat, between(0.05, 5)] = 0.25  # without udev (or with plug_events = "poll")
+    sim: UsbSimSection = UsbSimSection()
 
 
 class GpioModuleLock(Section):

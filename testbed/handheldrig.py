@@ -13,6 +13,7 @@ from cabinetd.hal.base import DeviceRefresh
 from cabinetd.hal.devicelink import AoaDeviceLink
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.usbtopology import bus_for_config
 from testbed.usbrig import usb_config
 
 PORTS: Mapping[int, str] = {1: "1-1.1", 2: "1-1.2"}
@@ -68,7 +69,7 @@ async def link_rig(
     config = usb_config(dict(PORTS))
     config = config.model_copy(update={"timeouts": TimeoutsSection(device_request_s=request_s)})
     plugged = dict(handhelds or {})
-    bus = SimUsbBackend.for_config(
+    bus = bus_for_config(
         config, devices={slot: handheld.usb for slot, handheld in plugged.items()}, enumerate_delay_s=enumerate_delay_s
     )
     refreshes = RefreshRecorder()

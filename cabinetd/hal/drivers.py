@@ -18,6 +18,7 @@ keys a person writes.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from cabinetd.clock import Clock
@@ -67,9 +68,20 @@ def build_slot_ports(
     power_off_s: float = 1.0,
     enumerate_s: float = 5.0,
     clock: Clock | None = None,
+    udev_monitor: Any = None,
+    sysfs: Path | None = None,
 ) -> SlotPorts:
-    """The slot ports `usb.type` names; `backend` replaces libusb (the simulator's bus)."""
-    wiring = PortsWiring(sink, backend, power_off_s=power_off_s, enumerate_s=enumerate_s, clock=clock)
+    """The slot ports `usb.type` names; `backend` replaces libusb (the simulator's bus), `udev_monitor`
+    and `sysfs` the kernel's plug events and sysfs tree (the simulator's, a test's)."""
+    wiring = PortsWiring(
+        sink,
+        backend,
+        power_off_s=power_off_s,
+        enumerate_s=enumerate_s,
+        clock=clock,
+        udev_monitor=udev_monitor,
+        sysfs=sysfs,
+    )
     return SLOT_PORTS[config.usb.type](config, wiring)
 
 

@@ -29,6 +29,28 @@ class PortPowerError(HardwareError):
     """A hub cannot switch the power of a slot's USB port."""
 
 
+class PowerSwitchRefused(PortPowerError):
+    """The hub in front of a slot cannot cut that port's power alone, so nothing was switched.
+
+    `switching` is what the hub does instead: "ganged" (every port at once, as a Raspberry Pi 4's own
+    ports) or "none" (no power switching: at most the port's data is cut, VBUS stays on).
+    """
+
+    def __init__(self, message: str, *, hub: str, switching: str) -> None:
+        super().__init__(message)
+        self.hub = hub
+        self.switching = switching
+
+
+class PowerCycleIncomplete(PortPowerError):
+    """A power cycle whose device did not leave the bus (`left` False) or did not come back."""
+
+    def __init__(self, message: str, *, left: bool, came_back: bool) -> None:
+        super().__init__(message)
+        self.left = left
+        self.came_back = came_back
+
+
 class LinkFailure(enum.Enum):
     """What went wrong on a device link; the controller acts on it (UNRESPONSIVE: power-cycle once)."""
 

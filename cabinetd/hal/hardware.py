@@ -40,12 +40,13 @@ def build_hardware(
     serial_url_for: Any = None,
     badge_url: str | None = None,
     usb_backend: Any = None,
+    udev_monitor: Any = None,
     **link_options: Any,
 ) -> Hardware:
     """The real drivers; the keyword arguments let the simulated cabinet (or a test) put its fakes under them."""
     return Hardware(
         locks=build_locks_and_doors(config, sink, pin_factory=pin_factory, serial_url_for=serial_url_for),
         reader=build_badge_reader(config, sink, url=badge_url),
-        ports=build_slot_ports(config, sink, backend=usb_backend),
+        ports=build_slot_ports(config, sink, backend=usb_backend, udev_monitor=udev_monitor),
         link=build_device_link(config, on_refresh, backend=usb_backend, **link_options),
     )

@@ -1,31 +1,35 @@
 """Slot USB ports over pyusb: presence and identity of the device in each slot, per-port power.
 
-A polling thread lists the bus every `usb.poll_s` and matches devices to slots by bus and port path;
-it posts `DevicePlugged` / `DeviceUnplugged` for changes and `PartStateChanged` when a hub goes or
-comes back. Power is switched with hub class requests and read back (see `usbhub`); a hub whose
-descriptor does not declare per-port switching gets a `PortPowerError` instead of a guess.
+A thread lists the bus and matches devices to slots by bus and port path: when udev says a USB device
+came or went (`usbevents`), and every RESYNC_S besides; where udev is not there, every `usb.poll_s`.
+It posts `DevicePlugged` / `DeviceUnplugged` for changes and `PartStateChanged` when a hub goes or
+comes back. Power is switched on every half of the slot's hub and read back (`portpower`); a hub that
+cannot switch the port alone gets a `PowerSwitchRefused` instead of a guess.
 
 A device swapped for another between two polls is posted as an unplug and a plug. A power cycle the
 driver makes itself is not: the slot's device did not leave; only a different identity afterwards
-(or no device at all) is posted.
+(or no device at all) is posted. A power cycle checks that the device left the bus and that it came
+back, and a `PowerCycleIncomplete` says which did not happen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import select
+import socket
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
 
 import usb.backend.libusb1
 import usb.core
-import usb.util
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.hal import usbhub
+from cabinetd.hal import usbevents
 from cabinetd.hal.base import (
     DevicePlugged,
     DeviceUnplugged,
@@ -38,64 +42,20 @@ from cabinetd.hal.base import (
     UsbIdentity,
     post_from_thread,
 )
-from cabinetd.hal.errors import DriverError, PortPowerError
+from cabinetd.hal.errors import DriverError, PortPowerError, PowerCycleIncomplete, PowerSwitchRefused
+from cabinetd.hal.portpower import SYSFS, PortPower
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.hal.usbidentity import REQUEST_TIMEOUT_MS, answers, read_identity, same_device
 from cabinetd.hal.wiring import PortsWiring
 
 log = logging.getLogger(__name__)
 
-# A control request a healthy device or hub answers in a few milliseconds.
-REQUEST_TIMEOUT_MS: Final = 250
 # How often a power cycle looks for the device leaving and coming back.
 WAIT_STEP_S: Final = 0.02
-
-def read_identity(device: Any, timeout_ms: int = REQUEST_TIMEOUT_MS) -> UsbIdentity:
-    """Vendor, product and serial number; a device that does not answer gets serial None."""
-    serial: str | None = None
-    if device.iSerialNumber:
-        device.default_timeout = timeout_ms
-        try:
-            serial = usb.util.get_string(device, device.iSerialNumber)
-        except (usb.core.USBError, ValueError) as error:
-            # pyusb turns a failed language list into ValueError("The device has no langid ...").
-            log.warning(
-                "USB %04X:%04X at bus %s address %s did not give its serial number: %s",
-                device.idVendor,
-                device.idProduct,
-                device.bus,
-                device.address,
-                error,
-            )
-        finally:
-            usb.util.dispose_resources(device)
-    return UsbIdentity(vendor_id=int(device.idVendor), product_id=int(device.idProduct), serial=serial)
-
-
-def answers(device: Any, timeout_ms: int = REQUEST_TIMEOUT_MS) -> bool | None:
-    """Whether a device answers a standard GET_STATUS: True, False (times out), None (it left)."""
-    try:
-        device.ctrl_transfer(0x80, usbhub.GET_STATUS, 0, 0, 2, timeout_ms)
-        return True
-    except usb.core.USBTimeoutError:
-        return False
-    except usb.core.USBError as error:
-        # A stall is still an answer; anything else but a vanished device counts as silence.
-        if error.errno == 32:  # EPIPE
-            return True
-        return None if error.errno == 19 else False  # ENODEV
-    finally:
-        usb.util.dispose_resources(device)
-
-
-def same_device(before: UsbIdentity, after: UsbIdentity) -> bool:
-    """Whether two sightings on one port can be the same device (a serial may have been unreadable).
-
-    A known serial decides: a handheld switching to accessory mode re-enumerates with another vendor and
-    product id but keeps its serial, and must not pass for a device taken out and another put in.
-    """
-    if before.serial is not None and after.serial is not None:
-        return before.serial == after.serial
-    return (before.vendor_id, before.product_id) == (after.vendor_id, after.product_id)
+# With udev: how often the bus is listed anyway, in case the kernel dropped an event (a full buffer).
+RESYNC_S: Final = 5.0
+# How long the thread sleeps at most between two heartbeats while no event comes.
+TICK_S: Final = 1.0
 
 
 class PyusbSlotPorts(SlotPorts):
@@ -111,6 +71,8 @@ class PyusbSlotPorts(SlotPorts):
         power_off_s: float = 1.0,
         enumerate_s: float = 5.0,
         clock: Clock | None = None,
+        udev_monitor: Any = None,
+        sysfs: Path | None = None,
     ) -> None:
         super().__init__()
         self.slots = tuple(sorted(ports))
@@ -123,6 +85,12 @@ class PyusbSlotPorts(SlotPorts):
         self._power_off_s = power_off_s
         self._enumerate_s = enumerate_s
         self._clock = clock or Clock()  # wall time for a hub's `since`
+        self._monitor = udev_monitor  # None: udev's own where it runs (real buses only), else polling
+        # The kernel's sysfs belongs to the real bus: an emulated one has none unless a test gives it.
+        if sysfs is None and backend is None:
+            sysfs = SYSFS
+        self._power = PortPower(self._list, timeout_ms=REQUEST_TIMEOUT_MS, sysfs=sysfs)
+        self._wake_r, self._wake_w = socket.socketpair()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._thread_error: BaseException | None = None
@@ -145,10 +113,19 @@ class PyusbSlotPorts(SlotPorts):
             self._backend = usb.backend.libusb1.get_backend()
             if self._backend is None:
                 raise DriverError("usb.type", "pyusb", "libusb-1.0 is not installed (Debian: libusb-1.0-0)")
+            if self._monitor is None:
+                # Only a real bus: udev's events on an emulated one would be another machine's.
+                self._monitor = usbevents.open_udev_monitor()
         # A first look before returning, so that present() is right for the controller's reconciliation;
         # what is there now is state, not news, so it is not posted.
         await asyncio.to_thread(self._poll_once, False)
         self._stop.clear()
+        self._wake_r.setblocking(False)
+        try:
+            while self._wake_r.recv(64):  # a wake-up left by an earlier cleanup()
+                pass
+        except BlockingIOError:
+            pass
         self._thread = threading.Thread(target=self._thread_main, name="slot USB ports", daemon=True)
         self._thread.start()
 
@@ -161,6 +138,7 @@ class PyusbSlotPorts(SlotPorts):
 
     async def cleanup(self) -> None:
         self._stop.set()
+        self._wake_w.send(b"\0")
         thread, self._thread = self._thread, None
         if thread is not None:
             await asyncio.to_thread(thread.join, 5.0)
@@ -185,15 +163,46 @@ class PyusbSlotPorts(SlotPorts):
     def _post(self, event: HardwareEvent) -> None:
         post_from_thread(self._loop, self._sink, event)
 
+    @property
+    def plug_events(self) -> str:
+        """Where plug events come from: "udev", or "polling" every `usb.poll_s`."""
+        return "polling" if self._monitor is None else "udev"
+
     def _thread_main(self) -> None:
         try:
-            while not self._stop.wait(self._poll_s):
+            if self._monitor is not None:
+                self._follow_udev()  # until cleanup(), or udev stops
+            while self._monitor is None and not self._stop.wait(self._poll_s):
                 self.tick()
                 self._poll_once(True)
         except BaseException as error:
             self._thread_error = error
             log.exception("slot USB ports: polling thread failed")
             raise
+
+    def _follow_udev(self) -> None:
+        listed = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._monitor, self._wake_r], [], [], TICK_S)
+            except (OSError, ValueError) as error:  # the monitor's socket was closed under us
+                if self._stop.is_set():
+                    return
+                log.warning("slot USB ports: udev events stopped (%s); polling the bus from now on", error)
+                self._monitor = None
+                return
+            if self._wake_r in ready:
+                return  # cleanup()
+            self.tick()
+            changed = self._monitor in ready
+            if changed:
+                try:
+                    usbevents.drain(self._monitor)
+                except OSError as error:
+                    log.warning("slot USB ports: udev events were lost (%s); listing the bus", error)
+            if changed or time.monotonic() - listed >= RESYNC_S:
+                listed = time.monotonic()
+                self._poll_once(True)
 
     def _list(self) -> list[Any]:
         return list(usb.core.find(find_all=True, backend=self._backend))
@@ -271,37 +280,7 @@ class PyusbSlotPorts(SlotPorts):
         return f"slot {slot} (USB {self._paths[slot]})"
 
     def _switch(self, slot: int, on: bool) -> None:
-        path = self._paths[slot]
-        where, hub_path = self._where(slot), path.hub
-        hub = self._find(hub_path)
-        if hub is None:
-            raise PortPowerError(f"{where}: hub {hub_path} is not connected")
-        try:
-            try:
-                descriptor = usbhub.read_hub_descriptor(hub, REQUEST_TIMEOUT_MS)
-            except (usb.core.USBError, ValueError) as error:
-                raise PortPowerError(f"{where}: hub {hub_path} did not give its hub descriptor: {error}") from None
-            if not descriptor.per_port_power:
-                raise PortPowerError(
-                    f"{where}: hub {hub_path} cannot switch power per port "
-                    f"(wHubCharacteristics 0x{descriptor.characteristics:04X}: {descriptor.switching} switching)"
-                )
-            if path.port > descriptor.ports:
-                raise PortPowerError(f"{where}: hub {hub_path} has only {descriptor.ports} ports")
-            word = "on" if on else "off"
-            try:
-                usbhub.set_port_power(hub, path.port, on, REQUEST_TIMEOUT_MS)
-                status = usbhub.port_status(hub, path.port, REQUEST_TIMEOUT_MS)
-            except (usb.core.USBError, ValueError) as error:
-                raise PortPowerError(f"{where}: hub {hub_path} did not switch port power {word}: {error}") from None
-            if bool(status & descriptor.power_bit) != on:
-                raise PortPowerError(
-                    f"{where}: hub {hub_path} reads port power {'on' if not on else 'off'} "
-                    f"after switching it {word} (status 0x{status:04X})"
-                )
-            log.info("%s: port power %s", where, word)
-        finally:
-            usb.util.dispose_resources(hub)
+        self._power.switch(self._where(slot), self._paths[slot], on)
 
     def _wait_for(self, path: PortPath, present: bool) -> Any:
         # Real time, not the clock: this worker thread sleeps while a real (or emulated) hub enumerates.
@@ -313,7 +292,6 @@ class PyusbSlotPorts(SlotPorts):
             time.sleep(WAIT_STEP_S)
 
     def _cycle(self, slot: int) -> UsbIdentity | None:
-        path = self._paths[slot]
         with self._lock:
             if slot in self._busy:
                 raise PortPowerError(f"{self._where(slot)}: a power cycle is already running")
@@ -321,14 +299,7 @@ class PyusbSlotPorts(SlotPorts):
         done = False
         after: UsbIdentity | None = None
         try:
-            self._switch(slot, False)
-            try:
-                self._wait_for(path, present=False)
-                self._stop.wait(self._power_off_s)
-            finally:
-                self._switch(slot, True)
-            device = self._wait_for(path, present=True)
-            after = read_identity(device) if device is not None else None
+            after = self._off_and_on(slot)
             done = True
             log.info("%s: power-cycled; back: %s", self._where(slot), after)
             return after
@@ -340,7 +311,36 @@ class PyusbSlotPorts(SlotPorts):
                     self._settle(slot, after, True)
                 # Otherwise the next poll says what is on the port now.
 
+    def _off_and_on(self, slot: int) -> UsbIdentity | None:
+        """Switch off, see the device leave, wait, switch on, see it come back; None for an empty port."""
+        path, where = self._paths[slot], self._where(slot)
+        was_there = self._find(path) is not None
+        self._switch(slot, False)
+        try:
+            still = self._wait_for(path, present=False)
+            if still is not None:
+                raise PowerCycleIncomplete(
+                    f"{where}: the device did not leave the bus within {self._enumerate_s:g} s of its port "
+                    f"being switched off; hub {path.hub} reads the port off but does not cut it",
+                    left=False,
+                    came_back=False,
+                )
+            self._stop.wait(self._power_off_s)
+        finally:
+            self._switch(slot, True)
+        device = self._wait_for(path, present=True)
+        if device is None and was_there:
+            raise PowerCycleIncomplete(
+                f"{where}: the device left the bus but did not come back within {self._enumerate_s:g} s "
+                "of its port being switched on",
+                left=True,
+                came_back=False,
+            )
+        return None if device is None else read_identity(device)
+
     def _recover(self, slot: int) -> PortRecovery:
+        """Raises PowerSwitchRefused where the hub cannot cycle the port alone: the silent device is then
+        judged on its silence, by the caller, with the reason as evidence."""
         where = self._where(slot)
         device = self._find(self._paths[slot])
         state = None if device is None else answers(device)
@@ -355,9 +355,17 @@ class PyusbSlotPorts(SlotPorts):
             log.warning("%s: device does not answer and was already power-cycled once", where)
             return PortRecovery.UNRESPONSIVE
         log.warning("%s: device does not answer; power-cycling its port once", where)
-        if self._cycle(slot) is None:
-            log.warning("%s: no device came back after the power cycle", where)
-            return PortRecovery.GONE
+        try:
+            self._cycle(slot)
+        except PowerSwitchRefused:
+            with self._lock:
+                self._cycled.discard(slot)  # nothing was tried: the same answer next time
+            raise
+        except PowerCycleIncomplete as error:
+            if error.left:
+                log.warning("%s", error)
+                return PortRecovery.GONE
+            raise
         device = self._find(self._paths[slot])
         result = PortRecovery.RECOVERED if device is not None and answers(device) else PortRecovery.UNRESPONSIVE
         log.warning("%s: after the power cycle the device is %s", where, result.value)
@@ -378,4 +386,6 @@ def build_pyusb_ports(config: CabinetConfig, wiring: PortsWiring) -> SlotPorts:
         power_off_s=wiring.power_off_s,
         enumerate_s=wiring.enumerate_s,
         clock=wiring.clock,
+        udev_monitor=wiring.udev_monitor,
+        sysfs=wiring.sysfs,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from cabinetd.clock import Clock
@@ -49,6 +50,8 @@ class PortsWiring:
     power_off_s: float = 1.0
     enumerate_s: float = 5.0
     clock: Clock | None = None
+    udev_monitor: Any = None  # the simulator's uevents; None: udev's own, on a real bus where it runs
+    sysfs: Path | None = None  # a test's fake sysfs tree; None: /sys on a real bus, none on an emulated one
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from cabinetd.sim.agent import HandheldAgent
 from cabinetd.sim.badgereader import PtyBadgeReader
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.locks import SimLocks
-from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.sim.uevents import SimUevents
+from cabinetd.sim.usbtopology import bus_for_config
 
 # The device model of the handhelds the simulator puts in each slot type: the demo fleet's
 # (config/fleet-demo.toml), so that the simulated cabinet and the demo cloud agree.
@@ -45,7 +46,9 @@ class SimCabinet:
         slots = sorted(self.paths)
         chosen = slots[::2] if occupied is None else sorted(occupied)
         self.handhelds: dict[str, SimHandheld] = {}
-        self.usb = SimUsbBackend.for_config(config)
+        # The simulated kernel's plug events stand in for udev's (usb.sim.plug_events).
+        self.uevents = SimUevents() if config.usb.sim.plug_events == "udev" else None
+        self.usb = bus_for_config(config, hubs=config.usb.sim.hubs, uevents=self.uevents)
         for slot in chosen:
             model = models.get(config.slot_type(slot), "pda-s1")
             self.insert(slot, self.handheld(demo_serial(slot), model=model))
@@ -68,6 +71,7 @@ class SimCabinet:
             serial_url_for=self.locks.serial_url_for,
             badge_url=self.reader.url,
             usb_backend=self.usb,
+            udev_monitor=None if self.uevents is None else self.uevents.monitor,
             **self.link_options,
         )
 
@@ -97,3 +101,5 @@ class SimCabinet:
     def close(self) -> None:
         self.reader.close()
         self.locks.close()
+        if self.uevents is not None:
+            self.uevents.close()

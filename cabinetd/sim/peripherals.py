@@ -18,6 +18,7 @@ from cabinetd.hal.drivers import build_badge_reader, build_slot_ports
 from cabinetd.sim.badgereader import PtyBadgeReader
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.sim.usbdevices import handheld
+from cabinetd.sim.usbtopology import bus_for_config
 
 
 def demo_serial(slot: int) -> str:
@@ -43,7 +44,7 @@ def simulated_peripherals(
     reader = PtyBadgeReader.for_config(config.badge_reader)
     slots = sorted(slot.number for _, slot in config.slots())
     chosen = slots[::2] if occupied is None else sorted(occupied)
-    usb = SimUsbBackend.for_config(config, devices={slot: handheld(demo_serial(slot)) for slot in chosen})
+    usb = bus_for_config(config, devices={slot: handheld(demo_serial(slot)) for slot in chosen})
     return SimulatedPeripherals(
         reader=reader,
         usb=usb,

@@ -9,6 +9,9 @@ when the device itself no longer answers), and routes transfers to the device mo
 Errors are the ones libusb gives: a transfer to a device that left the bus raises `USBError` with
 errno ENODEV, a request the device stalls raises errno EPIPE, a device that does not answer raises
 `USBTimeoutError` after the transfer's timeout (scaled by `timeout_scale`).
+
+The kernel's side beyond the bus, uevents and sysfs `disable` files, is `usbkernel.SimKernel`; a bus
+laid out for a cabinet's config, with each kind of hub found in the field, is `usbtopology`.
 """
 
 from __future__ import annotations
@@ -17,18 +20,19 @@ import errno
 import threading
 import time
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import usb.backend
 import usb.core
 
 from cabinetd.clock import Clock
-from cabinetd.config import CabinetConfig
 from cabinetd.hal.usbhub import PortPath
+from cabinetd.sim.uevents import SimUevents
 from cabinetd.sim.usbdescriptors import Gone, Interface, Setup, Stall
 from cabinetd.sim.usbdevices import SimHub, SimPort, SimUsbDevice
+from cabinetd.sim.usbkernel import SimKernel
 
 _NO_DEVICE = ("No such device (it may have been disconnected)", -4, errno.ENODEV)
 _PIPE = ("Pipe error", -9, errno.EPIPE)
@@ -69,8 +73,11 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
         clock: Clock | None = None,
         enumerate_delay_s: float = 0.0,
         timeout_scale: float = 1.0,
+        uevents: SimUevents | None = None,
+        sysfs: Path | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.kernel = SimKernel(uevents=uevents, sysfs=sysfs, enumerate_delay_s=enumerate_delay_s)
         self.clock = clock or Clock()
         self.enumerate_delay_s = enumerate_delay_s
         self.timeout_scale = timeout_scale
@@ -87,6 +94,7 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
             root = SimHub(ports, switching=switching, usb3=usb3, root=True, clock=self.clock)
             root.configuration = 1
             self._roots[number] = _Enumerated(root, number, 1, None, None)
+            self.kernel.hub_known(PortPath(number, ()), root)
             return root
 
     def port(self, path: str | PortPath) -> SimPort:
@@ -108,6 +116,8 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
     def plug(self, path: str | PortPath, device: SimUsbDevice) -> None:
         with self.lock:
             self.port(path).attach(device)
+            if isinstance(device, SimHub):
+                self.kernel.hub_known(PortPath.parse(path) if isinstance(path, str) else path, device)
 
     def unplug(self, path: str | PortPath) -> SimUsbDevice | None:
         with self.lock:
@@ -116,38 +126,6 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
     def device_at(self, path: str | PortPath) -> SimUsbDevice | None:
         with self.lock:
             return self.port(path).device
-
-    @classmethod
-    def for_config(
-        cls,
-        config: CabinetConfig,
-        *,
-        devices: Mapping[int, SimUsbDevice] | None = None,
-        switching: str = "per-port",
-        usb3: bool = False,
-        **options: Any,
-    ) -> SimUsbBackend:
-        """A bus with the hubs every slot's port path needs, and `devices` plugged in by slot number.
-
-        Every hub (root hubs included) has the given power `switching` and USB generation; `options`
-        go to the backend (clock, enumerate_delay_s, timeout_scale).
-        """
-        backend = cls(**options)
-        paths = {slot.number: PortPath.parse(slot.usb_port) for _, slot in config.slots()}
-        # Ports each hub needs: the highest port number any slot path uses below it (at least 4).
-        needed: dict[PortPath, int] = {}
-        for path in paths.values():
-            for depth in range(len(path.ports)):
-                hub = PortPath(path.bus, path.ports[:depth])
-                needed[hub] = max(needed.get(hub, 4), path.ports[depth])
-        for hub in sorted(needed, key=lambda where: len(where.ports)):
-            if not hub.ports:
-                backend.add_bus(hub.bus, ports=needed[hub], switching=switching, usb3=usb3)
-            else:
-                backend.plug(hub, SimHub(needed[hub], switching=switching, usb3=usb3, clock=backend.clock))
-        for number, device in (devices or {}).items():
-            backend.plug(paths[number], device)
-        return backend
 
     # --- enumeration --------------------------------------------------------------------------------
 
@@ -207,6 +185,7 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
 
     def enumerate_devices(self) -> list[_Enumerated]:
         with self.lock:
+            self.kernel.sync_sysfs()
             return list(self._walk())
 
     def get_parent(self, dev: _Enumerated) -> _Enumerated | None:
@@ -332,6 +311,7 @@ class SimUsbBackend(usb.backend.IBackend):  # type: ignore[misc]  # pyusb ships 
         device = self._answering(dev_handle, timeout)
         setup = Setup(bmRequestType, bRequest, wValue, wIndex, len(data))
         with self.lock:
+            self.kernel.sync_sysfs()
             if not self._alive(dev_handle.enumerated):
                 raise usb.core.USBError(*_NO_DEVICE)
             try:

@@ -4,11 +4,14 @@
 configuration) and hands every other control request to `handle_control`, its extension point: a
 device model with requests of its own (a vendor protocol, a class) overrides it. Bulk endpoints are
 queues: the host's writes land in `take_from_host`, what the model puts with `send_to_host` is what
-the host reads; a model overrides `bulk_out` / `bulk_in` to react at once instead.
+the host reads (`usbbulk`); a model overrides `bulk_out` / `bulk_in` to react at once instead.
 
 `SimHub` adds the hub class requests (hub descriptor, port status, PORT_POWER) over `SimPort`s, with
 per-port, ganged or no power switching, and a hub that cuts only the data lines when asked to cut
-power, as some sold as "per-port switching" do.
+power, as some sold as "per-port switching" do. Two `SimHub`s made `companions` are the USB 2 and the
+SuperSpeed half of one USB 3 hub: they share each port's VBUS and one Container ID (BOS descriptor).
+`repowered_by_kernel` plays Linux's hub driver switching a port back on that userspace switched off,
+unless the port was disabled through sysfs (`sysfs_disabled`, set by the bus).
 
 Enumeration, addresses and the pyusb side live in `usbbus.SimUsbBackend`; these classes know nothing
 of pyusb. The setup packet and descriptor records they speak in are in `usbdescriptors`. Every method
@@ -17,12 +20,12 @@ here runs with the backend's lock held, except the bulk waits.
 
 from __future__ import annotations
 
-import threading
-from collections import defaultdict, deque
+from collections.abc import Callable
 from typing import Final
 
 from cabinetd.clock import Clock
 from cabinetd.hal import usbhub
+from cabinetd.sim.usbbulk import BulkEndpoints
 from cabinetd.sim.usbdescriptors import (
     CONFIGURATION_DESCRIPTOR,
     DEVICE_DESCRIPTOR,
@@ -32,7 +35,6 @@ from cabinetd.sim.usbdescriptors import (
     SPEED_SUPER,
     STRING_DESCRIPTOR,
     Endpoint,
-    Gone,
     Interface,
     Setup,
     Stall,
@@ -40,7 +42,7 @@ from cabinetd.sim.usbdescriptors import (
 )
 
 
-class SimUsbDevice:
+class SimUsbDevice(BulkEndpoints):
     """A USB device with one configuration; `responsive` False makes every transfer time out."""
 
     def __init__(
@@ -73,13 +75,11 @@ class SimUsbDevice:
             for name, text in (("manufacturer", manufacturer), ("product", product), ("serial", serial))
         }
         self.port: SimPort | None = None  # where it is plugged in; set by SimPort
+        self.container_id: bytes | None = None  # given in a BOS descriptor when set
         self.configuration = 0
         self.responsive = True
         self._stuck = False
-        self._power_epoch = 0
-        self._wake = threading.Condition()
-        self._to_host: defaultdict[int, deque[bytes]] = defaultdict(deque)
-        self._from_host: defaultdict[int, deque[bytes]] = defaultdict(deque)
+        BulkEndpoints.__init__(self)
 
     def _add_string(self, text: str | None) -> int:
         if text is None:
@@ -102,11 +102,7 @@ class SimUsbDevice:
         """USB power went away (unplugged, port switched off): the device starts over when it returns."""
         self.configuration = 0
         self.responsive = not self._stuck
-        with self._wake:
-            self._power_epoch += 1
-            self._to_host.clear()
-            self._from_host.clear()
-            self._wake.notify_all()
+        self.endpoints_lost_power()
 
     # --- descriptors ---------------------------------------------------------------------------------
 
@@ -159,6 +155,9 @@ class SimUsbDevice:
             return self.device_descriptor()
         if kind == CONFIGURATION_DESCRIPTOR and index == 0:
             return self.configuration_descriptor()
+        if kind == usbhub.BOS_DESCRIPTOR and self.container_id is not None:
+            capability = bytes([20, usbhub.DEVICE_CAPABILITY, usbhub.CONTAINER_ID_CAPABILITY, 0]) + self.container_id
+            return bytes([5, usbhub.BOS_DESCRIPTOR, *u16(5 + len(capability)), 1]) + capability
         if kind == STRING_DESCRIPTOR:
             if index == 0:
                 return bytes([4, STRING_DESCRIPTOR, *u16(LANGID_EN_US)]) if self.strings else b""
@@ -166,41 +165,6 @@ class SimUsbDevice:
                 encoded = self.strings[index].encode("utf-16-le")
                 return bytes([2 + len(encoded), STRING_DESCRIPTOR]) + encoded
         raise Stall
-
-    # --- bulk endpoints ------------------------------------------------------------------------------
-
-    def send_to_host(self, endpoint: int, data: bytes) -> None:
-        """The model's side: queue a packet for the host to read from IN endpoint `endpoint`."""
-        with self._wake:
-            self._to_host[endpoint].append(bytes(data))
-            self._wake.notify_all()
-
-    def take_from_host(self, endpoint: int) -> bytes | None:
-        """The model's side: the next packet the host wrote to OUT endpoint `endpoint`, if any."""
-        with self._wake:
-            queue = self._from_host[endpoint]
-            return queue.popleft() if queue else None
-
-    def bulk_out(self, endpoint: int, data: bytes) -> int:
-        """The host wrote `data`; returns how much the device took."""
-        with self._wake:
-            self._from_host[endpoint].append(bytes(data))
-            self._wake.notify_all()
-        return len(data)
-
-    def bulk_in(self, endpoint: int, size: int, timeout_s: float | None) -> bytes:
-        """The host reads up to `size` bytes; waits for the model. TimeoutError, or Gone on power loss."""
-        with self._wake:
-            epoch = self._power_epoch
-            ready = self._wake.wait_for(lambda: bool(self._to_host[endpoint]) or self._power_epoch != epoch, timeout_s)
-            if self._power_epoch != epoch:
-                raise Gone
-            if not ready:
-                raise TimeoutError
-            packet = self._to_host[endpoint].popleft()
-            if len(packet) > size:  # the rest stays for the next read, as a short host buffer sees it
-                self._to_host[endpoint].appendleft(packet[size:])
-            return packet[:size]
 
 
 # --- hubs ---------------------------------------------------------------------------------------------
@@ -217,10 +181,13 @@ class SimPort:
         self.requested_power = True  # what the host last asked for (differs on ganged hubs)
         self.generation = 0  # bumped by every change that makes the host enumerate the port anew
         self.changed_at = 0.0
+        self.sysfs_disabled = False  # its sysfs `disable` file reads 1
 
     def _changed(self) -> None:
         self.generation += 1
         self.changed_at = self.hub.clock.monotonic()
+        if self.hub.on_change is not None:
+            self.hub.on_change(self)
 
     def attach(self, device: SimUsbDevice) -> None:
         if self.device is not None:
@@ -246,12 +213,26 @@ class SimPort:
         self.attach(device)
         return old
 
+    @property
+    def partner(self) -> SimPort | None:
+        """The same port on the other half of a USB 3 hub."""
+        other = self.hub.companion
+        return None if other is None else other.ports.get(self.number)
+
+    @property
+    def vbus(self) -> bool:
+        """Whether the port's VBUS is on: while either half of a USB 3 hub feeds it."""
+        partner = self.partner
+        return self.powered or (partner is not None and partner.powered)
+
     def switch_power(self, on: bool) -> None:
         if on == self.powered:
             return
         self.powered = on
-        if not on and self.device is not None and not self.hub.cuts_data_only:
-            self.device.power_lost()
+        if not on and not self.vbus and not self.hub.cuts_data_only and not self.hub.ignores_power:
+            for port in (self, self.partner):
+                if port is not None and port.device is not None:
+                    port.device.power_lost()
         self._changed()
 
     def lose_power(self) -> None:
@@ -263,7 +244,7 @@ class SimPort:
 
     @property
     def connected(self) -> bool:
-        return self.device is not None and self.powered
+        return self.device is not None and (self.powered or self.hub.ignores_power)
 
 
 # wHubCharacteristics for each power switching mode (per port also reports per-port over-current).
@@ -304,6 +285,17 @@ class SimHub(SimUsbDevice):
         self.root = root
         self.clock = clock or Clock()
         self.ports = {number: SimPort(self, number) for number in range(1, ports + 1)}
+        self.companion: SimHub | None = None
+        self.repowered_by_kernel = False
+        self.ignores_power = False  # reads a port back as switched but leaves it as it was
+        self.on_change: Callable[[SimPort], None] | None = None  # the bus's: a port changed
+
+    def pair_with(self, other: SimHub, container_id: bytes | None) -> None:
+        """Make this hub and `other` the two halves of one USB 3 hub."""
+        if self.usb3 == other.usb3 or len(self.ports) != len(other.ports):
+            raise ValueError("a USB 3 hub's halves are one USB 2 and one SuperSpeed hub with as many ports")
+        self.companion, other.companion = other, self
+        self.container_id = other.container_id = container_id
 
     def power_lost(self) -> None:
         super().power_lost()
@@ -339,9 +331,17 @@ class SimHub(SimUsbDevice):
         if setup.request_type == usbhub.PORT_CLASS_OUT and setup.value == usbhub.PORT_POWER:
             if setup.request not in (usbhub.SET_FEATURE, usbhub.CLEAR_FEATURE):
                 raise Stall
-            self._switch(port, setup.request == usbhub.SET_FEATURE)
+            on = setup.request == usbhub.SET_FEATURE
+            self._switch(port, on)
+            if not on and self.repowered_by_kernel and not port.sysfs_disabled:
+                self._switch(port, True)
             return b""
         raise Stall
+
+    def switch_from_sysfs(self, port: SimPort, disabled: bool) -> None:
+        """The kernel's hub driver was told through sysfs to disable (or enable) the port."""
+        port.sysfs_disabled = disabled
+        self._switch(port, not disabled)
 
     def _switch(self, port: SimPort, on: bool) -> None:
         port.requested_power = on
