@@ -127,7 +127,8 @@ async def test_ok__power_off_and_on_read_back_on_every_half(variant: Variant) ->
                 await rig.ports.set_power(1, False)
             assert str(caught.value) == variant.refusal()
             assert (caught.value.hub, caught.value.switching) == (variant.wiring.hub, "ganged")
-            assert port.powered and port.vbus
+            assert port.powered
+            assert port.vbus
             return
 
         await rig.ports.set_power(1, False)
@@ -138,7 +139,8 @@ async def test_ok__power_off_and_on_read_back_on_every_half(variant: Variant) ->
         assert rig.ports.present(1) is None
 
         await rig.ports.set_power(1, True)
-        assert port.powered and port.vbus
+        assert port.powered
+        assert port.vbus
         assert twin_powered(rig, variant.ports[1]) is (True if variant.hubs == "usb3" else None)
         assert await rig.events.next(DevicePlugged, 1.0) == DevicePlugged(1, ALICE)
         assert rig.bus.port(variant.ports[2]).powered  # the neighbour was never touched
