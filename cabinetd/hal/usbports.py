@@ -234,13 +234,19 @@ class PyusbSlotPorts(SlotPorts):
         live = {self._key(d) for d in devices}
         for key in [key for key in self._identities if key not in live]:
             del self._identities[key]
+        # A hub that came back is news before the devices in it, one that went after them: whoever
+        # reads the hub's state on a device's event finds it as the event says.
+        for hub in self._hubs:
+            if hub in at:
+                self._hub_seen(hub, True, report)
         with self._lock:
             for slot, identity in found.items():
                 if slot in self._busy or self._epoch[slot] != epochs[slot]:
                     continue  # a power cycle owns this slot, or ended while we looked
                 self._settle(slot, identity, report)
         for hub in self._hubs:
-            self._hub_seen(hub, hub in at, report)
+            if hub not in at:
+                self._hub_seen(hub, False, report)
 
     def _settle(self, slot: int, identity: UsbIdentity | None, report: bool) -> None:
         """Record what is on a slot's port now; the lock is held."""
