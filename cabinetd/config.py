@@ -117,7 +117,7 @@ class UsbSimSection(Section):
     """Only read with hal.type = "sim": which hubs the simulated bus has, how it reports plug events."""
 
     hubs: Literal["per-port", "usb3", "ganged", "no-switching"] = "per-port"
-    plug_events: Literal["udev", "poll"] = "udev"
+    plug_events: Literal["udev", "poll"] = "poll"
 
 
 class UsbSection(Section):

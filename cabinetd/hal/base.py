@@ -184,11 +184,14 @@ class SlotPorts(Subsystem):
 
     @abstractmethod
     async def power_cycle(self, slot: int) -> UsbIdentity | None:
-        """Power off, wait, power on, wait for re-enumeration; returns what came back (or None)."""
+        """Power off, see the device leave, wait, power on, see it come back; returns what came back (None
+        for a port that was empty). PowerSwitchRefused where the hub cannot switch the port alone,
+        PowerCycleIncomplete when the device did not leave or did not come back."""
 
     @abstractmethod
     async def recover(self, slot: int) -> PortRecovery:
-        """Check that the slot's device answers; if not, power-cycle its port, once per device plugged in."""
+        """Check that the slot's device answers; if not, power-cycle its port, once per device plugged in.
+        A hub that cannot cycle the port raises its PortPowerError: the caller judges the silent device."""
 
     def parts(self) -> list[PartState]:
         return []
