@@ -6,10 +6,9 @@ It posts `DevicePlugged` / `DeviceUnplugged` for changes and `PartStateChanged` 
 comes back. Power is switched on every half of the slot's hub and read back (`portpower`); a hub that
 cannot switch the port alone gets a `PowerSwitchRefused` instead of a guess.
 
-A device swapped for another between two polls is posted as an unplug and a plug. A power cycle the
-driver makes itself is not: the slot's device did not leave; only a different identity afterwards
-(or no device at all) is posted. A power cycle checks that the device left the bus and that it came
-back, and a `PowerCycleIncomplete` says which did not happen.
+A device swapped for another between two listings is posted as an unplug and a plug. A power cycle
+the driver makes itself is not: only a different identity afterwards (or no device) is posted. It
+checks that the device left the bus and came back; a `PowerCycleIncomplete` says which did not.
 """
 
 from __future__ import annotations
@@ -186,10 +185,7 @@ class PyusbSlotPorts(SlotPorts):
             try:
                 ready, _, _ = select.select([self._monitor, self._wake_r], [], [], TICK_S)
             except (OSError, ValueError) as error:  # the monitor's socket was closed under us
-                if self._stop.is_set():
-                    return
-                log.warning("slot USB ports: udev events stopped (%s); polling the bus from now on", error)
-                self._monitor = None
+                self._udev_stopped(error)
                 return
             if self._wake_r in ready:
                 return  # cleanup()
@@ -198,11 +194,19 @@ class PyusbSlotPorts(SlotPorts):
             if changed:
                 try:
                     usbevents.drain(self._monitor)
+                except ValueError as error:  # closed between the select and the read
+                    self._udev_stopped(error)
+                    return
                 except OSError as error:
                     log.warning("slot USB ports: udev events were lost (%s); listing the bus", error)
             if changed or time.monotonic() - listed >= RESYNC_S:
                 listed = time.monotonic()
                 self._poll_once(True)
+
+    def _udev_stopped(self, error: Exception) -> None:
+        if not self._stop.is_set():
+            log.warning("slot USB ports: udev events stopped (%s); polling the bus from now on", error)
+            self._monitor = None
 
     def _list(self) -> list[Any]:
         return list(usb.core.find(find_all=True, backend=self._backend))
@@ -378,14 +382,10 @@ class PyusbSlotPorts(SlotPorts):
         return result
 
 
-def slot_port_paths(config: CabinetConfig) -> dict[int, str]:
-    return {slot.number: slot.usb_port for _, slot in config.slots()}
-
-
 def build_pyusb_ports(config: CabinetConfig, wiring: PortsWiring) -> SlotPorts:
     """The registry's builder for `usb.type = "pyusb"` (drivers.py)."""
     return PyusbSlotPorts(
-        ports=slot_port_paths(config),
+        ports={slot.number: slot.usb_port for _, slot in config.slots()},
         sink=wiring.sink,
         poll_s=config.usb.poll_s,
         backend=wiring.backend,
