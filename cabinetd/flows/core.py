@@ -135,6 +135,7 @@ class Core:
 
     def slot_views(self) -> list[SlotView]:
         devices = {row.serial: row for row in self.ledger.devices()}
+        out_on_rental = self.ledger.rented_devices()
         down = hubs_down(self.hardware.ports.parts())
         views = []
         for number, slot in sorted(self.slots.items()):
@@ -150,6 +151,8 @@ class Core:
                     provisioned_work_type=row.provisioned_work_type if row else None,
                     last_rented_at=datetime.fromisoformat(rented) if rented else None,
                     charge_rate=slot.charge_rate,
+                    rented=slot.device in out_on_rental,
+                    fleet_listed=self.ledger.fleet_lists(slot.device) is not False,
                 )
             usb_ok = self.ports.working(number, down)
             views.append(SlotView(number, slot.state, slot.slot_type, device, usb_ok=usb_ok, uses=slot.uses))
