@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
-from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
+from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
@@ -45,8 +45,12 @@ from cabinetproto.wire import Command, CommandKind, CommandOutcome
 
 log = logging.getLogger(__name__)
 
-Fact = HardwareEvent | DeviceRefresh
+Fact = HardwareEvent | DeviceRefresh | StepFailed
 PIN_TRIES_BEFORE_BACKOFF = 3
+
+
+class BackgroundStepFailed(RuntimeError):
+    """A background step died of an error no owner handles: the controller stops, the daemon exits."""
 
 
 # What the person at the cabinet is doing; the kiosk reads the value (`session.kind`).
@@ -76,6 +80,7 @@ class Controller(Subsystem):
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
+        self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
         self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
@@ -167,6 +172,8 @@ class Controller(Subsystem):
                 await self._device_unplugged(number)
             case DeviceRefresh():
                 await refreshed(self.core, fact)
+            case StepFailed(name=name, error=error):
+                raise BackgroundStepFailed(f"background step {name!r} failed: {error}") from error
             case UnlockSent() | PartStateChanged():
                 pass
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,15 @@ class Flow:
     inserted: UsbIdentity | None = None
 
 
+@dataclass(frozen=True)
+class StepFailed:
+    """A background step that died of an error its owner does not handle: the controller's loop takes
+    it as a fact and raises it, so the daemon exits and the service manager restarts the cabinet."""
+
+    name: str
+    error: BaseException
+
+
 @dataclass
 class Core:
     config: CabinetConfig
@@ -64,6 +74,8 @@ class Core:
     # Moves already committed ahead of the machine walking them (see expect_move).
     recorded_moves: set[tuple[int, SlotState]] = field(default_factory=set)
     ports: PortHealth = field(init=False)  # faults seen on each slot's USB port
+    # Where a background step's failure goes (the controller's inbox); None: it is raised from the loop.
+    on_failure: Callable[[StepFailed], None] | None = None
 
     def __post_init__(self) -> None:
         self.ports = PortHealth.for_config(self.config)
@@ -91,14 +103,28 @@ class Core:
         self.commit(*events)
         return moved
 
-    def spawn(self, coro: Any, name: str) -> None:
-        """A background step of a flow; one that fails takes the daemon down (the ledger is the truth)."""
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A background step of a flow. The step handles the failures it owns (an inspection marks its
+        device faulty on a hardware error); any other takes the daemon down, so that the service
+        manager restarts it and recovery rebuilds every slot from the ledger, the truth."""
         task = asyncio.create_task(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        failed = StepFailed(task.get_name(), error)
+        log.error("background step %r failed: %r", failed.name, failed.error, exc_info=failed.error)
+        if self.on_failure is not None:
+            self.on_failure(failed)
+        else:
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": f"background step {failed.name!r} failed", "exception": failed.error, "task": task}
+            )
 
     def event(
         self,

@@ -14,7 +14,7 @@ from cabinetd.flows.core import Core
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import Hello
 from cabinetd.hal.base import PortRecovery
-from cabinetd.hal.errors import LinkError
+from cabinetd.hal.errors import HardwareError, LinkError, LockFault, PortPowerError
 from cabinetd.ledger import NewEvent
 from cabinetproto.chain import uuid7
 from cabinetproto.enums import SlotState
@@ -59,8 +59,33 @@ async def _hello(core: Core, slot: Slot) -> Hello | None:
         return None
 
 
+def evidence_of(error: HardwareError) -> dict[str, Any]:
+    """A hardware error as a repair ticket's evidence: what part failed, in the driver's own words."""
+    if isinstance(error, PortPowerError):
+        return {"port_power": str(error)}
+    if isinstance(error, LinkError):
+        return {"link": str(error)}
+    if isinstance(error, LockFault):
+        return {"lock": str(error)}
+    return {"hardware": str(error)}
+
+
 async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: bool = False) -> None:
-    """Run with the slot in `inspecting`; ends in ready, charging or faulty."""
+    """Run with the slot in `inspecting`; ends in ready, charging or faulty. This step owns the
+    hardware's failures: a hub or port error, like a silent device, makes the device faulty with the
+    error as evidence, so the slot never stays in `inspecting`. Anything else takes the daemon down."""
+    try:
+        await _inspect(core, slot, unexpected=unexpected, show=show)
+    except HardwareError as exc:
+        log.warning("slot %d: inspection of %s failed: %s", slot.number, slot.device, exc)
+        device = slot.device
+        evidence = evidence_of(exc)
+        await _faulty(core, slot, device, core.ledger.open_rental_of(device) if device else None, evidence, unexpected)
+        if show:
+            core.screen.show("returned", slot=slot.number, passed=False, failing=sorted(evidence))
+
+
+async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> None:
     hello = await _hello(core, slot)
     device = hello.serial if hello else slot.device
     rental_id = core.ledger.open_rental_of(device) if device else None

@@ -38,7 +38,7 @@ class DoorWatcher:
             alarm = core.raise_alarm(slot, Alarm.DOOR_FORCED, "opened without an unlock")
             if alarm is not None:
                 core.commit(alarm)
-        self._open_timers[slot.number] = asyncio.create_task(self._left_open(slot), name=f"door {slot.number}")
+        self._open_timers[slot.number] = core.spawn(self._left_open(slot), f"door {slot.number}")
 
     async def _left_open(self, slot: Slot) -> None:
         await self.core.clock.sleep(self.core.config.timeouts.door_left_open_s)

@@ -1,0 +1,42 @@
+"""Background steps of the flows: each has an owner that handles its failure or takes the daemon down."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cabinetd.controller import BackgroundStepFailed
+from cabinetd.maintenance import Technician
+from cabinetd.sim.usbdevices import SWITCHING
+from tests.flows.rig import Rig
+
+
+async def test_fail__an_inspection_whose_hub_cannot_switch_power_marks_the_device_faulty(rig: Rig) -> None:
+    # Slot 1's hub switches power for all its ports at once, and the device in it stops answering USB.
+    hub = rig.sim.usb.device_at("1-1")
+    hub.characteristics = SWITCHING["ganged"]  # type: ignore[union-attr]
+    handheld = rig.sim.holds(1)
+    assert handheld is not None
+    rig.sim.usb.timeout_scale = 0.01  # a hung device holds each transfer for its timeout: keep it short
+    handheld.usb.make_unresponsive()
+    desk, tom = rig.controller.maintenance, Technician("tom")
+    await desk.disable(1, tom)
+    await desk.enable(1, tom)  # the device is inspected again
+    await rig.until(lambda: rig.state(1) != "inspecting", within=30)
+    assert rig.state(1) == "faulty"
+    ticket = [e for e in rig.ledger.tail(10) if e.type == "repair_ticket_opened"][-1]
+    assert ticket.device == handheld.serial
+    assert ticket.payload["evidence"]["port_power"] == (
+        "slot 1 (USB 1-1.1): hub 1-1 cannot switch power per port (wHubCharacteristics 0x0000: ganged switching)"
+    )
+
+
+async def test_fail__a_background_step_that_fails_takes_the_controller_down(rig: Rig) -> None:
+    async def broken() -> None:
+        raise RuntimeError("a bug in a background step")
+
+    rig.controller.core.spawn(broken(), "a step with a bug")
+    controller_task = next(task for task in rig.tasks if task.get_name() == "controller")
+    with pytest.raises(BackgroundStepFailed, match="background step .a step with a bug. failed: a bug in a background step"):
+        await asyncio.wait_for(asyncio.shield(controller_task), 5)
