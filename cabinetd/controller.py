@@ -18,6 +18,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
 from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
+from cabinetd.flows.refusal import step_refused
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import (
@@ -32,7 +33,7 @@ from cabinetd.hal.base import (
     UnlockSent,
 )
 from cabinetd.hal.hardware import Hardware
-from cabinetd.ledger import LedgerService, NewEvent
+from cabinetd.ledger import LedgerError, LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.lifecycle import Subsystem
 from cabinetd.maintenance import Maintenance, Refused, Technician
@@ -134,9 +135,19 @@ class Controller(Subsystem):
             self._handling = True
             try:
                 await self.handle(fact)
+            except LedgerError as refused:
+                await self._refused(fact, refused)
             finally:
                 self._handling = False
             self.tick()
+
+    async def _refused(self, fact: Fact, error: LedgerError) -> None:
+        """The ledger refused a step: recorded, shown, the slots rebuilt from the ledger, locks locked."""
+        name = type(fact).__name__ if not isinstance(fact, StepFailed) else fact.name
+        number = getattr(fact, "slot", None)
+        slot = number if isinstance(number, int) else None
+        self.session = None
+        await step_refused(self.core, name if slot is None else f"{name} at slot {slot}", slot, error)
 
     async def _heartbeat(self) -> None:
         """Tick while waiting for facts: an idle controller is healthy, one stuck in a fact is not."""
@@ -172,6 +183,8 @@ class Controller(Subsystem):
                 await self._device_unplugged(number)
             case DeviceRefresh():
                 await refreshed(self.core, fact)
+            case StepFailed(error=LedgerError() as refused):
+                raise refused  # the ledger refused a background step's record: handled as any refusal
             case StepFailed(name=name, error=error):
                 raise BackgroundStepFailed(f"background step {name!r} failed: {error}") from error
             case UnlockSent() | PartStateChanged():
@@ -213,7 +226,11 @@ class Controller(Subsystem):
         flow = self.core.flows.get(slot.number)
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
-        await self._call_off(flow, "the door was not opened in time")
+        try:
+            await self._call_off(flow, "the door was not opened in time")
+        except LedgerError as refused:
+            self.session = None
+            await step_refused(self.core, f"door deadline at slot {slot.number}", slot.number, refused)
         self._end_session(slot.number)
 
     async def _call_off(self, flow: Flow, reason: str) -> None:

@@ -144,6 +144,11 @@ async def _end_dispense(
         await _found(core, slot, serial, first_start=False, events=[])
 
 
+async def reconcile_slot(core: Core, slot: Slot) -> None:
+    """One slot read against the hardware again, as at a restart (its flow, if any, already ended)."""
+    await _reconcile_slot(core, slot, first_start=False)
+
+
 async def _inspect_again(core: Core, slot: Slot) -> None:
     """A device back in ready/charging after a cut-short rent is looked at again by its refresh."""
     core.hardware.link.watch(slot.number)

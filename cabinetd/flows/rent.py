@@ -114,7 +114,20 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
     assert flow.device is not None
     flow.rental_id = str(uuid7())
     due = due_at(now, policy_work_type(flow.work_type))
+    # The ledger refuses a second open rental of a device. The policy offers none that is out on one,
+    # so this is a ledger the cabinet did not write this way: the device was just in the slot, so the
+    # older rental had ended, and it is closed in the same commit (the replay rule, docs/ledger.md).
+    stale = core.ledger.open_rental_of(flow.device)
+    ended = [] if stale is None else [
+        core.event(
+            "rental_cancelled",
+            {"rental_id": stale, "reason": f"the device was in slot {flow.slot} when it was rented again"},
+            slot=flow.slot,
+            device=flow.device,
+        )
+    ]
     core.commit(
+        *ended,
         core.event(
             "device_rented",
             {"rental_id": flow.rental_id, "due_at": due.isoformat()},

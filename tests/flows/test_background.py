@@ -10,6 +10,7 @@ from cabinetd.controller import BackgroundStepFailed
 from cabinetd.maintenance import Technician
 from cabinetd.sim.usbdevices import SWITCHING
 from tests.flows.rig import Rig
+from tests.flows.test_flows import rent
 
 
 async def test_fail__an_inspection_whose_hub_cannot_switch_power_marks_the_device_faulty(rig: Rig) -> None:
@@ -40,3 +41,27 @@ async def test_fail__a_background_step_that_fails_takes_the_controller_down(rig:
     controller_task = next(task for task in rig.tasks if task.get_name() == "controller")
     with pytest.raises(BackgroundStepFailed, match="background step .a step with a bug. failed: a bug in a background step"):
         await asyncio.wait_for(asyncio.shield(controller_task), 5)
+
+
+async def test_fail__a_step_the_ledger_refuses_is_recorded_shown_and_the_cabinet_carries_on(rig: Rig) -> None:
+    # A device whose serial the ledger cannot store (over 64 characters) is pushed into slot 2.
+    serial = "S" * 70
+    door = rig.sim.locks.door(2)
+    assert door.pull(force=True)
+    rig.sim.insert(2, rig.sim.handheld(serial, model="pda-s1"))
+    door.push()
+    await rig.until(lambda: "step_refused" in rig.events("step_refused"))
+    refused = [e for e in rig.ledger.tail(20) if e.type == "step_refused"][-1]
+    assert refused.payload == {
+        "step": "DevicePlugged at slot 2",
+        "error": (
+            "event type 'reconciliation_difference': device must be text of 1 to 64 characters, "
+            f"got {serial!r}"
+        ),
+    }
+    assert rig.controller.screen.state["view"] == "refused"
+    assert rig.controller.screen.state["reason"] == "step_refused"
+    assert rig.state(2) == "empty"  # as the ledger has it
+    assert not any(rig.sim.locks.door(n).lock_released() for n in rig.controller.slots)
+    await rent(rig)  # the controller carries on
+    assert [r.staff for r in rig.ledger.held_by("anna")] == ["anna"]
