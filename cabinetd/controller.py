@@ -149,6 +149,10 @@ class Controller(Subsystem):
         self.session = None
         await step_refused(self.core, name if slot is None else f"{name} at slot {slot}", slot, error)
 
+    def stalled(self, now: float) -> bool:
+        """Stalled in a fact, or holding a slot stuck in a transient state (watch.check_stuck)."""
+        return super().stalled(now) or bool(self.core.stuck)
+
     async def _heartbeat(self) -> None:
         """Tick while waiting for facts: an idle controller is healthy, one stuck in a fact is not."""
         while True:

@@ -74,6 +74,8 @@ class Core:
     # Moves already committed ahead of the machine walking them (see expect_move).
     recorded_moves: set[tuple[int, SlotState]] = field(default_factory=set)
     ports: PortHealth = field(init=False)  # faults seen on each slot's USB port
+    # Slots held in a transient state beyond the bound, with when they entered it (see watch.check_stuck).
+    stuck: dict[int, float] = field(default_factory=dict)
     # Where a background step's failure goes (the controller's inbox); None: it is raised from the loop.
     on_failure: Callable[[StepFailed], None] | None = None
 

@@ -50,6 +50,7 @@ def _rebuild(core: Core, slot_number: int | None) -> list[Slot]:
         core.recorded_moves.discard((number, slot.state))
         slot.stop_timers()
         slot.machine.set_state(state)
+        slot.entered_at = core.clock.monotonic()
         slot.device, slot.alarms = device, alarms
         core.hardware.lock_bank(number).set_led(number, False)
         rebuilt.append(slot)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -10,7 +13,7 @@ from cabinetd.controller import BackgroundStepFailed
 from cabinetd.maintenance import Technician
 from cabinetd.sim.usbdevices import SWITCHING
 from tests.flows.rig import Rig
-from tests.flows.test_flows import rent
+from tests.flows.test_flows import ANNA, rent
 
 
 async def test_fail__an_inspection_whose_hub_cannot_switch_power_marks_the_device_faulty(rig: Rig) -> None:
@@ -65,3 +68,38 @@ async def test_fail__a_step_the_ledger_refuses_is_recorded_shown_and_the_cabinet
     assert not any(rig.sim.locks.door(n).lock_released() for n in rig.controller.slots)
     await rent(rig)  # the controller carries on
     assert [r.staff for r in rig.ledger.held_by("anna")] == ["anna"]
+
+
+@pytest.fixture
+async def bounded_rig(tmp_path: Path) -> AsyncIterator[Rig]:
+    rig = Rig(tmp_path, transient_state_s=120)
+    await rig.start()
+    await rig.until(lambda: all(rig.state(n) in ("ready", "charging") for n in (1, 3, 5, 7)))
+    yield rig
+    await rig.stop()
+    rig.sim.close()
+
+
+async def test_fail__a_slot_held_dispensing_beyond_the_bound_is_a_fault_and_starves_the_watchdog(
+    bounded_rig: Rig,
+) -> None:
+    rig = bounded_rig
+    rig.sim.badge(ANNA)
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "door", within=10)
+    slot = int(rig.controller.screen.state["slot"])
+    rig.sim.locks.door(slot).pull()  # opened, and then left: nobody takes the device or closes the door
+    await rig.until(lambda: rig.controller.screen.state.get("step") == "take")
+    await rig.clock.advance(119)
+    assert rig.events("slot_stuck") == []
+    assert not rig.controller.stalled(time.monotonic())
+    await rig.clock.advance(3)
+    await rig.until(lambda: rig.events("slot_stuck") == ["slot_stuck"])
+    stuck = [e for e in rig.ledger.tail(20) if e.type == "slot_stuck"][-1]
+    assert (stuck.slot, stuck.payload["state"], stuck.payload["bound_s"]) == (slot, "dispensing", 120)
+    assert rig.controller.stalled(time.monotonic())  # the daemon stops pinging the watchdog
+    await rig.clock.advance(300)
+    assert rig.events("slot_stuck") == ["slot_stuck"]  # recorded once
+    rig.sim.locks.door(slot).push()  # the person comes back and shuts it: the slot moves on
+    await rig.until(lambda: rig.state(slot) in ("ready", "charging"))
+    await rig.clock.advance(2)
+    assert not rig.controller.stalled(time.monotonic())
