@@ -146,18 +146,28 @@ class Core:
         )
         self.screen.show("refused", reason=reason, minutes=minutes, name=staff.name if staff else "")
 
-    def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+    def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str, device: str | None = None) -> NewEvent | None:
         if alarm in slot.alarms:
             return None
         slot.alarms.add(alarm)
         log.warning("slot %d: alarm %s: %s", slot.number, alarm.value, detail)
-        return self.event("alarm_raised", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+        return self.event("alarm_raised", {"alarm": alarm.value, "detail": detail}, slot=slot.number, device=device)
 
-    def clear_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+    def clear_alarm(self, slot: Slot, alarm: Alarm, detail: str, device: str | None = None) -> NewEvent | None:
         if alarm not in slot.alarms:
             return None
         slot.alarms.discard(alarm)
-        return self.event("alarm_cleared", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+        return self.event("alarm_cleared", {"alarm": alarm.value, "detail": detail}, slot=slot.number, device=device)
+
+    def judge_fleet(self, slot: Slot) -> NewEvent | None:
+        """Raise or clear the slot's `unknown_to_fleet` alarm by whether the fleet's device list names
+        the device it holds (a cabinet with no device list has nothing to judge by: no alarm)."""
+        serial = slot.device
+        if serial is not None and self.ledger.fleet_lists(serial) is False:
+            detail = f"{serial} is not on the fleet's device list: it is not handed out until the fleet lists it"
+            return self.raise_alarm(slot, Alarm.UNKNOWN_TO_FLEET, detail, serial)
+        why = "the slot holds no device" if serial is None else f"the fleet lists {serial}"
+        return self.clear_alarm(slot, Alarm.UNKNOWN_TO_FLEET, why, serial)
 
     # --- reading the cabinet for the policy --------------------------------------------------------
 

@@ -17,7 +17,7 @@ from cabinetd.hal.base import PortRecovery
 from cabinetd.hal.errors import HardwareError, LinkError, LockFault, PortPowerError
 from cabinetd.ledger import NewEvent
 from cabinetproto.chain import uuid7
-from cabinetproto.enums import SlotState
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +119,10 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
         slot=slot.number,
         device=device,
     )
+    # Taken in and recorded whatever the fleet knows of it; one it does not list is flagged and kept.
+    flagged = [alarm] if (alarm := core.judge_fleet(slot)) is not None else []
     if selftest.passed:
-        await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned)
+        await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned, *flagged)
         core.hardware.link.watch(slot.number)
     else:
         await core.fire(
@@ -129,10 +131,12 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
             status_event(core, slot, hello),
             returned,
             repair_ticket(core, slot, device, checks),
+            *flagged,
         )
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
-        core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing)
+        unknown = Alarm.UNKNOWN_TO_FLEET in slot.alarms
+        core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing, unknown_to_fleet=unknown)
 
 
 def _rental_start(core: Core, rental_id: str | None) -> datetime | None:

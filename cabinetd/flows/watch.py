@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect, learn, repair_ticket, status_event
@@ -161,6 +162,16 @@ async def rejudge(core: Core, *, only_if_changed: bool = False) -> None:
             await core.fire(slot, Trigger.BATTERY_LOW)
 
 
+RESTING: Final = (SlotState.EMPTY, SlotState.CHARGING, SlotState.READY, SlotState.FAULTY, SlotState.DISABLED)
+
+
+def judge_fleet(core: Core) -> None:
+    """Each slot at rest against the fleet's device list (read from memory between replica writes): a
+    device the fleet does not list is flagged, and the flag clears once it does, or the device is gone."""
+    events = [core.judge_fleet(slot) for slot in core.slots.values() if slot.state in RESTING]
+    core.commit(*[event for event in events if event is not None])
+
+
 def check_stuck(core: Core) -> None:
     """A slot held in dispensing, receiving or inspecting beyond `timeouts.transient_state_s` is
     stuck: recorded once (`slot_stuck`), and while any slot is, the controller counts as stalled, so
@@ -192,6 +203,7 @@ async def keep_watch(core: Core) -> None:
             await remind(core)
             since_reminders = 0.0
         await rejudge(core, only_if_changed=True)
+        judge_fleet(core)
         check_stuck(core)
         await core.clock.sleep(ROSTER_CHECK_S)
         since_reminders += ROSTER_CHECK_S
