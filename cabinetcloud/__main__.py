@@ -107,7 +107,8 @@ def _cabinets(storage: Storage) -> int:
         rows = conn.execute(sa.select(schema.cabinets).order_by(schema.cabinets.c.id)).all()
         held = {(row.cabinet_id, row.epoch): row.acked_seq for row in conn.execute(sa.select(schema.epochs)).all()}
         unknown = fleet.unknown_devices(conn)
-    print(f"{'cabinet':<16} {'store':<12} {'token':<8} {'last session':<26} {'skew s':>8}  events held  unknown devices")
+    columns = f"{'cabinet':<16} {'store':<12} {'token':<8} {'last session':<26} {'skew s':>8}"
+    print(f"{columns}  events held  unknown devices")
     for row in rows:
         token = "revoked" if row.revoked_at else ("yes" if row.token_hash else "no")
         skew = "" if row.skew_s is None else f"{row.skew_s:.0f}" + (" !" if row.skew_flagged else "")

@@ -181,6 +181,8 @@ class Controller(Subsystem):
                 flow = self.core.flows.get(number)
                 if flow is not None and flow.kind is FlowKind.RETURN:
                     await return_.device_inserted(self.core, flow, identity)
+                elif flow is not None:
+                    await rent.device_put_back(self.core, flow, identity)
                 elif flow is None:
                     await device_appeared(self.core, self.core.slots[number], identity)
             case DeviceUnplugged(slot=number):

@@ -136,7 +136,9 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
         unknown = Alarm.UNKNOWN_TO_FLEET in slot.alarms
-        core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing, unknown_to_fleet=unknown)
+        core.screen.show(
+            "returned", slot=slot.number, passed=selftest.passed, failing=failing, unknown_to_fleet=unknown
+        )
 
 
 def _rental_start(core: Core, rental_id: str | None) -> datetime | None:

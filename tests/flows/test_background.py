@@ -42,7 +42,8 @@ async def test_fail__a_background_step_that_fails_takes_the_controller_down(rig:
 
     rig.controller.core.spawn(broken(), "a step with a bug")
     controller_task = next(task for task in rig.tasks if task.get_name() == "controller")
-    with pytest.raises(BackgroundStepFailed, match="background step .a step with a bug. failed: a bug in a background step"):
+    expected = "background step .a step with a bug. failed: a bug in a background step"
+    with pytest.raises(BackgroundStepFailed, match=expected):
         await asyncio.wait_for(asyncio.shield(controller_task), 5)
 
 

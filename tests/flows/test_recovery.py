@@ -87,3 +87,21 @@ async def test_ok__a_return_cut_short_after_the_door_closed_is_inspected_and_clo
     await rig.until(lambda: rig.state(slot) in ("ready", "charging"), within=10)
     assert rig.ledger.held_by("anna") == []
     assert out_of_the_cabinet(rig) == []
+
+
+async def test_ok__a_device_put_back_before_the_door_closes_ends_its_rental_and_the_rent(rig: Rig) -> None:
+    rig.sim.badge(ANNA)
+    await rig.until(lambda: screen(rig).get("step") == "door", within=10)
+    slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
+    rig.sim.locks.door(slot).pull()
+    await rig.until(lambda: screen(rig).get("step") == "take")
+    handheld = rig.sim.remove(slot)
+    assert handheld is not None
+    await rig.until(lambda: screen(rig).get("step") == "close")
+    rig.sim.insert(slot, handheld)  # she took the wrong one and puts it back
+    await rig.until(lambda: screen(rig).get("step") == "take")
+    rig.sim.locks.door(slot).push()
+    await rig.until(lambda: rig.state(slot) in ("ready", "charging"))
+    assert rig.ledger.held_by("anna") == []
+    assert out_of_the_cabinet(rig) == []
+    assert rig.events("rental_cancelled", "dispense_cancelled")[-2:] == ["rental_cancelled", "dispense_cancelled"]

@@ -15,7 +15,8 @@ STRANGER = "STRANGER1"
 def list_devices(rig: Rig, *serials: str) -> None:
     model = {"SIM0005": "pda-r1", "SIM0007": "pda-r1"}
     ops = [
-        {"entity": "devices", "id": serial, "version": 1, "op": "upsert", "data": {"model": model.get(serial, "pda-s1")}}
+        {"entity": "devices", "id": serial, "version": 1, "op": "upsert",
+         "data": {"model": model.get(serial, "pda-s1")}}
         for serial in serials
     ]
     rig.ledger.apply_replica(ops, f"listed {len(serials)}")

@@ -51,7 +51,7 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
         {"slot": 1, "device": "PDA-001", "staff": "S-100"},
     ),
     "rental_cancelled": ({"rental_id": "R-1", "reason": "device back in its slot"}, {"slot": 1, "device": "PDA-001"}),
-    "step_refused": ({"step": "device removed from slot 1", "error": "device 'PDA-001' is in open rental"}, {"slot": 1}),
+    "step_refused": ({"step": "DeviceUnplugged at slot 1", "error": "device 'PDA-001' is in a rental"}, {"slot": 1}),
     "slot_stuck": ({"state": "inspecting", "seconds": 901, "bound_s": 900}, {"slot": 4}),
     "return_started": ({"expected": "PDA-001"}, {"slot": 2, "staff": "S-100"}),
     "device_returned": (
