@@ -165,7 +165,19 @@ async def _faulty(
                 device=device,
             )
         )
-    events.append(repair_ticket(core, slot, device, evidence))
+    if device is not None:
+        events.append(repair_ticket(core, slot, device, evidence))
+    else:
+        # A repair ticket follows a device by its serial; one that never gave it gets none (the ledger
+        # would refuse it), and the evidence is kept with the slot instead.
+        what = "a device that gives no serial failed its inspection"
+        events.append(
+            core.event(
+                "reconciliation_difference",
+                {"what": what, "ledger_said": None, "hardware_says": evidence},
+                slot=slot.number,
+            )
+        )
     if slot.state is SlotState.INSPECTING:
         await core.fire(slot, Trigger.INSPECTION_FAILED, *events)
     else:
