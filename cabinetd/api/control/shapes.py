@@ -44,7 +44,7 @@ class SlotSummary(Shape):
     health: Annotated[str | None, Field(description="device health as the ledger has it")]
     door: Door
     lock: Lock
-    alarms: Annotated[list[str], Field(description="door_forced, door_left_open, unexpected_device, lock_fault")]
+    alarms: Annotated[list[str], Field(description="door_forced, door_left_open, unexpected_device, lock_fault, unknown_to_fleet")]
 
 
 class Status(Shape):
