@@ -51,6 +51,7 @@ USED_BY_NAME: list[object] = [
     projections.device_provisioned,
     projections.device_rented,
     projections.device_returned,
+    projections.rental_cancelled,
     projections.rental_due_soon,
     projections.rental_overdue,
     projections.command_result,
@@ -66,9 +67,12 @@ USED_BY_NAME: list[object] = [
     events.TriggerRefused,
     events.TechnicianAction,
     events.ReconciliationDifference,
+    events.StepRefused,
+    events.SlotStuck,
     # Payload and wire fields are validated and sent whether or not the cabinet reads them back.
     events.SlotStateChanged.from_,  # the payload's "from" (a keyword in Python, hence the alias)
     events.RepairTicketOpened.ticket_id,
+    events.SlotStuck.bound_s,
     wire.SessionReply.acked_hash,
     # Members reached by value: Role(staff.role) from the roster, DeviceHealth(...) from payloads.
     Role.TECHNICIAN,

@@ -106,13 +106,16 @@ def _cabinets(storage: Storage) -> int:
     with storage.reading() as conn:
         rows = conn.execute(sa.select(schema.cabinets).order_by(schema.cabinets.c.id)).all()
         held = {(row.cabinet_id, row.epoch): row.acked_seq for row in conn.execute(sa.select(schema.epochs)).all()}
-    print(f"{'cabinet':<16} {'store':<12} {'token':<8} {'last session':<26} {'skew s':>8}  events held")
+        unknown = fleet.unknown_devices(conn)
+    columns = f"{'cabinet':<16} {'store':<12} {'token':<8} {'last session':<26} {'skew s':>8}"
+    print(f"{columns}  events held  unknown devices")
     for row in rows:
         token = "revoked" if row.revoked_at else ("yes" if row.token_hash else "no")
         skew = "" if row.skew_s is None else f"{row.skew_s:.0f}" + (" !" if row.skew_flagged else "")
         acked = sum(seq for (cabinet, _), seq in held.items() if cabinet == row.id)
         session = row.last_session_at.isoformat(timespec="seconds") if row.last_session_at else "never"
-        print(f"{row.id:<16} {row.store:<12} {token:<8} {session:<26} {skew:>8}  {acked}")
+        flagged = ", ".join(unknown.get(row.id, [])) or "-"
+        print(f"{row.id:<16} {row.store:<12} {token:<8} {session:<26} {skew:>8}  {acked:>11}  {flagged}")
     return 0
 
 

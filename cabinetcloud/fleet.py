@@ -195,3 +195,30 @@ def compact(conn: Connection, keep: int) -> int:
         sa.update(schema.settings).where(schema.settings.c.name == "compacted_through").values(value=str(through))
     )
     return through
+
+
+def unknown_devices(conn: Connection) -> dict[str, list[str]]:
+    """Per cabinet, the devices it holds flagged `unknown_to_fleet` that the fleet still does not
+    list: the alarm events folded in each cabinet's order (epoch, then seq), per slot."""
+    alarms = (
+        sa.select(schema.events.c.cabinet_id, schema.events.c.slot, schema.events.c.device, schema.events.c.type)
+        .join(
+            schema.epochs,
+            sa.and_(
+                schema.epochs.c.cabinet_id == schema.events.c.cabinet_id,
+                schema.epochs.c.epoch == schema.events.c.epoch,
+            ),
+        )
+        .where(schema.events.c.type.in_(("alarm_raised", "alarm_cleared")))
+        .where(schema.events.c.payload.contains('"unknown_to_fleet"'))
+        .order_by(schema.events.c.cabinet_id, schema.epochs.c.ordinal, schema.events.c.seq)
+    )
+    flagged: dict[tuple[str, int], str | None] = {}
+    for cabinet_id, slot, device, kind in conn.execute(alarms):
+        flagged[cabinet_id, slot] = device if kind == "alarm_raised" else None
+    listed = ids(conn, Entity.DEVICES)
+    found: dict[str, list[str]] = {}
+    for (cabinet_id, _), device in sorted(flagged.items()):
+        if device is not None and device not in listed:
+            found.setdefault(cabinet_id, []).append(device)
+    return found

@@ -86,6 +86,8 @@ class TimeoutsSection(Section):
     badge_repeat_s: Seconds = 2.0
     device_request_s: Seconds = 10.0
     shutdown_s: Seconds = 5.0
+    # A slot dispensing, receiving or inspecting for longer is stuck: a fault, and no watchdog ping.
+    transient_state_s: Seconds = 600.0
 
 
 class LogSection(Section):

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
-from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
+from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
+from cabinetd.flows.refusal import step_refused
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import (
@@ -32,7 +33,7 @@ from cabinetd.hal.base import (
     UnlockSent,
 )
 from cabinetd.hal.hardware import Hardware
-from cabinetd.ledger import LedgerService, NewEvent
+from cabinetd.ledger import LedgerError, LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.lifecycle import Subsystem
 from cabinetd.maintenance import Maintenance, Refused, Technician
@@ -45,8 +46,12 @@ from cabinetproto.wire import Command, CommandKind, CommandOutcome
 
 log = logging.getLogger(__name__)
 
-Fact = HardwareEvent | DeviceRefresh
+Fact = HardwareEvent | DeviceRefresh | StepFailed
 PIN_TRIES_BEFORE_BACKOFF = 3
+
+
+class BackgroundStepFailed(RuntimeError):
+    """A background step died of an error no owner handles: the controller stops, the daemon exits."""
 
 
 # What the person at the cabinet is doing; the kiosk reads the value (`session.kind`).
@@ -76,6 +81,7 @@ class Controller(Subsystem):
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
+        self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
         self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
@@ -129,9 +135,23 @@ class Controller(Subsystem):
             self._handling = True
             try:
                 await self.handle(fact)
+            except LedgerError as refused:
+                await self._refused(fact, refused)
             finally:
                 self._handling = False
             self.tick()
+
+    async def _refused(self, fact: Fact, error: LedgerError) -> None:
+        """The ledger refused a step: recorded, shown, the slots rebuilt from the ledger, locks locked."""
+        name = type(fact).__name__ if not isinstance(fact, StepFailed) else fact.name
+        number = getattr(fact, "slot", None)
+        slot = number if isinstance(number, int) else None
+        self.session = None
+        await step_refused(self.core, name if slot is None else f"{name} at slot {slot}", slot, error)
+
+    def stalled(self, now: float) -> bool:
+        """Stalled in a fact, or holding a slot stuck in a transient state (watch.check_stuck)."""
+        return super().stalled(now) or bool(self.core.stuck)
 
     async def _heartbeat(self) -> None:
         """Tick while waiting for facts: an idle controller is healthy, one stuck in a fact is not."""
@@ -161,12 +181,18 @@ class Controller(Subsystem):
                 flow = self.core.flows.get(number)
                 if flow is not None and flow.kind is FlowKind.RETURN:
                     await return_.device_inserted(self.core, flow, identity)
+                elif flow is not None:
+                    await rent.device_put_back(self.core, flow, identity)
                 elif flow is None:
                     await device_appeared(self.core, self.core.slots[number], identity)
             case DeviceUnplugged(slot=number):
                 await self._device_unplugged(number)
             case DeviceRefresh():
                 await refreshed(self.core, fact)
+            case StepFailed(error=LedgerError() as refused):
+                raise refused  # the ledger refused a background step's record: handled as any refusal
+            case StepFailed(name=name, error=error):
+                raise BackgroundStepFailed(f"background step {name!r} failed: {error}") from error
             case UnlockSent() | PartStateChanged():
                 pass
 
@@ -206,7 +232,11 @@ class Controller(Subsystem):
         flow = self.core.flows.get(slot.number)
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
-        await self._call_off(flow, "the door was not opened in time")
+        try:
+            await self._call_off(flow, "the door was not opened in time")
+        except LedgerError as refused:
+            self.session = None
+            await step_refused(self.core, f"door deadline at slot {slot.number}", slot.number, refused)
         self._end_session(slot.number)
 
     async def _call_off(self, flow: Flow, reason: str) -> None:

@@ -60,6 +60,15 @@ class DeviceView:
     provisioned_work_type: str | None = None
     last_rented_at: datetime | None = None
     charge_rate: float | None = None  # percent per minute while charging, as observed
+    # The ledger has the device out on an open rental (it cannot be in a slot and with a person).
+    rented: bool = False
+    # False when the fleet's device list does not name it: held until the fleet lists it.
+    fleet_listed: bool = True
+
+    @property
+    def may_go(self) -> bool:
+        """Healthy, and nothing in the ledger or the fleet's list stands against handing it out."""
+        return self.healthy and not self.rented and self.fleet_listed
 
 
 @dataclass(frozen=True)
@@ -100,7 +109,7 @@ def suits(slot: SlotView, work_type: WorkType) -> bool:
     return (
         slot.state is SlotState.READY
         and device is not None
-        and device.healthy
+        and device.may_go
         and device.model in work_type.device_models
         and device.battery is not None
         and device.battery >= work_type.battery_threshold
@@ -131,7 +140,7 @@ def minutes_until_ready(slots: Iterable[SlotView], work_type: WorkType) -> int |
         if (
             slot.state is not SlotState.CHARGING
             or device is None
-            or not device.healthy
+            or not device.may_go
             or device.model not in work_type.device_models
             or device.battery is None
             or not device.charge_rate

@@ -24,6 +24,8 @@ class Alarm(enum.StrEnum):
     DOOR_LEFT_OPEN = "door_left_open"
     UNEXPECTED_DEVICE = "unexpected_device"  # present where none should be, or not the one expected
     LOCK_FAULT = "lock_fault"
+    # A device the fleet's device list does not name: taken in, never handed out until the fleet lists it.
+    UNKNOWN_TO_FLEET = "unknown_to_fleet"
 
 
 class DeviceHealth(enum.StrEnum):

@@ -147,6 +147,15 @@ class DeviceRented(Payload):
     due_at: UtcTime
 
 
+@declare("rental_cancelled", needs=("slot", "device"))
+class RentalCancelled(Payload):
+    """A rental that ended with its device still (or again) in the slot it was rented from: the
+    device never left with the person, so the rental is closed, with no usage and no self-test."""
+
+    rental_id: Ident
+    reason: Text
+
+
 @declare("return_started", needs=("slot",))
 class ReturnStarted(Payload):
     expected: Ident | None
@@ -171,6 +180,25 @@ class TriggerRefused(Payload):
 
     trigger: Ident
     state: SlotState
+
+
+@declare("step_refused")
+class StepRefused(Payload):
+    """A step of a flow the ledger refused to record (an invariant it enforces): nothing of the step
+    was written, the flow was ended and its slot rebuilt from the ledger, every lock commanded locked."""
+
+    step: Text
+    error: Text
+
+
+@declare("slot_stuck", needs=("slot",))
+class SlotStuck(Payload):
+    """A slot held a transient state (dispensing, receiving, inspecting) beyond its bound: the daemon
+    stops feeding the watchdog so that the service manager restarts it and recovery ends the state."""
+
+    state: SlotState
+    seconds: Annotated[int, Field(ge=0)]
+    bound_s: Annotated[int, Field(ge=0)]
 
 
 @declare("device_returned", needs=("slot", "device"))

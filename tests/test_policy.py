@@ -101,6 +101,8 @@ devices = st.builds(
     healthy=st.booleans(),
     provisioned_work_type=st.sampled_from([None, "pricing", "picking"]),
     last_rented_at=st.one_of(st.none(), st.datetimes(timezones=st.just(UTC))),
+    rented=st.booleans(),
+    fleet_listed=st.booleans(),
 )
 slots_st = st.lists(
     st.builds(
@@ -124,6 +126,8 @@ def test_ok__a_chosen_device_always_satisfies_the_rules(slots: list[SlotView], t
         assert slot.state is SlotState.READY
         assert slot.device is not None
         assert slot.device.healthy
+        assert not slot.device.rented
+        assert slot.device.fleet_listed
         assert slot.device.model in work.device_models
         assert slot.device.battery is not None
         assert slot.device.battery >= threshold
@@ -144,3 +148,16 @@ def test_ok__the_return_slot_is_always_empty_and_fits(
         assert chosen.state is SlotState.EMPTY
         assert types is None or chosen.slot_type in types
         assert not (not chosen.usb_ok and any(s.usb_ok for s in fitting))
+
+
+def test_fail__a_device_out_on_an_open_rental_is_never_offered() -> None:
+    slots = [ready(1, 100, rented=True), ready(2, 70)]
+    assert [slot.number for slot in rank_devices(slots, PRICING)] == [2]
+    assert not suits(ready(3, 100, rented=True), PRICING)
+
+
+def test_fail__a_device_the_fleet_does_not_list_is_never_offered() -> None:
+    slots = [ready(1, 100, fleet_listed=False), ready(2, 70)]
+    assert [slot.number for slot in rank_devices(slots, PRICING)] == [2]
+    charging = SlotView(3, SlotState.CHARGING, "pda", DeviceView("D3", "TC21", 50, charge_rate=1.0, fleet_listed=False))
+    assert minutes_until_ready([charging], PRICING) is None

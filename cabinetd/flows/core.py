@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -48,6 +49,15 @@ class Flow:
     inserted: UsbIdentity | None = None
 
 
+@dataclass(frozen=True)
+class StepFailed:
+    """A background step that died of an error its owner does not handle: the controller's loop takes
+    it as a fact and raises it, so the daemon exits and the service manager restarts the cabinet."""
+
+    name: str
+    error: BaseException
+
+
 @dataclass
 class Core:
     config: CabinetConfig
@@ -64,6 +74,10 @@ class Core:
     # Moves already committed ahead of the machine walking them (see expect_move).
     recorded_moves: set[tuple[int, SlotState]] = field(default_factory=set)
     ports: PortHealth = field(init=False)  # faults seen on each slot's USB port
+    # Slots held in a transient state beyond the bound, with when they entered it (see watch.check_stuck).
+    stuck: dict[int, float] = field(default_factory=dict)
+    # Where a background step's failure goes (the controller's inbox); None: it is raised from the loop.
+    on_failure: Callable[[StepFailed], None] | None = None
 
     def __post_init__(self) -> None:
         self.ports = PortHealth.for_config(self.config)
@@ -91,14 +105,28 @@ class Core:
         self.commit(*events)
         return moved
 
-    def spawn(self, coro: Any, name: str) -> None:
-        """A background step of a flow; one that fails takes the daemon down (the ledger is the truth)."""
+    def spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        """A background step of a flow. The step handles the failures it owns (an inspection marks its
+        device faulty on a hardware error); any other takes the daemon down, so that the service
+        manager restarts it and recovery rebuilds every slot from the ledger, the truth."""
         task = asyncio.create_task(coro, name=name)
         self.tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self.tasks.discard(task)
+        error = None if task.cancelled() else task.exception()
+        if error is None:
+            return
+        failed = StepFailed(task.get_name(), error)
+        log.error("background step %r failed: %r", failed.name, failed.error, exc_info=failed.error)
+        if self.on_failure is not None:
+            self.on_failure(failed)
+        else:
+            asyncio.get_running_loop().call_exception_handler(
+                {"message": f"background step {failed.name!r} failed", "exception": failed.error, "task": task}
+            )
 
     def event(
         self,
@@ -118,23 +146,34 @@ class Core:
         )
         self.screen.show("refused", reason=reason, minutes=minutes, name=staff.name if staff else "")
 
-    def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+    def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str, device: str | None = None) -> NewEvent | None:
         if alarm in slot.alarms:
             return None
         slot.alarms.add(alarm)
         log.warning("slot %d: alarm %s: %s", slot.number, alarm.value, detail)
-        return self.event("alarm_raised", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+        return self.event("alarm_raised", {"alarm": alarm.value, "detail": detail}, slot=slot.number, device=device)
 
-    def clear_alarm(self, slot: Slot, alarm: Alarm, detail: str) -> NewEvent | None:
+    def clear_alarm(self, slot: Slot, alarm: Alarm, detail: str, device: str | None = None) -> NewEvent | None:
         if alarm not in slot.alarms:
             return None
         slot.alarms.discard(alarm)
-        return self.event("alarm_cleared", {"alarm": alarm.value, "detail": detail}, slot=slot.number)
+        return self.event("alarm_cleared", {"alarm": alarm.value, "detail": detail}, slot=slot.number, device=device)
+
+    def judge_fleet(self, slot: Slot) -> NewEvent | None:
+        """Raise or clear the slot's `unknown_to_fleet` alarm by whether the fleet's device list names
+        the device it holds (a cabinet with no device list has nothing to judge by: no alarm)."""
+        serial = slot.device
+        if serial is not None and self.ledger.fleet_lists(serial) is False:
+            detail = f"{serial} is not on the fleet's device list: it is not handed out until the fleet lists it"
+            return self.raise_alarm(slot, Alarm.UNKNOWN_TO_FLEET, detail, serial)
+        why = "the slot holds no device" if serial is None else f"the fleet lists {serial}"
+        return self.clear_alarm(slot, Alarm.UNKNOWN_TO_FLEET, why, serial)
 
     # --- reading the cabinet for the policy --------------------------------------------------------
 
     def slot_views(self) -> list[SlotView]:
         devices = {row.serial: row for row in self.ledger.devices()}
+        out_on_rental = self.ledger.rented_devices()
         down = hubs_down(self.hardware.ports.parts())
         views = []
         for number, slot in sorted(self.slots.items()):
@@ -150,6 +189,8 @@ class Core:
                     provisioned_work_type=row.provisioned_work_type if row else None,
                     last_rented_at=datetime.fromisoformat(rented) if rented else None,
                     charge_rate=slot.charge_rate,
+                    rented=slot.device in out_on_rental,
+                    fleet_listed=self.ledger.fleet_lists(slot.device) is not False,
                 )
             usb_ok = self.ports.working(number, down)
             views.append(SlotView(number, slot.state, slot.slot_type, device, usb_ok=usb_ok, uses=slot.uses))

@@ -14,10 +14,10 @@ from cabinetd.flows.core import Core
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import Hello
 from cabinetd.hal.base import PortRecovery
-from cabinetd.hal.errors import LinkError
+from cabinetd.hal.errors import HardwareError, LinkError, LockFault, PortPowerError
 from cabinetd.ledger import NewEvent
 from cabinetproto.chain import uuid7
-from cabinetproto.enums import SlotState
+from cabinetproto.enums import Alarm, SlotState
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +59,33 @@ async def _hello(core: Core, slot: Slot) -> Hello | None:
         return None
 
 
+def evidence_of(error: HardwareError) -> dict[str, Any]:
+    """A hardware error as a repair ticket's evidence: what part failed, in the driver's own words."""
+    if isinstance(error, PortPowerError):
+        return {"port_power": str(error)}
+    if isinstance(error, LinkError):
+        return {"link": str(error)}
+    if isinstance(error, LockFault):
+        return {"lock": str(error)}
+    return {"hardware": str(error)}
+
+
 async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: bool = False) -> None:
-    """Run with the slot in `inspecting`; ends in ready, charging or faulty."""
+    """Run with the slot in `inspecting`; ends in ready, charging or faulty. This step owns the
+    hardware's failures: a hub or port error, like a silent device, makes the device faulty with the
+    error as evidence, so the slot never stays in `inspecting`. Anything else takes the daemon down."""
+    try:
+        await _inspect(core, slot, unexpected=unexpected, show=show)
+    except HardwareError as exc:
+        log.warning("slot %d: inspection of %s failed: %s", slot.number, slot.device, exc)
+        device = slot.device
+        evidence = evidence_of(exc)
+        await _faulty(core, slot, device, core.ledger.open_rental_of(device) if device else None, evidence, unexpected)
+        if show:
+            core.screen.show("returned", slot=slot.number, passed=False, failing=sorted(evidence))
+
+
+async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> None:
     hello = await _hello(core, slot)
     device = hello.serial if hello else slot.device
     rental_id = core.ledger.open_rental_of(device) if device else None
@@ -94,8 +119,10 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
         slot=slot.number,
         device=device,
     )
+    # Taken in and recorded whatever the fleet knows of it; one it does not list is flagged and kept.
+    flagged = [alarm] if (alarm := core.judge_fleet(slot)) is not None else []
     if selftest.passed:
-        await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned)
+        await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned, *flagged)
         core.hardware.link.watch(slot.number)
     else:
         await core.fire(
@@ -104,10 +131,14 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
             status_event(core, slot, hello),
             returned,
             repair_ticket(core, slot, device, checks),
+            *flagged,
         )
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
-        core.screen.show("returned", slot=slot.number, passed=selftest.passed, failing=failing)
+        unknown = Alarm.UNKNOWN_TO_FLEET in slot.alarms
+        core.screen.show(
+            "returned", slot=slot.number, passed=selftest.passed, failing=failing, unknown_to_fleet=unknown
+        )
 
 
 def _rental_start(core: Core, rental_id: str | None) -> datetime | None:
@@ -134,7 +165,19 @@ async def _faulty(
                 device=device,
             )
         )
-    events.append(repair_ticket(core, slot, device, evidence))
+    if device is not None:
+        events.append(repair_ticket(core, slot, device, evidence))
+    else:
+        # A repair ticket follows a device by its serial; one that never gave it gets none (the ledger
+        # would refuse it), and the evidence is kept with the slot instead.
+        what = "a device that gives no serial failed its inspection"
+        events.append(
+            core.event(
+                "reconciliation_difference",
+                {"what": what, "ledger_said": None, "hardware_says": evidence},
+                slot=slot.number,
+            )
+        )
     if slot.state is SlotState.INSPECTING:
         await core.fire(slot, Trigger.INSPECTION_FAILED, *events)
     else:

@@ -11,9 +11,10 @@ import logging
 from datetime import datetime
 
 from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
-from cabinetd.flows.watch import rejudge
+from cabinetd.flows.watch import device_appeared, rejudge
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import AppPackage
+from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
@@ -114,7 +115,20 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
     assert flow.device is not None
     flow.rental_id = str(uuid7())
     due = due_at(now, policy_work_type(flow.work_type))
+    # The ledger refuses a second open rental of a device. The policy offers none that is out on one,
+    # so this is a ledger the cabinet did not write this way: the device was just in the slot, so the
+    # older rental had ended, and it is closed in the same commit (the replay rule, docs/ledger.md).
+    stale = core.ledger.open_rental_of(flow.device)
+    ended = [] if stale is None else [
+        core.event(
+            "rental_cancelled",
+            {"rental_id": stale, "reason": f"the device was in slot {flow.slot} when it was rented again"},
+            slot=flow.slot,
+            device=flow.device,
+        )
+    ]
     core.commit(
+        *ended,
         core.event(
             "device_rented",
             {"rental_id": flow.rental_id, "due_at": due.isoformat()},
@@ -129,6 +143,20 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
     core.screen.show("dispensing", step="close", slot=flow.slot, due_at=due.isoformat(), name=flow.staff.name)
 
 
+async def device_put_back(core: Core, flow: Flow, identity: UsbIdentity) -> None:
+    """The device handed out came back into its slot before the door closed: its rental ends here, so
+    that the door closing on it cancels the rent (a rental and a slot never both hold a device)."""
+    if not flow.device_removed or flow.rental_id is None or identity.serial not in (None, flow.device):
+        return  # another device: the door's close finds it on the port (door_closed)
+    reason = "the device was put back before the door closed"
+    payload = {"rental_id": flow.rental_id, "reason": reason}
+    core.commit(core.event("rental_cancelled", payload, slot=flow.slot, device=flow.device))
+    flow.device_removed, flow.rental_id = False, None
+    core.slots[flow.slot].device = flow.device
+    core.hardware.link.watch(flow.slot)
+    core.screen.show("dispensing", step="take", slot=flow.slot, name=flow.staff.name if flow.staff else "")
+
+
 async def door_closed(core: Core, flow: Flow) -> None:
     slot = core.slots[flow.slot]
     if flow.device_removed:
@@ -136,6 +164,9 @@ async def door_closed(core: Core, flow: Flow) -> None:
         await core.fire(slot, Trigger.DEVICE_TAKEN)
         core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
         core.screen.show("done", kind="rent", slot=flow.slot)
+        other = core.hardware.ports.present(flow.slot)
+        if other is not None:
+            await device_appeared(core, slot, other)  # another device left behind the closed door
     else:
         await cancel(core, slot, "the door closed with the device inside")
 

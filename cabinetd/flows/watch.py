@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Final
 
 from cabinetd.flows.core import Core
 from cabinetd.flows.inspection import inspect, learn, repair_ticket, status_event
-from cabinetd.fsm.slot import Slot, Trigger
+from cabinetd.fsm.slot import TRANSIENT_STATES, Slot, Trigger
 from cabinetd.hal.base import DeviceRefresh, UsbIdentity
 from cabinetd.policy import DUE_SOON
 from cabinetproto.enums import Alarm, SlotState
@@ -38,7 +39,7 @@ class DoorWatcher:
             alarm = core.raise_alarm(slot, Alarm.DOOR_FORCED, "opened without an unlock")
             if alarm is not None:
                 core.commit(alarm)
-        self._open_timers[slot.number] = asyncio.create_task(self._left_open(slot), name=f"door {slot.number}")
+        self._open_timers[slot.number] = core.spawn(self._left_open(slot), f"door {slot.number}")
 
     async def _left_open(self, slot: Slot) -> None:
         await self.core.clock.sleep(self.core.config.timeouts.door_left_open_s)
@@ -161,14 +162,48 @@ async def rejudge(core: Core, *, only_if_changed: bool = False) -> None:
             await core.fire(slot, Trigger.BATTERY_LOW)
 
 
+RESTING: Final = (SlotState.EMPTY, SlotState.CHARGING, SlotState.READY, SlotState.FAULTY, SlotState.DISABLED)
+
+
+def judge_fleet(core: Core) -> None:
+    """Each slot at rest against the fleet's device list (read from memory between replica writes): a
+    device the fleet does not list is flagged, and the flag clears once it does, or the device is gone."""
+    events = [core.judge_fleet(slot) for slot in core.slots.values() if slot.state in RESTING]
+    core.commit(*[event for event in events if event is not None])
+
+
+def check_stuck(core: Core) -> None:
+    """A slot held in dispensing, receiving or inspecting beyond `timeouts.transient_state_s` is
+    stuck: recorded once (`slot_stuck`), and while any slot is, the controller counts as stalled, so
+    the watchdog is no longer fed and the service manager restarts the daemon; recovery then ends
+    the state as it ends any flow cut short. A slot that moves on is no longer stuck."""
+    bound = core.config.timeouts.transient_state_s
+    now = core.clock.monotonic()
+    for number, slot in core.slots.items():
+        entered = core.stuck.get(number)
+        if entered is not None and (slot.state not in TRANSIENT_STATES or slot.entered_at != entered):
+            del core.stuck[number]
+            log.warning("slot %d: no longer stuck (now %s)", number, slot.state.value)
+        if slot.state not in TRANSIENT_STATES or number in core.stuck or now - slot.entered_at <= bound:
+            continue
+        held = now - slot.entered_at
+        log.error("slot %d: %s for %.0f s (bound %.0f s): stuck", number, slot.state.value, held, bound)
+        core.stuck[number] = slot.entered_at
+        payload = {"state": slot.state.value, "seconds": int(held), "bound_s": int(bound)}
+        core.commit(core.event("slot_stuck", payload, slot=number, device=slot.device))
+
+
 async def keep_watch(core: Core) -> None:
     """Reminders every REMINDER_CHECK_S; thresholds as soon as the roster changes (a counter compared
-    once a second: the slots turn ready the moment the cloud's work types arrive)."""
+    once a second: the slots turn ready the moment the cloud's work types arrive); stuck slots, once
+    a second."""
     since_reminders = REMINDER_CHECK_S
     while True:
         if since_reminders >= REMINDER_CHECK_S:
             await remind(core)
             since_reminders = 0.0
         await rejudge(core, only_if_changed=True)
+        judge_fleet(core)
+        check_stuck(core)
         await core.clock.sleep(ROSTER_CHECK_S)
         since_reminders += ROSTER_CHECK_S

@@ -89,6 +89,8 @@ MOVES: Final = frozenset((source, row["dest"]) for row in TRANSITIONS for source
 
 # States whose door is unlocked for a flow: the door must open within `door_open_s` or the flow ends.
 DOOR_FLOW_STATES: Final = (S.DISPENSING, S.RECEIVING)
+# States a slot passes through on its way to one it can rest in; held too long, the slot is stuck.
+TRANSIENT_STATES: Final = (S.DISPENSING, S.RECEIVING, S.INSPECTING)
 
 
 class ClockTimeout(AsyncTimeout):
@@ -139,6 +141,7 @@ class Slot:
         self.uses = 0  # door cycles since the daemon started, to spread wear over slots
         self.last_refresh: float | None = None  # monotonic time of the device's last battery reading
         self.alarms: set[Alarm] = set()
+        self.entered_at = clock.monotonic()  # when the slot entered its present state
         self._on_changed = on_changed
         self._on_invalid = on_invalid
         self._on_door_timeout = on_door_timeout
@@ -165,6 +168,8 @@ class Slot:
 
     async def _state_changed(self, event: Any) -> None:
         before = SlotState[event.transition.source]  # the machine keeps state names, not members
+        if before is not self.state:
+            self.entered_at = self.clock.monotonic()
         if self._on_changed is not None and before is not self.state:
             await self._on_changed(self, before, self.state)
 

@@ -219,6 +219,12 @@ class Ledger:
     def fleet_device(self, serial: str) -> FleetDevice | None:
         return replicas.fleet_device(self._store, serial)
 
+    def fleet_lists(self, serial: str) -> bool | None:
+        """True when the fleet's device list names the serial, False when it does not, None when the
+        cabinet holds no device list to judge by (kept in memory until the next replica write)."""
+        found: bool | None = self._replica_reads.read("fleet lists", serial, replicas.fleet_lists)
+        return found
+
     def device_model(self, model: str) -> DeviceModel | None:
         return replicas.device_model(self._store, model)
 
@@ -240,6 +246,10 @@ class Ledger:
     def open_rental_of(self, device: str) -> str | None:
         """The id of the open rental a device is out on, if any."""
         return queries.open_rental_of(self._store, device)
+
+    def rented_devices(self) -> set[str]:
+        """The devices out on an open rental."""
+        return queries.rented_devices(self._store)
 
     def open_rentals(self) -> list[RentalRow]:
         return queries.open_rentals(self._store)

@@ -41,6 +41,7 @@ from cabinetproto.events import (
     IncidentCleared,
     LedgerIncident,
     Payload,
+    RentalCancelled,
     RentalDueSoon,
     RentalOverdue,
     SlotStateChanged,
@@ -273,6 +274,24 @@ def device_returned(event: StoredEvent, payload: DeviceReturned, view: View) -> 
             "status": "closed",
         }
         changes.append(Update("rentals", {"rental_id": rental_id}, closed))
+    return changes + _place(event, view, device, _slot(event))
+
+
+@projects(RentalCancelled)
+def rental_cancelled(event: StoredEvent, payload: RentalCancelled, view: View) -> list[Change]:
+    device = _device(event)
+    facts = view.rental(payload.rental_id)
+    if facts is None:
+        raise refuse(event, f"rental {payload.rental_id!r} does not exist")
+    if facts.device != device:
+        raise refuse(event, f"rental {payload.rental_id!r} is for device {facts.device!r}, not {device!r}")
+    changes: list[Change] = []
+    if facts.status != "open":
+        settled(event, view, f"rental {payload.rental_id!r} is already closed")
+    else:
+        # Back in its slot without a return: no usage was read and no self-test run for it.
+        closed = {"returned_at": event.occurred_at, "returned_to_slot": _slot(event), "status": "closed"}
+        changes.append(Update("rentals", {"rental_id": payload.rental_id}, closed))
     return changes + _place(event, view, device, _slot(event))
 
 

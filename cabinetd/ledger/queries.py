@@ -172,6 +172,10 @@ def open_rental_of(store: Store, device: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def rented_devices(store: Store) -> set[str]:
+    return {row[0] for row in store.rows("SELECT device FROM rentals WHERE status = 'open'")}
+
+
 def open_rentals(store: Store) -> list[RentalRow]:
     rows = store.rows(f"SELECT {RENTAL_COLUMNS} FROM rentals WHERE status = 'open' ORDER BY due_at")
     return [_rental(row) for row in rows]

@@ -182,6 +182,14 @@ def fleet_device(store: Store, serial: str) -> FleetDevice | None:
     return None if record is None else FleetDevice.model_validate(record)
 
 
+def fleet_lists(store: Store, serial: str) -> bool | None:
+    """Whether the fleet's device list names this serial; None while the cabinet holds no device list
+    at all (never synced one, or the fleet keeps none), when there is nothing to judge by."""
+    if store.rows("SELECT 1 FROM fleet_devices WHERE serial = ?", (serial,)):
+        return True
+    return False if store.rows("SELECT 1 FROM fleet_devices LIMIT 1") else None
+
+
 def device_model(store: Store, model: str) -> DeviceModel | None:
     record = _one(store, ENTITIES["device_models"], "model = ?", (model,))
     return None if record is None else DeviceModel.model_validate(record)

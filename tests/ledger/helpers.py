@@ -50,6 +50,9 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
         {"rental_id": "R-1", "due_at": "2025-03-01T16:00:00Z"},
         {"slot": 1, "device": "PDA-001", "staff": "S-100"},
     ),
+    "rental_cancelled": ({"rental_id": "R-1", "reason": "device back in its slot"}, {"slot": 1, "device": "PDA-001"}),
+    "step_refused": ({"step": "DeviceUnplugged at slot 1", "error": "device 'PDA-001' is in a rental"}, {"slot": 1}),
+    "slot_stuck": ({"state": "inspecting", "seconds": 901, "bound_s": 900}, {"slot": 4}),
     "return_started": ({"expected": "PDA-001"}, {"slot": 2, "staff": "S-100"}),
     "device_returned": (
         {"rental_id": None, "usage": {"scans": 3}, "selftest": {"battery": "pass"}, "unexpected": True},

@@ -13,9 +13,12 @@ from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from cabinetproto.enums import Alarm
+
 Door = Literal["open", "closed", "unknown"]
 Lock = Literal["locked", "released", "unknown"]
 Power = Literal["on", "off"]
+ALARMS: Final = ", ".join(alarm.value for alarm in Alarm)
 STATES: Final = "empty, charging, ready, dispensing, receiving, inspecting, faulty or disabled"
 
 
@@ -44,7 +47,7 @@ class SlotSummary(Shape):
     health: Annotated[str | None, Field(description="device health as the ledger has it")]
     door: Door
     lock: Lock
-    alarms: Annotated[list[str], Field(description="door_forced, door_left_open, unexpected_device, lock_fault")]
+    alarms: Annotated[list[str], Field(description=ALARMS)]
 
 
 class Status(Shape):

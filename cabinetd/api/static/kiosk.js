@@ -198,6 +198,10 @@ const VIEWS = {
     progress(RETURN_STEPS, RETURN_STEPS.length, "return");
     if (screen.passed) {
       message.textContent = t("returned.passed");
+      if (screen.unknown_to_fleet) {
+        detail.textContent = t("returned.unknown_to_fleet");
+        detail.className = "bad";
+      }
     } else {
       const checks = (screen.failing ?? []).map((name) => t(`check.${name}`));
       message.textContent = t("returned.failed", { checks: checks.join(lang === "en" ? ", " : "、") });

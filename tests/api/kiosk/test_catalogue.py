@@ -16,8 +16,8 @@ from cabinetproto.enums import Alarm, SlotState
 STATIC = Path(__file__).resolve().parents[3] / "cabinetd" / "api" / "static"
 LANGUAGES = ("zh-CN", "en")
 # Reasons the flows give besides the policy's refusals, and checks the inspection reports itself.
-FLOW_REASONS = ("no_free_slot", "dispense_cancelled", "return_cancelled")
-FLOW_CHECKS = ("unresponsive", "link")
+FLOW_REASONS = ("no_free_slot", "dispense_cancelled", "return_cancelled", "step_refused")
+FLOW_CHECKS = ("unresponsive", "link", "port_power", "lock", "hardware")
 
 
 def catalogue(language: str) -> dict[str, str]:
