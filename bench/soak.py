@@ -140,7 +140,7 @@ class Soak:
                 return
             self.act(f"/sim/slots/{slot}/put", {"serial": held}, "return")
         else:
-            self.done[f"screen {view}"] += 1
+            self.done[f"screen {view or 'unchanged'}"] += 1
         if view in ("pin", "maintenance", "returning", "dispensing"):
             rig.post("/kiosk/choose", {"choice": "cancel"})  # done, or walked away: end the session
 
