@@ -153,6 +153,11 @@ async def read_message(reader: asyncio.StreamReader, *, response_to: str = "") -
     return Message(head, await reader.readexactly(length))
 
 
+def _status(reply: Message) -> int:
+    parts = reply.first_line.split(" ", 2)
+    return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+
+
 def _require_loopback(host: str) -> None:
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -171,6 +176,7 @@ class FaultyProxy:
         self.plan = plan
         self.max_requests = max_requests
         self.injected: Counter[Fault] = Counter()
+        self.answered: Counter[int] = Counter()  # the server's replies by status (what it said, not us)
         self.requests = 0
         self.held = threading.Event()
         self.port = 0
@@ -296,6 +302,7 @@ class FaultyProxy:
         if fault is Fault.DUPLICATE:
             await self._exchange(request.raw)
         reply = await self._exchange(request.raw)
+        self.answered[_status(reply)] += 1
         await self._replay_stashed()
         if fault is Fault.LOST_REPLY:
             return False

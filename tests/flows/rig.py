@@ -149,6 +149,13 @@ class Rig:
 
     async def restart(self) -> None:
         await self.stop()
+        await self.start_again()
+
+    async def start_again(self, while_down: Callable[[], object] | None = None) -> None:
+        """Start after a stop, over the same ledger and fakes; `while_down` is what happened at the
+        cabinet meanwhile (a door shut, a device put back)."""
+        if while_down is not None:
+            while_down()
         self.cabinet = self._build()
         await self.start()
 
