@@ -169,10 +169,6 @@ class CabinetDayModel(RuleBasedStateMachine):
         events = [e for e in self.rig.ledger.tail(200) if e.slot == slot][-12:]
         return [f"{e.type} {e.device or ''} {e.payload}" for e in events]
 
-    def may_go_silent(self, slot: int) -> bool:
-        """Whether a handheld in `slot` may stop answering (test_stateful's hub rule narrows it)."""
-        return True
-
     def new_stranger(self, model: str) -> SimHandheld:
         self.strangers += 1
         return self.rig.sim.handheld(f"STRANGER{self.strangers:03d}", model=model)
@@ -272,7 +268,7 @@ class CabinetDayModel(RuleBasedStateMachine):
             what = "one never rented here"
             handheld = self.new_stranger(data.draw(st.sampled_from(sorted(set(MODEL.values())))))
         if handheld is not None:
-            faults = [None, None, None, None, "self-test fails", *(["silent"] if self.may_go_silent(slot) else [])]
+            faults = [None, None, None, None, "self-test fails", "silent"]
             fault = data.draw(st.sampled_from(faults), label="fault")
             event(f"return: {what}, fault: {fault}")
             if fault == "self-test fails":

@@ -40,13 +40,6 @@ RETURN_CRASHES: Final = (
     "while inspecting",
     "after device_returned",
 )
-# Holes that other work fixes; while one is open the random run steers clear of it and a plain test
-# in tests/flows/test_crash_points.py shows it (xfail, strict). The day it is fixed, that test's mark
-# and its entry here go.
-OPEN_HOLES: Final = {
-    "phantom rental": "after device_rented, put back while down",  # issue 15, hole 1
-    "power cycle on a hub that cannot": "PortPowerError escapes the inspection",  # issue 15, hole 2
-}
 SYNC_FAULTS: Final = ("pass", "connect", "timeout", "lost_reply", "503:0")
 
 
@@ -61,16 +54,12 @@ class CabinetFaultsModel(CabinetDayModel):
     def __init__(self) -> None:
         super().__init__()
         self.cloud = ModelCloud(self.directory)
-        self.broken_hubs: set[int] = set()  # slots whose hub cannot switch port power
 
     def teardown(self) -> None:
         try:
             super().teardown()
         finally:
             self.cloud.close()
-
-    def steers_clear_of(self, hole: str) -> bool:
-        return hole in OPEN_HOLES
 
     # --- the crash -------------------------------------------------------------------------------
 
@@ -217,15 +206,6 @@ class CabinetFaultsModel(CabinetDayModel):
         """The hub behind `slot` now switches port power `switching` (a hub swapped for a cheaper one)."""
         hub = self.rig.sim.usb.port(self.rig.sim.paths[slot]).hub
         hub.characteristics = SWITCHING[switching]
-        shared = {n for n in self.rig.sim.paths if self.rig.sim.usb.port(self.rig.sim.paths[n]).hub is hub}
-        if switching == "per-port":
-            self.broken_hubs -= shared
-        else:
-            self.broken_hubs |= shared
-
-    def may_go_silent(self, slot: int) -> bool:
-        """A silent device gets its port power-cycled: not on a hub that cannot, while that hole is open."""
-        return slot not in self.broken_hubs or not self.steers_clear_of("power cycle on a hub that cannot")
 
     async def goes_silent(self, slot: int, survives_power_cycle: bool) -> None:
         handheld = self.rig.sim.holds(slot)

@@ -1,10 +1,6 @@
 """Every point where a crash can cut a rent or a return short, each played once on its own, with the
 stateful model's checks after it (test_stateful.py mixes them with everything else, at random, and may
 not reach each one in its fixed CI days); and the holes the model found, each reduced to its steps.
-
-While a hole stands its test is xfail(strict=True), and the model steers clear of it (OPEN_HOLES in
-cabinet_faults.py). The day it is fixed the test passes, the mark turns that into a failure, and
-whoever fixed it removes the mark and the entry in OPEN_HOLES.
 """
 
 from __future__ import annotations
@@ -15,7 +11,7 @@ import pytest
 
 from cabinetd.sim.handheld import LinkFault
 from tests.flows.cabinet_day import ANNA
-from tests.flows.cabinet_faults import OPEN_HOLES, RENT_CRASHES, RETURN_CRASHES
+from tests.flows.cabinet_faults import RENT_CRASHES, RETURN_CRASHES
 from tests.flows.test_stateful import CabinetDay
 
 # A cabinet started for each test, and a rent or two on it: whole-daemon runs.
@@ -51,7 +47,7 @@ def rented(day: CabinetDay) -> str:
     return held[0].device
 
 
-@pytest.mark.parametrize("point", [p for p in RENT_CRASHES if p not in OPEN_HOLES.values()])
+@pytest.mark.parametrize("point", RENT_CRASHES)
 def test_ok__a_crash_at_any_point_of_a_rent_leaves_a_sound_cabinet(day: CabinetDay, point: str) -> None:
     day.run(day.rent_cut_short("anna", ANNA, point))
     sound(day)
@@ -68,23 +64,12 @@ def test_ok__a_crash_at_any_point_of_a_return_leaves_a_sound_cabinet(day: Cabine
     assert [r.device for r in day.rig.ledger.held_by("anna")] == ([device] if still_out else [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15, hole 1: recovery cancels the dispense of a device put back while the cabinet was down "
-    "and leaves its rental open (flows/recovery.py)",
-)
-def test_fail__a_device_put_back_while_the_cabinet_was_down_is_not_left_on_a_rental(day: CabinetDay) -> None:
-    day.run(day.rent_cut_short("anna", ANNA, OPEN_HOLES["phantom rental"]))
+def test_ok__a_device_put_back_while_the_cabinet_was_down_is_off_its_rental(day: CabinetDay) -> None:
+    day.run(day.rent_cut_short("anna", ANNA, "after device_rented, put back while down"))
     day.every_open_rentals_device_is_out_of_the_cabinet()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="issue 15, hole 2: the power cycle's PortPowerError escapes the inspection and the slot stays "
-    "inspecting (flows/inspection.py, flows/core.py spawn)",
-)
-def test_fail__a_silent_device_returned_to_a_hub_that_cannot_switch_power_leaves_inspecting(
+def test_ok__a_silent_device_returned_to_a_hub_that_cannot_switch_power_is_judged_faulty(
     day: CabinetDay,
 ) -> None:
     device = rented(day)
@@ -95,3 +80,5 @@ def test_fail__a_silent_device_returned_to_a_hub_that_cannot_switch_power_leaves
     handheld.usb.make_unresponsive(survives_power_cycle=True)  # silent at the USB level: a power cycle is due
     day.run(day.return_cut_short("anna", ANNA, "no crash"))  # settles: every inspection has ended
     sound(day)
+    assert [n for n in day.controller.slots if day.rig.sim.holds(n) is handheld] != []
+    assert {day.slot_state(n) for n in day.controller.slots if day.rig.sim.holds(n) is handheld} == {"faulty"}

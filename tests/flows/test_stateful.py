@@ -44,7 +44,7 @@ from tests.flows.cabinet_day import (
     WITHIN_S,
     event,
 )
-from tests.flows.cabinet_faults import OPEN_HOLES, RENT_CRASHES, RETURN_CRASHES, SYNC_FAULTS, CabinetFaultsModel
+from tests.flows.cabinet_faults import RENT_CRASHES, RETURN_CRASHES, SYNC_FAULTS, CabinetFaultsModel
 from tests.flows.lockwatch import RETRY_S
 
 # Twelve days of up to sixteen steps, each on a cabinet and a cloud started for it (CI at the end).
@@ -131,8 +131,6 @@ class CabinetDay(CabinetFaultsModel):
 
     @rule(badge=st.sampled_from(sorted(STAFF)), point=st.sampled_from(RENT_CRASHES))
     def a_rent_is_cut_short_by_a_crash(self, badge: str, point: str) -> None:
-        if point in OPEN_HOLES.values():
-            point = "after device_rented"  # see OPEN_HOLES
         self.run(self.rent_cut_short(STAFF[badge], badge, point))
 
     @precondition(holds_a_rented_device)
@@ -164,8 +162,7 @@ class CabinetDay(CabinetFaultsModel):
         """A hub swapped for one that cannot switch port power (or back), or a handheld gone silent at
         the USB level (for good: a power cycle does not bring it back)."""
         if trouble in SILENT:
-            if self.may_go_silent(slot):
-                self.run(self.goes_silent(slot, trouble == SILENT[1]))
+            self.run(self.goes_silent(slot, trouble == SILENT[1]))
             return
         self.hub_switching(slot, {"ganged hub": "ganged", "hub without switching": "none"}.get(trouble, "per-port"))
         event(f"hub: {trouble}")
