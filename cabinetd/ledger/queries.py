@@ -206,6 +206,32 @@ def command_started(store: Store, command_id: str) -> bool:
     return bool(found)
 
 
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """A technician's last PIN attempt at the kiosk (a `technician_action` pin_refused or pin_accepted)."""
+
+    technician: str
+    accepted: bool
+    failures: int  # wrong PINs in a row, this one included (0 once accepted)
+    occurred_at: str
+
+
+def last_pin_attempts(store: Store) -> list[PinAttempt]:
+    """Each technician's last PIN attempt, from which their lockout is rebuilt at start."""
+    rows = store.rows(
+        "SELECT json_extract(payload, '$.technician'), json_extract(payload, '$.action'), "
+        "coalesce(json_extract(payload, '$.args.failures'), 0), occurred_at FROM events WHERE id IN ("
+        " SELECT max(id) FROM events WHERE type = 'technician_action'"
+        " AND json_extract(payload, '$.action') IN ('pin_refused', 'pin_accepted')"
+        " GROUP BY json_extract(payload, '$.technician'))"
+    )
+    return [PinAttempt(str(who), action == "pin_accepted", int(n), str(at)) for who, action, n, at in rows]
+
+
+def roster_size(store: Store) -> int:
+    return int(store.rows("SELECT count(*) FROM staff")[0][0])
+
+
 def open_incident(store: Store) -> tuple[str, str, str | None] | None:
     """The oldest incident no technician has cleared: (kind, detail, copy path)."""
     rows = store.rows("SELECT kind, detail, copy_path FROM incidents WHERE cleared_at IS NULL ORDER BY rowid LIMIT 1")
