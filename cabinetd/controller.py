@@ -82,7 +82,8 @@ class Controller(Subsystem):
         self.doors = DoorWatcher(self.core)
         # Every technician's action, from the control socket or the cloud (execute_command).
         self.maintenance = Maintenance(self.core, self.doors)
-        self.lockouts = PinLockouts(self.core.clock)  # rebuilt from the ledger in prepare()
+        # Each technician's PIN lockout, rebuilt from the ledger at their first badge.
+        self.lockouts = PinLockouts(self.core.clock, lambda technician: self.core.ledger.last_pin_attempt(technician))
         self.roster = RosterCheck(self.core.clock, self.post)  # an unknown badge asks the office
         for module, slot_config in config.slots():
             number = slot_config.number
@@ -120,7 +121,6 @@ class Controller(Subsystem):
                 slot.device = row.device
                 slot.alarms = {Alarm(alarm) for alarm in row.alarms}
         await reconcile(self.core, first_start=not rows)
-        self.lockouts.rebuild(self.core.ledger.last_pin_attempts(), self.core.clock.now())
 
     async def run(self) -> None:
         self.core.spawn(keep_watch(self.core), "rental reminders and thresholds")

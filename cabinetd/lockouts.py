@@ -3,8 +3,8 @@
 A badge clones in seconds, so the PIN is what stands between a copied technician badge and every
 door (DESIGN.md §10). Three wrong PINs in a row are free; each one after that makes the next try wait,
 30 s doubling to an hour. Every attempt is a `technician_action` event (`pin_refused` with the count
-so far, `pin_accepted`), and at start each technician's last attempt rebuilds where they stand: pulling
-the plug does not buy an attacker a fresh set of tries.
+so far, `pin_accepted`), and after a start each technician's last attempt rebuilds where they stand:
+pulling the plug does not buy an attacker a fresh set of tries.
 
 The wait left after a restart is reckoned on the wall clock (the monotonic clock starts again with the
 board), and never longer than the wait itself: a board without a real-time clock may start with its
@@ -13,8 +13,8 @@ clock far behind, which must not lock a technician out for days (docs/kiosk.md, 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Final
 
 from cabinetd.clock import Clock
@@ -41,33 +41,38 @@ class Standing:
 
 
 class PinLockouts:
-    def __init__(self, clock: Clock) -> None:
+    """Where each technician stands, read from the ledger at their first badge since the daemon
+    started (`last_attempt`, newest event first: one look per technician, not a scan at every start)."""
+
+    def __init__(self, clock: Clock, last_attempt: Callable[[str], PinAttempt | None]) -> None:
         self.clock = clock
+        self.last_attempt = last_attempt
         self._standing: dict[str, Standing] = {}
 
-    def rebuild(self, attempts: list[PinAttempt], now: datetime) -> None:
-        """Where each technician stands after a restart, from their last attempt in the ledger."""
-        self._standing.clear()
-        mono = self.clock.monotonic()
-        for attempt in attempts:
-            if attempt.accepted or attempt.failures <= 0:
-                continue
-            wait = wait_after(attempt.failures)
-            elapsed = (now - parse_utc(attempt.occurred_at)).total_seconds()
-            left = min(max(wait - elapsed, 0.0), wait)
-            self._standing[attempt.technician] = Standing(attempt.failures, mono + left)
+    def _of(self, technician: str) -> Standing:
+        standing = self._standing.get(technician)
+        if standing is None:
+            standing = self._standing[technician] = self.rebuilt(self.last_attempt(technician))
+        return standing
+
+    def rebuilt(self, attempt: PinAttempt | None) -> Standing:
+        """Where a technician stands after a restart, from their last attempt in the ledger."""
+        if attempt is None or attempt.accepted or attempt.failures <= 0:
+            return Standing(0, 0.0)
+        wait = wait_after(attempt.failures)
+        elapsed = (self.clock.now() - parse_utc(attempt.occurred_at)).total_seconds()
+        return Standing(attempt.failures, self.clock.monotonic() + min(max(wait - elapsed, 0.0), wait))
 
     def wait_s(self, technician: str) -> float:
         """Seconds before this technician may try again (0: now)."""
-        standing = self._standing.get(technician)
-        return 0.0 if standing is None else max(standing.until - self.clock.monotonic(), 0.0)
+        return max(self._of(technician).until - self.clock.monotonic(), 0.0)
 
     def refused(self, technician: str) -> tuple[int, float]:
         """A wrong PIN: the count in a row and the wait it brings."""
-        failures = self._standing.get(technician, Standing(0, 0.0)).failures + 1
+        failures = self._of(technician).failures + 1
         wait = wait_after(failures)
         self._standing[technician] = Standing(failures, self.clock.monotonic() + wait)
         return failures, wait
 
     def accepted(self, technician: str) -> None:
-        self._standing.pop(technician, None)
+        self._standing[technician] = Standing(0, 0.0)

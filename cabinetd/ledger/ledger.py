@@ -259,8 +259,8 @@ class Ledger:
     def tail(self, n: int) -> list[StoredEvent]:
         return queries.tail(self._store, n)
 
-    def last_pin_attempts(self) -> list[queries.PinAttempt]:
-        return queries.last_pin_attempts(self._store)
+    def last_pin_attempt(self, technician: str) -> queries.PinAttempt | None:
+        return queries.last_pin_attempt(self._store, technician)
 
     def roster_size(self) -> int:
         """Staff members on the roster replica (0: the cabinet has no roster yet)."""

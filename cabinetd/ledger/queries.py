@@ -216,16 +216,18 @@ class PinAttempt:
     occurred_at: str
 
 
-def last_pin_attempts(store: Store) -> list[PinAttempt]:
-    """Each technician's last PIN attempt, from which their lockout is rebuilt at start."""
+def last_pin_attempt(store: Store, technician: str) -> PinAttempt | None:
+    """A technician's last PIN attempt, newest first so that the search stops at it."""
     rows = store.rows(
-        "SELECT json_extract(payload, '$.technician'), json_extract(payload, '$.action'), "
-        "coalesce(json_extract(payload, '$.args.failures'), 0), occurred_at FROM events WHERE id IN ("
-        " SELECT max(id) FROM events WHERE type = 'technician_action'"
-        " AND json_extract(payload, '$.action') IN ('pin_refused', 'pin_accepted')"
-        " GROUP BY json_extract(payload, '$.technician'))"
+        "SELECT json_extract(payload, '$.action'), coalesce(json_extract(payload, '$.args.failures'), 0), "
+        "occurred_at FROM events WHERE type = 'technician_action' AND json_extract(payload, '$.technician') = ? "
+        "AND json_extract(payload, '$.action') IN ('pin_refused', 'pin_accepted') ORDER BY id DESC LIMIT 1",
+        (technician,),
     )
-    return [PinAttempt(str(who), action == "pin_accepted", int(n), str(at)) for who, action, n, at in rows]
+    if not rows:
+        return None
+    action, failures, at = rows[0]
+    return PinAttempt(technician, action == "pin_accepted", int(failures), str(at))
 
 
 def roster_size(store: Store) -> int:
