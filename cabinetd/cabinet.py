@@ -59,6 +59,8 @@ class Cabinet:
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
         controller.maintenance.wake_sync = self.sync.wake  # a technician's `sync now`
+        if config.cloud.url is not None:
+            controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(
             controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None

@@ -36,18 +36,19 @@ from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import LedgerError, LedgerService, NewEvent
 from cabinetd.ledger.replicas import StaffMember
 from cabinetd.lifecycle import Subsystem
-from cabinetd.maintenance import Maintenance, Refused, Technician
+from cabinetd.lockouts import PinLockouts
+from cabinetd.maintenance import Maintenance, Technician
 from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
+from cabinetd.rostercheck import RosterCheck, RosterChecked
 from cabinetd.screen import Screen
 from cabinetproto.enums import Alarm, SlotState
 from cabinetproto.pins import verify_pin
-from cabinetproto.wire import Command, CommandKind, CommandOutcome
+from cabinetproto.wire import Command, CommandOutcome
 
 log = logging.getLogger(__name__)
 
-Fact = HardwareEvent | DeviceRefresh | StepFailed
-PIN_TRIES_BEFORE_BACKOFF = 3
+Fact = HardwareEvent | DeviceRefresh | StepFailed | RosterChecked
 
 
 class BackgroundStepFailed(RuntimeError):
@@ -87,7 +88,9 @@ class Controller(Subsystem):
         self.doors = DoorWatcher(self.core)
         # Every technician's action, from the control socket or the cloud (execute_command).
         self.maintenance = Maintenance(self.core, self.doors)
-        self._pin_failures: dict[str, tuple[int, float]] = {}
+        # Each technician's PIN lockout, rebuilt from the ledger at their first badge.
+        self.lockouts = PinLockouts(self.core.clock, lambda technician: self.core.ledger.last_pin_attempt(technician))
+        self.roster = RosterCheck(self.core.clock, self.post)  # an unknown badge asks the office
         for module, slot_config in config.slots():
             number = slot_config.number
             self.core.slots[number] = Slot(
@@ -162,6 +165,7 @@ class Controller(Subsystem):
 
     async def cleanup(self) -> None:
         self.doors.cancel_all()
+        self.roster.cancel()
         for slot in self.core.slots.values():
             slot.stop_timers()
         for task in list(self.core.tasks):
@@ -193,6 +197,10 @@ class Controller(Subsystem):
                 raise refused  # the ledger refused a background step's record: handled as any refusal
             case StepFailed(name=name, error=error):
                 raise BackgroundStepFailed(f"background step {name!r} failed: {error}") from error
+            case RosterChecked():
+                waiting = self.roster.take()
+                if waiting is not None and self.session is None:
+                    await self.badge(waiting, checked=True)
             case UnlockSent() | PartStateChanged():
                 pass
 
@@ -260,9 +268,14 @@ class Controller(Subsystem):
 
     # --- sessions ------------------------------------------------------------------------------------------
 
-    async def badge(self, badge: str) -> None:
+    async def badge(self, badge: str, *, checked: bool = False) -> None:
         core = self.core
         staff = core.ledger.staff_by_badge(badge)
+        if staff is None and self.session is None and not checked and self.roster.start(badge):
+            core.screen.show("checking")  # "not recognised yet — checking with the office"
+            return
+        if staff is not None:
+            self.roster.call_off()  # a known badge goes first; the one being checked taps again
         if self.session is not None:
             if staff is not None and staff.staff_id == self.session.staff.staff_id:
                 return  # the same person again: their session is already on the screen
@@ -272,7 +285,9 @@ class Controller(Subsystem):
             kind = SessionKind.PIN if staff.pin_hash else SessionKind.MAINTENANCE
             # "cancel" is how the screen ends a technician's session (its OK, or the idle timeout).
             self.session = Session(staff, kind, core.clock.monotonic(), choices=["cancel"])
-            core.screen.show("pin" if staff.pin_hash else "maintenance", name=staff.name)
+            # A technician still locked out sees the wait at once, not after typing a PIN in vain.
+            wait = {"wait_s": max(round(left), 1)} if (left := self.lockouts.wait_s(staff.staff_id)) else {}
+            core.screen.show("pin" if staff.pin_hash else "maintenance", name=staff.name, **wait)
             return
         held = core.ledger.held_by(staff.staff_id) if staff else []
         if staff is not None and held:
@@ -342,53 +357,28 @@ class Controller(Subsystem):
         session = self.session
         if session is None or session.kind is not SessionKind.PIN or session.staff.pin_hash is None:
             return False
-        failures, until = self._pin_failures.get(session.staff.staff_id, (0, 0.0))
-        now = self.core.clock.monotonic()
-        if now < until:
-            self.core.screen.show("pin", name=session.staff.name, wait_s=round(until - now))
+        who = session.staff.staff_id
+        wait = self.lockouts.wait_s(who)
+        if wait > 0:
+            self.core.screen.show("pin", name=session.staff.name, wait_s=max(round(wait), 1))
             return False
         if verify_pin(pin, session.staff.pin_hash):
-            self._pin_failures.pop(session.staff.staff_id, None)
+            self.lockouts.accepted(who)
+            self.maintenance.record("pin_accepted", None, Technician(who))
             session.kind = SessionKind.MAINTENANCE
             self.core.screen.show("maintenance", name=session.staff.name)
             return True
-        failures += 1
-        backoff = (
-            0.0 if failures < PIN_TRIES_BEFORE_BACKOFF else min(2 ** (failures - PIN_TRIES_BEFORE_BACKOFF) * 30, 3600)
-        )
-        self._pin_failures[session.staff.staff_id] = (failures, now + backoff)
-        log.warning("wrong PIN for technician %s (%d in a row)", session.staff.staff_id, failures)
-        self.maintenance.record("pin_refused", None, Technician(session.staff.staff_id), failures=failures)
+        failures, backoff = self.lockouts.refused(who)
+        log.warning("wrong PIN for technician %s (%d in a row)", who, failures)
+        self.maintenance.record("pin_refused", None, Technician(who), failures=failures)
         self.core.screen.show("pin", name=session.staff.name, wrong=True, wait_s=round(backoff))
         return False
 
     # --- the cloud's commands -----------------------------------------------------------------------------
 
     async def execute_command(self, command: Command) -> CommandOutcome:
-        """A remote command from the fleet, done as the technician `cloud:<command id>` through the same
-        maintenance actions as the control socket's; the sync client records its result (command_result)."""
-        slot = int(command.args.get("slot", 0))
-        reason = str(command.args.get("reason", ""))
-        by = Technician(f"cloud:{command.command_id}")
-        desk = self.maintenance
-        try:
-            match command.kind:
-                case CommandKind.UNLOCK_SLOT:
-                    await desk.open(slot, by, reason)
-                case CommandKind.DISABLE_SLOT:
-                    await desk.disable(slot, by, reason)
-                case CommandKind.ENABLE_SLOT:
-                    await desk.enable(slot, by)
-                case CommandKind.POWER_CYCLE_PORT:
-                    back = await desk.usb_power(slot, "cycle", by)
-                    return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
-                case CommandKind.REPROVISION:
-                    await desk.reprovision(slot, by)
-                case _:
-                    return CommandOutcome(False, f"unknown command {command.kind!r}")
-        except Refused as refused:
-            return CommandOutcome(False, str(refused))
-        return CommandOutcome(True, "done")
+        """A remote command from the fleet, done at the maintenance desk; the sync client records its result."""
+        return await self.maintenance.carry_out(command)
 
 
 def _policy_staff(staff: StaffMember) -> Staff:

@@ -1,6 +1,6 @@
 """Maintenance: everything a technician may do to the cabinet, by whichever door the request comes in.
 
-The control socket (`cabinetctl`) and the fleet's remote commands (`Controller.execute_command`) both
+The control socket (`cabinetctl`) and the fleet's remote commands (`Maintenance.carry_out`) both
 come here, so an action is checked the same way and recorded the same way whoever asks: the slot
 must exist; a slot with a rent or return under way is left alone (its flow owns the door and the
 port); every action that acts is a `technician_action` event, written through the controller's one
@@ -32,6 +32,7 @@ from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import HardwareError
 from cabinetd.ledger import NewEvent
 from cabinetproto.enums import SlotState
+from cabinetproto.wire import Command, CommandKind, CommandOutcome
 
 log = logging.getLogger(__name__)
 
@@ -258,6 +259,31 @@ class Maintenance:
             raise Refused(Why.NOT_NOW, "sync is not configured (no cloud.url in the configuration)")
         self.record("sync_now", None, who)
         self.wake_sync()
+
+    async def carry_out(self, command: Command) -> CommandOutcome:
+        """A remote command from the fleet, done as the technician `cloud:<command id>` through the same
+        actions as the control socket's."""
+        slot = int(command.args.get("slot", 0))
+        reason = str(command.args.get("reason", ""))
+        by = Technician(f"cloud:{command.command_id}")
+        try:
+            match command.kind:
+                case CommandKind.UNLOCK_SLOT:
+                    await self.open(slot, by, reason)
+                case CommandKind.DISABLE_SLOT:
+                    await self.disable(slot, by, reason)
+                case CommandKind.ENABLE_SLOT:
+                    await self.enable(slot, by)
+                case CommandKind.POWER_CYCLE_PORT:
+                    back = await self.usb_power(slot, "cycle", by)
+                    return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
+                case CommandKind.REPROVISION:
+                    await self.reprovision(slot, by)
+                case _:
+                    return CommandOutcome(False, f"unknown command {command.kind!r}")
+        except Refused as refused:
+            return CommandOutcome(False, str(refused))
+        return CommandOutcome(True, "done")
 
 
 def _with_reason(reason: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -7,11 +7,13 @@ import time
 from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import BaseRoute, Route
 
 from cabinetd import __version__
+from cabinetd.api.origin import OwnOriginOnly
 from cabinetd.lifecycle import Subsystem
 
 
@@ -45,4 +47,7 @@ def build_app(
         ]
         return PlainTextResponse("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")
 
-    return Starlette(routes=[Route("/health", health), Route("/metrics", metrics), *routes])
+    # Every request is checked to come from the kiosk's own page before a route sees it (origin.py).
+    return Starlette(
+        routes=[Route("/health", health), Route("/metrics", metrics), *routes], middleware=[Middleware(OwnOriginOnly)]
+    )

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
+from cabinetd.api.jsonbody import BodyError, read_object
 from cabinetd.screen import Screen
 from cabinetd.views import CabinetView
 
@@ -71,14 +72,20 @@ def kiosk_routes(view: CabinetView, touchscreen: Touchscreen) -> list[BaseRoute]
         return JSONResponse(model())
 
     async def choose(request: Request) -> Response:
-        choice = (await _json(request)).get("choice")
+        try:
+            choice = (await read_object(request)).get("choice")
+        except BodyError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if choice not in CHOICES:
             return JSONResponse({"error": f"choice must be one of {', '.join(sorted(CHOICES))}"}, status_code=400)
         await touchscreen.choose(str(choice))
         return JSONResponse(model())
 
     async def pin(request: Request) -> Response:
-        entered = (await _json(request)).get("pin")
+        try:
+            entered = (await read_object(request)).get("pin")
+        except BodyError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
         if not isinstance(entered, str) or not entered.isdigit() or not 4 <= len(entered) <= 8:
             return JSONResponse({"error": "pin must be 4 to 8 digits"}, status_code=400)
         accepted = await touchscreen.submit_pin(entered)
@@ -96,14 +103,6 @@ def kiosk_routes(view: CabinetView, touchscreen: Touchscreen) -> list[BaseRoute]
         Route("/kiosk/pin", pin, methods=["POST"]),
         Mount("/kiosk/static", StaticFiles(directory=STATIC), name="kiosk-static"),
     ]
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    with contextlib.suppress(ValueError):
-        body = await request.json()
-        if isinstance(body, dict):
-            return body
-    return {}
 
 
 class EventStream:

@@ -19,6 +19,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from cabinetd.api.jsonbody import BodyError, read_object
 from cabinetd.ledger import Ledger
 from cabinetd.sim.world import SimConflict, SimNotFound, SimWorld
 
@@ -60,10 +61,7 @@ BodyT = TypeVar("BodyT", bound=_Body)
 
 
 async def _body(request: Request, model: type[BodyT]) -> BodyT:
-    raw: Any = {}
-    if await request.body():
-        raw = await request.json()
-    return model.model_validate(raw)
+    return model.model_validate(await read_object(request))
 
 
 def _answering(world: SimWorld, action: Callable[[Request], Any]) -> Callable[[Request], Any]:
@@ -72,6 +70,8 @@ def _answering(world: SimWorld, action: Callable[[Request], Any]) -> Callable[[R
     async def endpoint(request: Request) -> Response:
         try:
             await action(request)
+        except BodyError as exc:
+            return _error(exc.status, str(exc))
         except ValidationError as exc:
             error = exc.errors()[0]
             where = ".".join(str(part) for part in error["loc"]) or "body"

@@ -269,6 +269,13 @@ class Ledger:
     def tail(self, n: int) -> list[StoredEvent]:
         return queries.tail(self._store, n)
 
+    def last_pin_attempt(self, technician: str) -> queries.PinAttempt | None:
+        return queries.last_pin_attempt(self._store, technician)
+
+    def roster_size(self) -> int:
+        """Staff members on the roster replica (0: the cabinet has no roster yet)."""
+        return queries.roster_size(self._store)
+
     # --- checks --------------------------------------------------------------------------------
 
     def verify(self) -> VerifyResult:

@@ -210,6 +210,34 @@ def command_started(store: Store, command_id: str) -> bool:
     return bool(found)
 
 
+@dataclass(frozen=True, slots=True)
+class PinAttempt:
+    """A technician's last PIN attempt at the kiosk (a `technician_action` pin_refused or pin_accepted)."""
+
+    technician: str
+    accepted: bool
+    failures: int  # wrong PINs in a row, this one included (0 once accepted)
+    occurred_at: str
+
+
+def last_pin_attempt(store: Store, technician: str) -> PinAttempt | None:
+    """A technician's last PIN attempt, newest first so that the search stops at it."""
+    rows = store.rows(
+        "SELECT json_extract(payload, '$.action'), coalesce(json_extract(payload, '$.args.failures'), 0), "
+        "occurred_at FROM events WHERE type = 'technician_action' AND json_extract(payload, '$.technician') = ? "
+        "AND json_extract(payload, '$.action') IN ('pin_refused', 'pin_accepted') ORDER BY id DESC LIMIT 1",
+        (technician,),
+    )
+    if not rows:
+        return None
+    action, failures, at = rows[0]
+    return PinAttempt(technician, action == "pin_accepted", int(failures), str(at))
+
+
+def roster_size(store: Store) -> int:
+    return int(store.rows("SELECT count(*) FROM staff")[0][0])
+
+
 def open_incident(store: Store) -> tuple[str, str, str | None] | None:
     """The oldest incident no technician has cleared: (kind, detail, copy path)."""
     rows = store.rows("SELECT kind, detail, copy_path FROM incidents WHERE cleared_at IS NULL ORDER BY rowid LIMIT 1")

@@ -95,6 +95,9 @@ class CloudSync(Subsystem):
         self._down_backoff = Backoff(self.pacing, self._rng)
         self._wake_up = asyncio.Event()
         self._wake_down = asyncio.Event()
+        # Roster refreshes asked for (an unknown badge), each answered once a pull has been tried.
+        self._roster_waiters: list[asyncio.Future[bool]] = []
+        self._refresh = asyncio.Event()
         self._state: State = "disabled" if config.cloud.url is None else "starting"
         self._online = False
         self._last_success_at: datetime | None = None
@@ -134,6 +137,33 @@ class CloudSync(Subsystem):
         self._wake_up.set()
         self._wake_down.set()
 
+    async def refresh_roster(self) -> bool:
+        """Bring the roster down now, cutting short a long poll under way; True once a pull that
+        started after this call has reached the cloud, False when it failed (or no cloud is set)."""
+        if self.config.cloud.url is None:
+            return False
+        answered: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._roster_waiters.append(answered)
+        self._down_backoff.reset()
+        self._refresh.set()
+        self._wake_down.set()
+        self._wake_up.set()  # ends the first request's spread too: a person is waiting
+        return await answered
+
+    def _answer_roster_waiters(self, waiters: list[asyncio.Future[bool]], reached: bool) -> None:
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(reached)
+
+    def first_request_delay(self) -> float:
+        """The wait before the first request: spread over `first_request_spread_s` so that a fleet
+        restarted at once does not reach the cloud in one second, except for a cabinet that has never
+        synced or holds no roster, which would refuse every badge until then (docs/sync.md)."""
+        ledger = self.ledger
+        if ledger.sync_state().downlink_cursor is None or ledger.roster_size() == 0:
+            return 0.0
+        return self._rng.uniform(0, self.pacing.first_request_spread_s)
+
     # --- life cycle -----------------------------------------------------------------------------
 
     async def prepare(self) -> None:
@@ -146,7 +176,7 @@ class CloudSync(Subsystem):
         if url is None:
             await asyncio.Event().wait()
             return
-        await self._pause(self._rng.uniform(0, self.pacing.first_request_spread_s), self._wake_up)
+        await self._pause(self.first_request_delay(), self._wake_up)
         async with asyncio.TaskGroup() as group:
             group.create_task(self._uplink_loop(), name="sync-uplink")
             group.create_task(self._downlink_loop(), name="sync-downlink")
@@ -235,22 +265,48 @@ class CloudSync(Subsystem):
     async def _downlink_loop(self) -> None:
         while True:
             started = self._monotonic()
+            # Those who asked for a refresh before this pull started are answered by it.
+            waiters, self._roster_waiters = self._roster_waiters, []
+            quick = bool(waiters)
+            self._refresh.clear()
             try:
                 link = self._ensure_link()
-                changed = await downlink.pull(
-                    link, self.ledger, self.ledger.sync_state().downlink_cursor, self.pacing.long_poll_s
-                )
+                pulled = await self._pull(link, 0.0 if quick else self.pacing.long_poll_s, cut_short=not quick)
+                if pulled is None:  # a refresh was asked for during a long poll: start again at once
+                    self._roster_waiters[:0] = waiters
+                    continue
+                self._answer_roster_waiters(waiters, True)
+                changed = pulled
                 ran = await self._run_commands(link)
             except SyncError as exc:
+                self._answer_roster_waiters(waiters, False)
                 await self._failed(exc, self._down_backoff, self._wake_down)
                 continue
             self._down_backoff.reset()
             self._succeeded()
             if ran:
                 self._wake_up.set()
-            if not changed and not ran and self._monotonic() - started < self.pacing.outbox_poll_s:
+            quiet = not changed and not ran and not self._roster_waiters
+            if quiet and self._monotonic() - started < self.pacing.outbox_poll_s:
                 # The cloud answered at once with nothing new: do not spin on it.
                 await self._pause(self.pacing.outbox_poll_s, self._wake_down)
+
+    async def _pull(self, link: CloudLink, wait_s: float, *, cut_short: bool) -> int | None:
+        """One downlink pull (rows changed); None when a roster refresh cut a long poll short. Cutting
+        it is safe: nothing is applied until the cloud's pages are complete."""
+        cursor = self.ledger.sync_state().downlink_cursor
+        pulling = asyncio.ensure_future(downlink.pull(link, self.ledger, cursor, wait_s))
+        if not cut_short:
+            return await pulling
+        asked = asyncio.ensure_future(self._refresh.wait())
+        try:
+            await asyncio.wait({pulling, asked}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            asked.cancel()
+            if not pulling.done():
+                pulling.cancel()
+                await asyncio.gather(pulling, return_exceptions=True)
+        return None if pulling.cancelled() else pulling.result()
 
     async def _run_commands(self, link: CloudLink) -> int:
         uplink = self._uplink

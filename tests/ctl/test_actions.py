@@ -66,9 +66,12 @@ async def test_fail__lock_test_when_the_door_stays_shut(ctl: Ctl) -> None:
     ctl.rig.sim.locks.door(8).lock_stuck = True
     said = await ctl("lock", "test", "8", "--wait", "0.3")
     assert said.code == EXIT_FAILED
-    assert said.out == "slot 8: lock pulsed; the door did not open within 0.3 s (door closed, lock locked)\n"
+    # The figure is the time waited as measured, at least the 0.3 s asked for (more on a busy machine).
     action, slot, _, args = ctl.technician_actions()[-1]
     assert (action, slot, args["door_opened"]) == ("lock_test", 8, False)
+    assert args["waited_s"] >= 0.3
+    waited = args["waited_s"]
+    assert said.out == f"slot 8: lock pulsed; the door did not open within {waited:g} s (door closed, lock locked)\n"
 
 
 async def test_fail__no_lock_test_while_the_door_is_open(ctl: Ctl) -> None:

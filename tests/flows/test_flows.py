@@ -239,7 +239,7 @@ async def test_ok__technician_needs_the_pin_and_every_action_is_recorded(rig: Ri
     await rig.until(lambda: rig.controller.core.hardware.doors(4).is_open(4))
     assert "door_forced" not in {a.value for a in rig.controller.slots[4].alarms}
     actions = [e.payload["action"] for e in rig.ledger.tail(20) if e.type == "technician_action"]
-    assert actions == ["pin_refused", "disable", "disable", "open"]
+    assert actions == ["pin_refused", "pin_accepted", "disable", "disable", "open"]
 
 
 async def test_ok__restart_rebuilds_slots_and_records_differences(rig: Rig) -> None:

@@ -7,17 +7,18 @@ maintenance refusal answers 404 (no such slot), 409 (not now) or 502 (the hardwa
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Final, TypeVar
+from typing import Annotated, Final, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cabinetd.api.control.peer import PEER_KEY, Peer
+from cabinetd.api.jsonbody import BodyError, read_object
 from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger
 from cabinetd.maintenance import Maintenance, Refused, Technician, Why
@@ -26,6 +27,8 @@ from cabinetd.views import CabinetView
 log = logging.getLogger(__name__)
 
 STATUS: Final = {Why.NO_SLOT: 404, Why.NOT_NOW: 409, Why.HARDWARE: 502}
+WHOLE: Final = re.compile(r"-?[0-9]{1,19}")
+DECIMAL: Final = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,9})?")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ def answer(handler: Callable[[Request], Awaitable[BaseModel | Response]]) -> Han
             return problem(STATUS[exc.why], str(exc))
         except Denied as exc:
             return problem(exc.status, str(exc))
+        except BodyError as exc:
+            return problem(exc.status, f"bad request: {exc}")
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(part) for part in first["loc"]) or "body"
@@ -94,12 +99,7 @@ def answer(handler: Callable[[Request], Awaitable[BaseModel | Response]]) -> Han
 
 
 async def body(request: Request, model: type[BodyT]) -> BodyT:
-    raw = await request.body()
-    try:
-        data: Any = json.loads(raw) if raw else {}
-    except ValueError:
-        raise ValueError("the body is not JSON") from None
-    return model.model_validate(data)
+    return model.model_validate(await read_object(request))
 
 
 def who(request: Request) -> Technician:
@@ -113,12 +113,26 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
     text = request.query_params.get(name)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {text!r}") from None
+    # Plain ASCII digits only: int() also takes "1_000", " 7 " and other scripts' digits.
+    if not WHOLE.fullmatch(text):
+        raise ValueError(f"{name} must be a whole number, got {text[:40]!r}")
+    value = int(text)
     if not lo <= value <= hi:
         raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def query_float(request: Request, name: str, default: float, lo: float, hi: float) -> float:
+    """A finite number within [lo, hi]: float() takes "nan" and "inf", and NaN passes every min() and
+    max() (min(nan, 30) is nan), so an unchecked wait could never end."""
+    text = request.query_params.get(name)
+    if text is None:
+        return default
+    if not DECIMAL.fullmatch(text):
+        raise ValueError(f"{name} must be a number of seconds, got {text[:40]!r}")
+    value = float(text)
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be between {lo:g} and {hi:g}, got {text}")
     return value
 
 

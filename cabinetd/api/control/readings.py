@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from cabinetd import logbuffer
 from cabinetd.api.control import shapes
-from cabinetd.api.control.answers import Desk, answer, query_int, slot_of
+from cabinetd.api.control.answers import Desk, answer, query_float, query_int, slot_of
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.redact import redact
 
@@ -38,7 +38,7 @@ class Readings:
     async def badge_reads(self, request: Request) -> BaseModel:
         badges = self.badges
         after = query_int(request, "after", -1, -1, 2**62)
-        wait_s = min(float(request.query_params.get("wait_s", "0")), BADGE_WAIT_MAX_S)
+        wait_s = query_float(request, "wait_s", 0.0, 0.0, BADGE_WAIT_MAX_S)
         if after < 0:  # a new watcher: only reads from now on
             return shapes.BadgeReads(last=badges.last, reads=[])
         found = await badges.wait_after(after, wait_s)

@@ -61,7 +61,7 @@ function currentScreen() {
 function holds(screen) {
   if (screen.view === "dispensing" || screen.view === "returning") return screen.step !== "door";
   if (screen.view === "alarm") return activeAlarms().some((a) => a.slot === screen.slot && a.alarm === screen.alarm);
-  return false;
+  return screen.view === "checking"; // the office is being asked about a badge: at most 5 s
 }
 
 function putAway({ cancel = true, automatic = false } = {}) {
@@ -167,6 +167,10 @@ const VIEWS = {
     message.textContent = t("session.hello", { name: model.session.name });
     detail.textContent = t("session.prompt");
     choiceButtons(actions);
+  },
+  checking(screen, message, detail) {
+    message.textContent = t("checking.title");
+    detail.textContent = t("checking.hint");
   },
   busy(screen, message, detail, actions) {
     message.textContent = t("busy");

@@ -65,7 +65,7 @@ def test_ok__a_rent_and_a_return_reach_the_cloud_and_the_kiosk_says_when_it_is_g
 
         kiosk.post("/sim/badge", json={"uid": ANNA})
         slot = kiosk_until(kiosk, lambda s: s["screen"].get("step") == "door")["screen"]["slot"]
-        assert kiosk.post(f"/sim/slots/{slot}/take").status_code == 200
+        assert kiosk.post(f"/sim/slots/{slot}/take", json={}).status_code == 200
         kiosk_until(kiosk, lambda s: s["screen"]["view"] == "done")
         time.sleep(2.1)  # the badge reader counts the same badge within 2 s as one read
         kiosk.post("/sim/badge", json={"uid": ANNA})
