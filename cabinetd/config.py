@@ -111,6 +111,8 @@ class BadgeReaderSection(Section):
     strip_prefix: str = ""
     strip_suffix: str = ""
     number_format: Literal["hex", "decimal"] = "hex"
+    # The one id per card the cabinet uses (cabinetproto.badges): printed decimal, hex, or facility,card.
+    id_form: Literal["decimal", "hex8", "hex10", "wiegand26"] = "decimal"
 
 
 class UsbSection(Section):

@@ -232,7 +232,7 @@ class Controller(Subsystem):
 
     async def badge(self, badge: str) -> None:
         core = self.core
-        staff = core.ledger.staff_by_badge(badge)
+        staff = core.ledger.staff_by_badge(badge, core.config.badge_reader.id_form)
         if self.session is not None:
             if staff is not None and staff.staff_id == self.session.staff.staff_id:
                 return  # the same person again: their session is already on the screen

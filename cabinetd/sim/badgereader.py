@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import tempfile
 import tty
@@ -25,6 +26,20 @@ from cabinetd.hal.badgecodec import (
     encode_rdm6300,
     rdm6300_checksum,
 )
+from cabinetproto.badges import BadgeError, parse_roster
+
+_CARD_DATA = re.compile(r"^[0-9A-Fa-f]{1,10}$")  # what an rdm6300 frame can carry: 5 bytes
+
+
+def card_data(badge: str) -> int:
+    """The number a simulated card carries for `badge`: a roster entry in any of its forms (bits the
+    form does not tell, such as the version byte, are zero), else 1 to 10 hex digits of card data."""
+    try:
+        return parse_roster(badge).number
+    except BadgeError as error:
+        if _CARD_DATA.match(badge):
+            return int(badge, 16)
+        raise ValueError(f"{error}; or 1 to 10 hex digits of card data") from None
 
 
 class PtyBadgeReader:
