@@ -73,11 +73,17 @@ class Badge:
         return self.number & mask == other.number & mask
 
     def shown_as(self, form: IdForm) -> Badge:
-        """What a reader set to `form` tells of this card (a long UID has no shorter form)."""
+        """What a reader set to `form` tells of this card (a long UID has no shorter form).
+
+        BadgeError when that is zero: a card whose number is zero has no id, like a read of nothing.
+        """
         if self.bits == UID_BITS:
             return self
         bits = min(self.bits, _FORM_BITS[form])
-        return Badge(self.number & ((1 << bits) - 1), bits)
+        number = self.number & ((1 << bits) - 1)
+        if number == 0:
+            raise BadgeError(f"card {self.number:0{self.bits // 4}X} has no {form} id: that part of it is zero")
+        return Badge(number, bits)
 
     def id_text(self, form: IdForm) -> str:
         """The reader's id in `form`; a form this badge lacks the bits for falls back to what it has."""

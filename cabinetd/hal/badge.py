@@ -33,7 +33,7 @@ from cabinetd.hal.base import (
 )
 from cabinetd.hal.errors import FrameError
 from cabinetd.hal.wiring import ReaderWiring
-from cabinetproto.badges import Badge, IdForm
+from cabinetproto.badges import Badge, BadgeError, IdForm
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,12 @@ class SerialBadgeReader(BadgeReader):
             return
         # The id in the configured form is the badge from here on: the repeat filter, the controller
         # and the technician's watch all see what is printed on the card (or what the site uses).
-        badge = found.id_text(self._id_form)
+        try:
+            badge = found.id_text(self._id_form)
+        except BadgeError as error:
+            self._bad += 1
+            log.warning("%s: dropped a read: %s", self.part, error)
+            return
         if not self._repeats.accept(badge, self._clock.monotonic()):
             self._repeated += 1
             return

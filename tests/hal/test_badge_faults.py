@@ -102,3 +102,12 @@ async def test_fail__unopenable_port_leaves_the_daemon_running() -> None:
     finally:
         task.cancel()
         await reader.cleanup()
+
+
+async def test_fail__a_card_whose_number_is_zero_is_dropped_and_counted() -> None:
+    # Version byte 59 and card number 0: the printed form has nothing to show, as a read of nothing.
+    async with reader_rig({**RDM6300, "id_form": "decimal"}) as rig:
+        rig.sim.present(0x5900000000)
+        rig.sim.present(BADGE)
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
+        assert rig.counters() == {"good": 1, "bad": 1, "repeats": 0}
