@@ -117,10 +117,18 @@ def _roster_badge(op: ReplicaOp, data: dict[str, Any]) -> None:
     raw = data.get("badge")
     if not isinstance(raw, str):
         return  # the model names the missing or mistyped field
-    try:
-        badge = parse_roster(raw) if data.pop("badge_format", None) == BADGE_FORMAT else parse_old(raw)
-    except BadgeError as exc:
-        raise LedgerError(f"replica change staff {op.id!r}: field 'badge': {exc}") from None
+    if data.pop("badge_format", None) == BADGE_FORMAT:
+        try:
+            badge = parse_roster(raw)
+        except BadgeError as exc:
+            raise LedgerError(f"replica change staff {op.id!r}: field 'badge': {exc}") from None
+    else:
+        try:
+            badge = parse_old(raw)
+        except BadgeError:
+            # The old roster took any text; one such entry must not hold up the rest of the roster.
+            data["badge_key"] = -1
+            return
     data["badge"], data["badge_key"] = badge.roster_text(), badge.key
 
 
