@@ -38,6 +38,8 @@ _DECIMAL: Final = re.compile(r"^[0-9]{10}$")
 _HEX: Final = re.compile(r"^[0-9A-Fa-f]+$")
 _PREFIXED: Final = re.compile(r"^0[xX]([0-9A-Fa-f]{1,20})$")
 _WIEGAND: Final = re.compile(r"^([0-9]{1,3}),([0-9]{1,5})$")
+_SPLIT_WIEGAND: Final = re.compile(r"^[0-9]{1,3} [0-9]{1,5}$")
+_DECIMAL_40: Final = re.compile(r"^[0-9]{13}$")
 _FORM_BITS: Final[dict[IdForm, int]] = {"decimal": 32, "hex8": 32, "hex10": 40, "wiegand26": 24}
 FORMS_HINT: Final = (
     "the number printed on the card (10 digits, 0011828047), 8 or 10 hex digits (00B47B4F, 5900B47B4F), "
@@ -136,6 +138,8 @@ def _one_roster_form(text: str) -> Badge:
                 f"a 10-hex id with its version byte is written 0x{text}"
             )
         return _badge(text, number, 32)
+    if _DECIMAL_40.match(text) and 0 < int(text) < 1 << 40:
+        return _badge(text, int(text), 40)
     if _HEX.match(text) and (len(text) in (8, 10) or 10 < len(text) <= 20):
         number = int(text, 16)
         return _badge(text, number, _hex_bits(text, number))
@@ -143,8 +147,14 @@ def _one_roster_form(text: str) -> Badge:
 
 
 def parse_roster(text: str) -> Badge:
-    """A badge as a person types it from the card, in any form; both printed numbers may be given."""
-    parts = text.split()
+    """A badge as a person types it from the card, in any form; both printed numbers may be given.
+
+    Facility and card may also be split by a blank (`180 31567`) or by a comma and a blank, as some
+    cards print them; the 13-digit decimal of all 40 bits is read too.
+    """
+    parts = re.sub(r",\s+", ",", text).split()
+    if len(parts) == 2 and _SPLIT_WIEGAND.match(" ".join(parts)):
+        parts = [",".join(parts)]
     if len(parts) == 2:
         first, second = _one_roster_form(parts[0]), _one_roster_form(parts[1])
         if not first.matches(second):

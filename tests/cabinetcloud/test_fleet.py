@@ -49,7 +49,8 @@ def test_ok__seeding_the_same_file_twice_changes_nothing(storage: Storage, capsy
             "staff[0] (id 'a'): pin: required for role 'technician'",
         ),
         (
-            '[[staff]]\nid = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "picking"\npin = "1234"\n',
+            '[[staff]]\nid = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "picking"\n'
+            'pin = "1234"\n',
             "staff[0] (id 'a'): pin: only technicians and managers have a PIN",
         ),
         (

@@ -112,8 +112,9 @@ def test_ok__an_active_holder_of_a_badge_wins(ledger: Ledger) -> None:
 )
 def test_fail__a_bad_change_applies_nothing(ledger: Ledger, bad: dict[str, Any], message: str) -> None:
     ledger.apply_replica([op("work_types", "picking", 1, PICKING)], cursor="1")
+    third = op("staff", "S-3", 1, {**ALICE, "staff_id": "S-3", "badge": "0000000003"})
     with pytest.raises(LedgerError) as caught:
-        ledger.apply_replica([op("staff", "S-3", 1, {**ALICE, "staff_id": "S-3", "badge": "0000000003"}), bad], cursor="2")
+        ledger.apply_replica([third, bad], cursor="2")
     assert str(caught.value).startswith(message)
     assert ledger.staff_by_badge("0000000003", "decimal") is None
     assert ledger.sync_state().downlink_cursor == "1"

@@ -80,7 +80,8 @@ def demo_roster() -> list[dict[str, Any]]:
     for staff in fleet["staff"]:
         pin = staff.get("pin")
         op("staff", staff["id"], {
-            "badge": staff["badge"], "badge_format": BADGE_FORMAT, "name": staff["name"], "store": staff["store"], "work_type": staff["work_type"],
+            "badge": staff["badge"], "badge_format": BADGE_FORMAT,
+            "name": staff["name"], "store": staff["store"], "work_type": staff["work_type"],
             "role": staff.get("role", "staff"), "active": staff.get("active", True),
             "pin_hash": hash_pin(pin, b"kiosk-test-salt!") if pin else None,
         })
