@@ -2,7 +2,7 @@
 
 Two kinds of reader are in use:
 
-- `serial-line` readers send one badge number a line, as hex or decimal text, sometimes wrapped in a
+- `serial-line` readers send one badge number a line, as hex, decimal or facility,card text, sometimes wrapped in a
   fixed prefix and suffix;
 - `rdm6300` 125 kHz readers send `02` + 10 hex characters (5 data bytes) + 2 hex characters (the XOR
   of the 5 data bytes) + `03`, over and over while a badge is held on them.
@@ -20,12 +20,15 @@ The only error these functions raise is `FrameError` (hal/base.py); its message 
 
 from __future__ import annotations
 
+import re
 from typing import Final, Literal, Protocol
 
 from cabinetd.hal.errors import FrameError
 from cabinetproto.badges import UID_BITS, Badge
 
-NumberFormat = Literal["hex", "decimal"]
+# How a line reader writes the number: hex, decimal, or Wiegand-26's facility and card ("180,31567",
+# "180 31567" or the 3+5 digits "18031567" that readers set to 8-digit output send).
+NumberFormat = Literal["hex", "decimal", "wiegand26"]
 
 STX: Final = 0x02
 ETX: Final = 0x03
@@ -38,6 +41,7 @@ MAX_LINE: Final = 64
 
 _HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 _HEX_SEPARATORS: Final = frozenset(":- ")
+_WIEGAND_LINE: Final = re.compile(r"([0-9]{1,3})(?:, ?| )([0-9]{1,5})|([0-9]{3})([0-9]{5})")
 
 
 def line_badge(value: int, *, hex_digits: int | None = None) -> Badge:
@@ -100,8 +104,23 @@ def encode_line(
 ) -> bytes:
     """A line as a serial-line reader sends it: zero-padded number between prefix and suffix, CR LF."""
     line_badge(value)
-    digits = f"{value:0{width}X}" if number_format == "hex" else f"{value:0{width}d}"
+    if number_format == "wiegand26":
+        digits = f"{value >> 16 & 0xFF:03d},{value & 0xFFFF:05d}"
+    else:
+        digits = f"{value:0{width}X}" if number_format == "hex" else f"{value:0{width}d}"
     return f"{prefix}{digits}{suffix}\r\n".encode("ascii")
+
+
+def _decode_wiegand(text: str, start: int, end: int) -> Badge:
+    match = _WIEGAND_LINE.match(text, start, end)
+    if match is None or match.end() != end:
+        raise FrameError(start, f"{text[start:end]!r} is not facility,card")
+    facility, card = int(match[1] or match[3]), int(match[2] or match[4])
+    if facility > 0xFF or card > 0xFFFF:
+        raise FrameError(start, f"facility {facility} or card {card} is out of range (0-255, 0-65535)")
+    if facility == card == 0:
+        raise FrameError(start, "badge number is zero")
+    return Badge(facility << 16 | card, 24)
 
 
 def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", suffix: str = "") -> Badge:
@@ -123,6 +142,8 @@ def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", s
         start += len(prefix)
     if suffix and end - len(suffix) >= start and text.endswith(suffix, start, end):
         end -= len(suffix)
+    if number_format == "wiegand26":
+        return _decode_wiegand(text, start, end)
     digits: list[str] = []
     for offset in range(start, end):
         char = text[offset]

@@ -124,9 +124,16 @@ class PtyBadgeReader:
             view = view[os.write(self._master, view) :]
 
     def frame(self, badge: int) -> bytes:
-        """The bytes this reader sends for one read of `badge`."""
+        """The bytes this reader sends for one read of `badge` (a card's 40 bits, or a longer UID).
+
+        As real readers do, and not as the cabinet would like: an rdm6300 sends all 40 bits; a line
+        reader in hex sends 10 digits (20 for a longer UID); in decimal it prints the 32-bit card
+        number as 10 digits, dropping the version byte; in wiegand26 only facility and card.
+        """
         if self.kind == "rdm6300":
             return encode_rdm6300(badge)
+        if self.number_format == "decimal" and badge < 1 << 40:
+            badge &= 0xFFFFFFFF
         return encode_line(badge, number_format=self.number_format, prefix=self.prefix, suffix=self.suffix)
 
     def present(self, badge: int, *, frames: int = 1) -> None:

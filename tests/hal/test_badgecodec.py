@@ -229,3 +229,32 @@ def test_ok__repeat_filter_window() -> None:
     assert repeats.accept("A", 5.8)  # 2 s since the last frame: presented again
     assert repeats.accept("B", 5.9)
     assert repeats.accept("A", 6.0)  # another badge in between ends the merge
+
+
+# --- facility,card lines ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("line", [b"180,31567", b"180, 31567", b"180 31567", b"18031567", b" ID:180,31567 "])
+def test_ok__a_facility_card_line_tells_the_low_24_bits(line: bytes) -> None:
+    assert decode_line(line, number_format="wiegand26", prefix="ID:") == Badge(0xB47B4F, 24)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"180-31567", "byte 0: '180-31567' is not facility,card"),
+        (b"256,00001", "byte 0: facility 256 or card 1 is out of range (0-255, 0-65535)"),
+        (b"000,00000", "byte 0: badge number is zero"),
+        (b"1803156", "byte 0: '1803156' is not facility,card"),
+    ],
+)
+def test_fail__bad_facility_card_line(line: bytes, message: str) -> None:
+    with pytest.raises(FrameError) as caught:
+        decode_line(line, number_format="wiegand26")
+    assert str(caught.value) == message
+
+
+def test_ok__facility_card_line_round_trip() -> None:
+    line = encode_line(0x5900B47B4F, number_format="wiegand26")
+    assert line == b"180,31567\r\n"
+    assert LineSplitter(number_format="wiegand26").feed(line) == [Badge(0xB47B4F, 24)]
