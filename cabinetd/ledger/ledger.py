@@ -208,11 +208,15 @@ class Ledger:
 
     def staff_by_badge(self, badge: str, form: IdForm) -> StaffMember | None:
         """Whose badge a reader's id (in the reader's `form`) is; None for an id no roster entry matches."""
-        try:
-            card = parse_id(badge, form)
-        except BadgeError:
-            return None
-        found: StaffMember | None = self._replica_reads.read("staff by badge", card, replicas.staff_by_badge)
+        def read(store: Store, key: tuple[str, IdForm]) -> StaffMember | None:
+            try:
+                card = parse_id(*key)
+            except BadgeError:
+                return None
+            return replicas.staff_by_badge(store, card)
+
+        # Keyed by the text: a badge answered from memory is not even parsed again.
+        found: StaffMember | None = self._replica_reads.read("staff by badge", (badge, form), read)
         return found
 
     def work_type(self, work_type_id: str) -> WorkType | None:
