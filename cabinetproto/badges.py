@@ -102,6 +102,8 @@ class Badge:
         """The normalised roster form: one text per badge, read back the same by `parse_roster`."""
         if self.bits == 40:
             return f"0x{self.number:010X}"
+        if self.bits == UID_BITS:
+            return f"0x{self.number:X}"  # the 0x keeps a UID of digits only from reading as decimal
         return self.id_text("decimal")
 
 

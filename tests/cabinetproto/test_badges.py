@@ -47,7 +47,8 @@ def test_ok__one_card_in_each_reader_form(form: IdForm, text: str) -> None:
         ("0382263917391", "0x5900B47B4F"),  # all 40 bits in 13 decimal digits
         ("  0011828047 180,31567 ", "0011828047"),  # the whole printed line, both numbers
         ("0x5900123456", "0x5900123456"),  # a 10-hex id of digits only says it is hex
-        ("04A1B2C3D4E5F6", "4A1B2C3D4E5F6"),  # a longer UID is only ever itself
+        ("04A1B2C3D4E5F6", "0x4A1B2C3D4E5F6"),  # a longer UID is only ever itself
+        ("0x1000000000000", "0x1000000000000"),  # a UID of digits only: not the 13-digit decimal
     ],
 )
 def test_ok__a_roster_entry_typed_in_any_form_is_normalised(typed: str, roster: str) -> None:
