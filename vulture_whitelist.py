@@ -21,6 +21,7 @@ from cabinetd.hal import agentprotocol
 from cabinetd.ledger import projections
 from cabinetd.ledger.ledger import Ledger
 from cabinetd.ledger.queries import SlotRow
+from cabinetd.ledger.replicas import StaffMember
 from cabinetd.logbuffer import Kept
 from cabinetd.policy import Role
 from cabinetd.sim.usbbus import SimUsbBackend
@@ -74,6 +75,8 @@ USED_BY_NAME: list[object] = [
     events.RepairTicketOpened.ticket_id,
     events.SlotStuck.bound_s,
     wire.SessionReply.acked_hash,
+    # A replica's fields are its table's columns: the staff lookup queries badge_key in SQL.
+    StaffMember.badge_key,
     # Members reached by value: Role(staff.role) from the roster, DeviceHealth(...) from payloads.
     Role.TECHNICIAN,
     Role.MANAGER,

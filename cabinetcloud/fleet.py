@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
 from cabinetcloud.storage import counter_value, next_number
+from cabinetproto.badges import BADGE_FORMAT
 from cabinetproto.wire import ChangeOp, ChangesPage, Entity, Snapshot, page_checksum
 
 # Each replicated entity: its table, the column that is its id, and the columns held as JSON text.
@@ -55,6 +56,7 @@ def wire_data(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
         return {
             "staff_id": row["id"],
             "badge": row["badge"],
+            "badge_format": BADGE_FORMAT,
             "name": row["name"],
             "store": row["store"],
             "work_type": row["work_type"],

@@ -20,6 +20,7 @@ from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import fleet, schema
+from cabinetproto.badges import Badge, BadgeError, parse_roster
 from cabinetproto.pins import hash_pin, verify_pin
 from cabinetproto.wire import Entity
 
@@ -47,16 +48,11 @@ def _ident(value: str) -> str:
 
 def _badge(value: str) -> str:
     try:
-        number = int(value, 16) if value else 0
-    except ValueError:
-        number = 0
-    if number <= 0 or number >= 1 << 80:
-        raise PydanticCustomError(
-            "badge",
-            "must be the badge number in hex as the cabinet's reader reports it (e.g. '12D687'), got {got}",
-            {"got": repr(value)},
-        )
-    return f"{number:X}"  # the daemon's canonical form: upper-case hex, no leading zeros
+        badge = parse_roster(value)
+    except BadgeError as exc:
+        raise PydanticCustomError("badge", "{reason}", {"reason": str(exc)}) from None
+    # One text per card, whatever form it was typed in: a cabinet matches it against any reader form.
+    return badge.roster_text()
 
 
 Ident = Annotated[str, AfterValidator(_ident)]
@@ -223,11 +219,11 @@ def check(conn: Connection, seed: SeedFile) -> list[str]:
         label = f"devices[{i}] (serial {device.serial!r})"
         c.refers(label, "model", device.model, models, "device model")
         c.refers(label, "store", device.store, stores, "store")
-    badges: dict[str, str] = {}
     in_file = {member.id for member in seed.staff}
+    badges = _Badges()
     for row in conn.execute(sa.select(schema.staff.c.id, schema.staff.c.badge)):
         if row.id not in in_file:
-            badges[row.badge] = f"staff {row.id!r} (already in the cloud)"
+            badges.claim(row.badge, f"staff {row.id!r} (already in the cloud)")
     for i, member in enumerate(seed.staff):
         label = f"staff[{i}] (id {member.id!r})"
         c.refers(label, "store", member.store, stores, "store")
@@ -236,10 +232,31 @@ def check(conn: Connection, seed: SeedFile) -> list[str]:
             c.problems.append(f"{label}: pin: required for role {member.role!r}")
         if member.role not in PRIVILEGED and member.pin is not None:
             c.problems.append(f"{label}: pin: only technicians and managers have a PIN")
-        owner = badges.setdefault(member.badge, label)
+        owner = badges.claim(member.badge, label)
         if owner != label:
             c.problems.append(f"{label}: badge: {member.badge!r} is already the badge of {owner}")
     return c.problems
+
+
+class _Badges:
+    """Badges claimed so far. Two entries are one card when they match in the bits both tell
+    (`0011828047` and `180,31567`), so the check is on the card, not on the text."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[int, list[tuple[Badge, str]]] = {}
+
+    def claim(self, text: str, label: str) -> str:
+        """Who holds the card `text` names: `label` when nobody did before."""
+        try:
+            badge = parse_roster(text)
+        except BadgeError:
+            return label  # a row kept from before the roster form: it names no card
+        held = self._by_key.setdefault(badge.key, [])
+        owner = next((owner for other, owner in held if other.matches(badge)), None)
+        if owner is not None:
+            return owner
+        held.append((badge, label))
+        return label
 
 
 @dataclass

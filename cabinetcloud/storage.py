@@ -17,6 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from cabinetcloud import schema
+from cabinetproto.badges import BadgeError, parse_old
+from cabinetproto.wire import Entity
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +145,26 @@ def _v1_initial(conn: Connection) -> None:
     conn.execute(sa.insert(schema.settings).values(name="compacted_through", value="0"))
 
 
+def _v2_roster_badges(conn: Connection) -> None:
+    """Staff badges from the old reader's hex to the roster form, each rewrite a change in the feed so
+    that every cabinet's replica follows (a change recorded before this step still carries the old
+    hex, and says so by lacking `badge_format`)."""
+    # The fleet data's writes live in fleet.py, which needs this module's counters: imported here.
+    from cabinetcloud import fleet
+
+    for staff_id in sorted(fleet.ids(conn, Entity.STAFF)):
+        row = fleet.current(conn, Entity.STAFF, staff_id)
+        assert row is not None
+        try:
+            badge = parse_old(row["badge"])
+        except BadgeError as exc:
+            log.warning("staff %s keeps badge %r, which matches no card: %s", staff_id, row["badge"], exc)
+            continue
+        fleet.upsert(conn, Entity.STAFF, {**row, "badge": badge.roster_text()})
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:

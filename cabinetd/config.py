@@ -112,7 +112,9 @@ class BadgeReaderSection(Section):
     baudrate: Annotated[StrictInt, between(1200, 115200)] = 9600
     strip_prefix: str = ""
     strip_suffix: str = ""
-    number_format: Literal["hex", "decimal"] = "hex"
+    number_format: Literal["hex", "decimal", "wiegand26"] = "hex"
+    # The one id per card the cabinet uses (cabinetproto.badges): printed decimal, hex, or facility,card.
+    id_form: Literal["decimal", "hex8", "hex10", "wiegand26"] = "decimal"
 
 
 class UsbSimSection(Section):

@@ -270,7 +270,7 @@ class Controller(Subsystem):
 
     async def badge(self, badge: str, *, checked: bool = False) -> None:
         core = self.core
-        staff = core.ledger.staff_by_badge(badge)
+        staff = core.ledger.staff_by_badge(badge, core.config.badge_reader.id_form)
         if staff is None and self.session is None and not checked and self.roster.start(badge):
             core.screen.show("checking")  # "not recognised yet — checking with the office"
             return

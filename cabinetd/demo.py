@@ -193,7 +193,7 @@ class Demo:
         ]
         for key in BADGES_TO_TRY:
             member = staff[key]
-            lines.append(f"    {member['badge']:<8} {member['name']} ({member['store']}, {member['work_type']})")
+            lines.append(f"    {member['badge']:<21} {member['name']} ({member['store']}, {member['work_type']})")
         lines += ["", f"  state and logs in {self.state}; Ctrl-C stops everything.", ""]
         return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from cabinetd.hal.base import (
 )
 from cabinetd.hal.errors import FrameError
 from cabinetd.hal.wiring import ReaderWiring
+from cabinetproto.badges import Badge, BadgeError, IdForm
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class SerialBadgeReader(BadgeReader):
         url: str,
         baudrate: int,
         new_splitter: Callable[[], BadgeSplitter],
+        id_form: IdForm,
         sink: EventSink,
         repeat_s: float,
         reopen_s: float,
@@ -99,6 +101,7 @@ class SerialBadgeReader(BadgeReader):
         self.stall_after_s = max(10.0, 3 * reopen_s)
         self._baudrate = baudrate
         self._new_splitter = new_splitter
+        self._id_form: IdForm = id_form
         self._sink = sink
         self._repeats = RepeatFilter(repeat_s)
         self._reopen_s = reopen_s
@@ -210,16 +213,24 @@ class SerialBadgeReader(BadgeReader):
                 self._take(found)
         return None
 
-    def _take(self, found: str | FrameError) -> None:
+    def _take(self, found: Badge | FrameError) -> None:
         if isinstance(found, FrameError):
             self._bad += 1
             log.warning("%s: dropped a bad frame at %s", self.part, found)
             return
-        if not self._repeats.accept(found, self._clock.monotonic()):
+        # The id in the configured form is the badge from here on: the repeat filter, the controller
+        # and the technician's watch all see what is printed on the card (or what the site uses).
+        try:
+            badge = found.id_text(self._id_form)
+        except BadgeError as error:
+            self._bad += 1
+            log.warning("%s: dropped a read: %s", self.part, error)
+            return
+        if not self._repeats.accept(badge, self._clock.monotonic()):
             self._repeated += 1
             return
         self._good += 1
-        self._post(BadgeRead(badge=found, reader=self.label))
+        self._post(BadgeRead(badge=badge, reader=self.label))
 
 
 def _serial_reader(
@@ -229,6 +240,7 @@ def _serial_reader(
         url=wiring.url or section.port,
         baudrate=section.baudrate,
         new_splitter=new_splitter,
+        id_form=section.id_form,
         sink=wiring.sink,
         repeat_s=wiring.timeouts.badge_repeat_s,
         reopen_s=wiring.timeouts.reader_reopen_s,

@@ -2,14 +2,17 @@
 
 Two kinds of reader are in use:
 
-- `serial-line` readers send one badge number a line, as hex or decimal text, sometimes wrapped in a
+- `serial-line` readers send one badge number a line, as hex, decimal or facility,card text, sometimes wrapped in a
   fixed prefix and suffix;
 - `rdm6300` 125 kHz readers send `02` + 10 hex characters (5 data bytes) + 2 hex characters (the XOR
   of the 5 data bytes) + `03`, over and over while a badge is held on them.
 
-Every badge becomes one canonical string: the badge number in upper-case hex with no separators and
-no leading zeros (`canonical_badge`). Decimal `0001234567` and hex `0012D687` are the same badge,
-`12D687`, whatever the reader's padding. Zero is refused: readers send it when they read nothing.
+Every frame becomes a `Badge` (cabinetproto.badges): the number and how many of its bits the reader
+told. An rdm6300 tells all 40 (version byte and card number); a line reader's number tells 32 bits up
+to 8 hex digits or 4294967295, 40 up to 10 hex digits or 2**40 - 1, and is a long UID beyond. The
+driver turns it into the cabinet's one id per card in the configured form. Decimal `0001234567` and
+hex `0012D687` are the same badge, whatever the reader's padding. Zero is refused: readers send it
+when they read nothing.
 
 The only error these functions raise is `FrameError` (hal/base.py); its message names the byte offset
 (within the frame for `decode_*`, within the stream for the splitters).
@@ -17,11 +20,15 @@ The only error these functions raise is `FrameError` (hal/base.py); its message 
 
 from __future__ import annotations
 
+import re
 from typing import Final, Literal, Protocol
 
 from cabinetd.hal.errors import FrameError
+from cabinetproto.badges import UID_BITS, Badge
 
-NumberFormat = Literal["hex", "decimal"]
+# How a line reader writes the number: hex, decimal, or Wiegand-26's facility and card ("180,31567",
+# "180 31567" or the 3+5 digits "18031567" that readers set to 8-digit output send).
+NumberFormat = Literal["hex", "decimal", "wiegand26"]
 
 STX: Final = 0x02
 ETX: Final = 0x03
@@ -34,13 +41,18 @@ MAX_LINE: Final = 64
 
 _HEX_DIGITS: Final = frozenset(b"0123456789abcdefABCDEF")
 _HEX_SEPARATORS: Final = frozenset(":- ")
+_WIEGAND_LINE: Final = re.compile(r"([0-9]{1,3})(?:, ?| )([0-9]{1,5})|([0-9]{3})([0-9]{5})")
 
 
-def canonical_badge(value: int) -> str:
-    """The one form a badge number takes everywhere in the daemon: upper-case hex, no leading zeros."""
+def line_badge(value: int, *, hex_digits: int | None = None) -> Badge:
+    """What a line reader's number tells: by its hex digits when sent in hex, else by its size."""
     if not 0 < value <= MAX_BADGE:
         raise ValueError(f"badge number out of range: {value}")
-    return f"{value:X}"
+    if hex_digits is not None:
+        bits = 32 if hex_digits <= 8 else 40 if hex_digits <= 10 or value < 1 << 40 else UID_BITS
+    else:
+        bits = 32 if value < 1 << 32 else 40 if value < 1 << 40 else UID_BITS
+    return Badge(value, bits)
 
 
 # --- rdm6300 -------------------------------------------------------------------------------------
@@ -62,8 +74,8 @@ def encode_rdm6300(value: int) -> bytes:
     return bytes([STX]) + text.encode("ascii") + bytes([ETX])
 
 
-def decode_rdm6300(frame: bytes) -> str:
-    """One complete frame to a canonical badge; FrameError names the first byte that is wrong."""
+def decode_rdm6300(frame: bytes) -> Badge:
+    """One complete frame to its 40-bit badge; FrameError names the first byte that is wrong."""
     if len(frame) != RDM6300_FRAME_LEN:
         raise FrameError(min(len(frame), RDM6300_FRAME_LEN), f"frame is {len(frame)} bytes, expected 14")
     if frame[0] != STX:
@@ -81,7 +93,7 @@ def decode_rdm6300(frame: bytes) -> str:
     value = int.from_bytes(data, "big")
     if value == 0:
         raise FrameError(1, "badge number is zero")
-    return canonical_badge(value)
+    return Badge(value, 40)
 
 
 # --- serial-line -----------------------------------------------------------------------------------
@@ -91,13 +103,28 @@ def encode_line(
     value: int, *, number_format: NumberFormat, prefix: str = "", suffix: str = "", width: int = 10
 ) -> bytes:
     """A line as a serial-line reader sends it: zero-padded number between prefix and suffix, CR LF."""
-    canonical_badge(value)
-    digits = f"{value:0{width}X}" if number_format == "hex" else f"{value:0{width}d}"
+    line_badge(value)
+    if number_format == "wiegand26":
+        digits = f"{value >> 16 & 0xFF:03d},{value & 0xFFFF:05d}"
+    else:
+        digits = f"{value:0{width}X}" if number_format == "hex" else f"{value:0{width}d}"
     return f"{prefix}{digits}{suffix}\r\n".encode("ascii")
 
 
-def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", suffix: str = "") -> str:
-    """One line (without its line end) to a canonical badge.
+def _decode_wiegand(text: str, start: int, end: int) -> Badge:
+    match = _WIEGAND_LINE.match(text, start, end)
+    if match is None or match.end() != end:
+        raise FrameError(start, f"{text[start:end]!r} is not facility,card")
+    facility, card = int(match[1] or match[3]), int(match[2] or match[4])
+    if facility > 0xFF or card > 0xFFFF:
+        raise FrameError(start, f"facility {facility} or card {card} is out of range (0-255, 0-65535)")
+    if facility == card == 0:
+        raise FrameError(start, "badge number is zero")
+    return Badge(facility << 16 | card, 24)
+
+
+def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", suffix: str = "") -> Badge:
+    """One line (without its line end) to its badge.
 
     Surrounding blanks are ignored, the prefix and suffix are removed where present, hex may carry
     `:`, `-` or space between digit groups.
@@ -115,6 +142,8 @@ def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", s
         start += len(prefix)
     if suffix and end - len(suffix) >= start and text.endswith(suffix, start, end):
         end -= len(suffix)
+    if number_format == "wiegand26":
+        return _decode_wiegand(text, start, end)
     digits: list[str] = []
     for offset in range(start, end):
         char = text[offset]
@@ -135,7 +164,7 @@ def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", s
         raise FrameError(start, "badge number is zero")
     if value > MAX_BADGE:
         raise FrameError(start, f"badge number is longer than {MAX_BADGE.bit_length()} bits")
-    return canonical_badge(value)
+    return line_badge(value, hex_digits=len(digits) if number_format == "hex" else None)
 
 
 # --- streams -----------------------------------------------------------------------------------------
@@ -144,7 +173,7 @@ def decode_line(line: bytes, *, number_format: NumberFormat, prefix: str = "", s
 class BadgeSplitter(Protocol):
     """Cuts a byte stream from a reader into badges and errors; keeps at most one partial frame."""
 
-    def feed(self, data: bytes) -> list[str | FrameError]: ...
+    def feed(self, data: bytes) -> list[Badge | FrameError]: ...
 
 
 class Rdm6300Splitter:
@@ -158,9 +187,9 @@ class Rdm6300Splitter:
         del self._buffer[:count]
         self._consumed += count
 
-    def feed(self, data: bytes) -> list[str | FrameError]:
+    def feed(self, data: bytes) -> list[Badge | FrameError]:
         self._buffer += data
-        found: list[str | FrameError] = []
+        found: list[Badge | FrameError] = []
         while self._buffer:
             start = self._buffer.find(STX)
             if start != 0:
@@ -196,9 +225,9 @@ class LineSplitter:
         del self._buffer[:count]
         self._consumed += count
 
-    def feed(self, data: bytes) -> list[str | FrameError]:
+    def feed(self, data: bytes) -> list[Badge | FrameError]:
         self._buffer += data
-        found: list[str | FrameError] = []
+        found: list[Badge | FrameError] = []
         while True:
             end = next((i for i, byte in enumerate(self._buffer) if byte in (0x0A, 0x0D)), -1)
             if end < 0:

@@ -43,7 +43,7 @@ class DoorClosed:
 
 @dataclass(frozen=True)
 class BadgeRead:
-    badge: str  # canonical form: upper-case hex, no separators
+    badge: str  # the one id per card, in the configured form (cabinetproto.badges.Badge.id_text)
     reader: str
 
 

@@ -28,6 +28,7 @@ from cabinetd.ledger.queries import DeviceRow, EpochRow, RentalRow, SlotRow, Syn
 from cabinetd.ledger.replica_reads import ReplicaReads
 from cabinetd.ledger.replicas import DeviceModel, FleetDevice, StaffMember, WorkType
 from cabinetd.ledger.store import Store
+from cabinetproto.badges import BadgeError, IdForm, parse_id
 from cabinetproto.chain import GENESIS_HASH, iso_utc, utc_now
 
 logger = logging.getLogger(__name__)
@@ -205,8 +206,17 @@ class Ledger:
         self.replica_changes += 1
         self._replica_reads.forget()
 
-    def staff_by_badge(self, badge: str) -> StaffMember | None:
-        found: StaffMember | None = self._replica_reads.read("staff by badge", badge, replicas.staff_by_badge)
+    def staff_by_badge(self, badge: str, form: IdForm) -> StaffMember | None:
+        """Whose badge a reader's id (in the reader's `form`) is; None for an id no roster entry matches."""
+        def read(store: Store, key: tuple[str, IdForm]) -> StaffMember | None:
+            try:
+                card = parse_id(*key)
+            except BadgeError:
+                return None
+            return replicas.staff_by_badge(store, card)
+
+        # Keyed by the text: a badge answered from memory is not even parsed again.
+        found: StaffMember | None = self._replica_reads.read("staff by badge", (badge, form), read)
         return found
 
     def work_type(self, work_type_id: str) -> WorkType | None:

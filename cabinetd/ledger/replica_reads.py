@@ -7,7 +7,7 @@ cannot go stale; it is bounded so that a stream of unknown badges cannot grow it
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Final
 
 from cabinetd.ledger.store import Store
@@ -20,7 +20,7 @@ _NOT_READ: Final = object()
 class ReplicaReads:
     def __init__(self, store: Store) -> None:
         self._store = store
-        self._found: dict[tuple[str, str], Any] = {}
+        self._found: dict[tuple[str, Hashable], Any] = {}
 
     def __len__(self) -> int:
         return len(self._found)
@@ -29,7 +29,7 @@ class ReplicaReads:
         """The replicas changed: read every key from the file again."""
         self._found.clear()
 
-    def read(self, kind: str, key: str, read: Callable[[Store, str], Any]) -> Any:
+    def read(self, kind: str, key: Hashable, read: Callable[[Store, Any], Any]) -> Any:
         """The `kind` row for `key` (None when there is none), from memory when this key was read
         since the last replica write."""
         found = self._found.get((kind, key), _NOT_READ)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.store import Store
+from cabinetproto.badges import BADGE_FORMAT, Badge, BadgeError, parse_old, parse_roster
 from cabinetproto.events import Ident, describe
 
 
@@ -26,7 +27,10 @@ class Replica(BaseModel):
 
 class StaffMember(Replica):
     staff_id: Ident
+    # The roster form (cabinetproto.badges.Badge.roster_text), and its key: the bits every form shares
+    # (-1 for a badge kept from before the roster form that no card can match).
     badge: Annotated[str, Field(min_length=1, max_length=128)]
+    badge_key: int = -1
     name: Annotated[str, Field(max_length=200)]
     store: Ident
     work_type: Ident
@@ -107,8 +111,31 @@ def parse_op(op: Mapping[str, Any] | BaseModel) -> ReplicaOp:
         raise LedgerError(f"replica change: {describe(exc)}") from None
 
 
+def _roster_badge(op: ReplicaOp, data: dict[str, Any]) -> None:
+    """The badge of a staff op in the roster form. A cloud that has not normalised its roster (or a
+    change it recorded before it did) sends the old hex without `badge_format`."""
+    raw = data.get("badge")
+    if not isinstance(raw, str):
+        return  # the model names the missing or mistyped field
+    if data.pop("badge_format", None) == BADGE_FORMAT:
+        try:
+            badge = parse_roster(raw)
+        except BadgeError as exc:
+            raise LedgerError(f"replica change staff {op.id!r}: field 'badge': {exc}") from None
+    else:
+        try:
+            badge = parse_old(raw)
+        except BadgeError:
+            # The old roster took any text; one such entry must not hold up the rest of the roster.
+            data["badge_key"] = -1
+            return
+    data["badge"], data["badge_key"] = badge.roster_text(), badge.key
+
+
 def _row(entity: Entity, op: ReplicaOp) -> dict[str, Any]:
     data = dict(op.data or {})
+    if op.entity == "staff":
+        _roster_badge(op, data)
     data.setdefault(entity.key, op.id)
     if data[entity.key] != op.id:
         raise LedgerError(f"replica change {op.entity} {op.id!r}: field {entity.key!r} says {data[entity.key]!r}")
@@ -159,11 +186,27 @@ def _one(store: Store, entity: Entity, where: str, params: tuple[Any, ...]) -> d
     return record
 
 
-def staff_by_badge(store: Store, badge: str) -> StaffMember | None:
-    """The staff member a badge belongs to; an active one wins over an inactive one with the same
-    badge (a badge handed on to someone else)."""
-    record = _one(store, ENTITIES["staff"], "badge = ? ORDER BY active DESC, version DESC LIMIT 1", (badge,))
-    return None if record is None else StaffMember.model_validate(record)
+def staff_by_badge(store: Store, badge: Badge) -> StaffMember | None:
+    """The staff member a badge read belongs to, whatever form the roster entry was typed in.
+
+    An active holder wins over an inactive one (a badge handed on to someone else), then the entry
+    that tells more of the card (typed with its version byte over the printed number over
+    facility,card), then the newest.
+    """
+    columns = list(StaffMember.model_fields)
+    rows = store.rows(f"SELECT {', '.join(columns)}, version FROM staff WHERE badge_key = ?", (badge.key,))
+    found: list[tuple[bool, int, int, StaffMember]] = []
+    for *values, version in rows:
+        member = StaffMember.model_validate(dict(zip(columns, values, strict=True)))
+        try:
+            entry = parse_roster(member.badge)
+        except BadgeError:
+            continue  # kept from before the migration and unreadable: it matches no card
+        if entry.matches(badge):
+            found.append((member.active, entry.bits, version, member))
+    if not found:
+        return None
+    return max(found, key=lambda candidate: candidate[:3])[3]
 
 
 def work_type(store: Store, work_type_id: str) -> WorkType | None:

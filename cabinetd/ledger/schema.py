@@ -8,11 +8,13 @@ the new one, never between. Migrations are never edited once released: a change 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.store import Store
+from cabinetproto.badges import BadgeError, parse_old
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +26,22 @@ class Migration:
     version: int
     description: str
     statements: tuple[str, ...]
+    # What SQL cannot say, run after the statements in the same transaction.
+    convert: Callable[[Store], None] | None = None
+
+
+def _roster_badges(store: Store) -> None:
+    """The staff replica's badges, held as the old reader reported them (hex, no leading zeros), in
+    the roster form with their key. A value that is not even old hex is kept and matches no card."""
+    for staff_id, old in store.rows("SELECT staff_id, badge FROM staff"):
+        try:
+            badge = parse_old(old)
+        except BadgeError as exc:
+            logger.warning("ledger %s: staff %s keeps badge %r, matching no card: %s", store.path, staff_id, old, exc)
+            continue
+        store.run(
+            "UPDATE staff SET badge = ?, badge_key = ? WHERE staff_id = ?", (badge.roster_text(), badge.key, staff_id)
+        )
 
 
 MIGRATIONS: Final[tuple[Migration, ...]] = (
@@ -180,6 +198,16 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "WHERE type = 'command_started'",
         ),
     ),
+    Migration(
+        4,
+        "staff badges in the roster form, found by the bits every form of a card shares",
+        (
+            "ALTER TABLE staff ADD COLUMN badge_key INTEGER NOT NULL DEFAULT -1",
+            "DROP INDEX staff_badge",
+            "CREATE INDEX staff_badge_key ON staff (badge_key)",
+        ),
+        _roster_badges,
+    ),
 )
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
@@ -238,6 +266,8 @@ def migrate(store: Store, *, target: int = SCHEMA_VERSION) -> int:
             with store.atomic():
                 for statement in migration.statements:
                     store.run(statement)
+                if migration.convert is not None:
+                    migration.convert(store)
                 store.run(f"PRAGMA user_version = {migration.version}")
             logger.info(
                 "ledger %s migrated to schema version %d: %s",

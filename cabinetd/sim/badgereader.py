@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import shutil
 import tempfile
 import tty
@@ -25,6 +26,20 @@ from cabinetd.hal.badgecodec import (
     encode_rdm6300,
     rdm6300_checksum,
 )
+from cabinetproto.badges import BadgeError, parse_roster
+
+_CARD_DATA = re.compile(r"^[0-9A-Fa-f]{1,10}$")  # what an rdm6300 frame can carry: 5 bytes
+
+
+def card_data(badge: str) -> int:
+    """The number a simulated card carries for `badge`: a roster entry in any of its forms (bits the
+    form does not tell, such as the version byte, are zero), else 1 to 10 hex digits of card data."""
+    try:
+        return parse_roster(badge).number
+    except BadgeError as error:
+        if _CARD_DATA.match(badge):
+            return int(badge, 16)
+        raise ValueError(f"{error}; or 1 to 10 hex digits of card data") from None
 
 
 class PtyBadgeReader:
@@ -109,9 +124,16 @@ class PtyBadgeReader:
             view = view[os.write(self._master, view) :]
 
     def frame(self, badge: int) -> bytes:
-        """The bytes this reader sends for one read of `badge`."""
+        """The bytes this reader sends for one read of `badge` (a card's 40 bits, or a longer UID).
+
+        As real readers do, and not as the cabinet would like: an rdm6300 sends all 40 bits; a line
+        reader in hex sends 10 digits (20 for a longer UID); in decimal it prints the 32-bit card
+        number as 10 digits, dropping the version byte; in wiegand26 only facility and card.
+        """
         if self.kind == "rdm6300":
             return encode_rdm6300(badge)
+        if self.number_format == "decimal" and badge < 1 << 40:
+            badge &= 0xFFFFFFFF
         return encode_line(badge, number_format=self.number_format, prefix=self.prefix, suffix=self.suffix)
 
     def present(self, badge: int, *, frames: int = 1) -> None:

@@ -14,7 +14,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.hal.base import DeviceRefreshSink, EventSink
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.sim.agent import HandheldAgent
-from cabinetd.sim.badgereader import PtyBadgeReader
+from cabinetd.sim.badgereader import PtyBadgeReader, card_data
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.locks import SimLocks
 from cabinetd.sim.uevents import SimUevents
@@ -78,7 +78,7 @@ class SimCabinet:
     # --- what a person does at the cabinet -----------------------------------------------------
 
     def badge(self, badge: str) -> None:
-        self.reader.present(int(badge, 16))  # badges are canonical upper-case hex
+        self.reader.present(card_data(badge))
 
     def insert(self, slot: int, handheld: SimHandheld) -> None:
         self.usb.plug(self.paths[slot], handheld.usb)

@@ -40,26 +40,28 @@ def test_ok__seeding_the_same_file_twice_changes_nothing(storage: Storage, capsy
     ("toml", "line"),
     [
         (
-            '[[staff]]\nid = "a"\nname = "A"\nbadge = "1"\nstore = "demo"\nwork_type = "nope"\n',
+            '[[staff]]\nid = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "nope"\n',
             "staff[0] (id 'a'): work_type: no work type 'nope' (defined: picking, price-tags, stock-taking)",
         ),
         (
-            '[[staff]]\nid = "a"\nname = "A"\nbadge = "1"\nstore = "demo"\nwork_type = "picking"\n'
+            '[[staff]]\nid = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "picking"\n'
             'role = "technician"\n',
             "staff[0] (id 'a'): pin: required for role 'technician'",
         ),
         (
-            '[[staff]]\nid = "a"\nname = "A"\nbadge = "1"\nstore = "demo"\nwork_type = "picking"\npin = "1234"\n',
+            '[[staff]]\nid = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "picking"\n'
+            'pin = "1234"\n',
             "staff[0] (id 'a'): pin: only technicians and managers have a PIN",
         ),
         (
-            '[[staff]]\nid = "a"\nname = "A"\nbadge = "1A2B3C"\nstore = "demo"\nwork_type = "picking"\n',
-            "staff[0] (id 'a'): badge: '1A2B3C' is already the badge of staff 'demo-anna' (already in the cloud)",
+            # Anna's card as facility,card: one card, whatever form each entry was typed in.
+            '[[staff]]\nid = "a"\nname = "A"\nbadge = "026,11068"\nstore = "demo"\nwork_type = "picking"\n',
+            "staff[0] (id 'a'): badge: '026,11068' is already the badge of staff 'demo-anna' (already in the cloud)",
         ),
         (
             '[[staff]]\nid = "a"\nname = "A"\nbadge = "xyz"\nstore = "demo"\nwork_type = "picking"\n',
-            "staff[0] (id 'a'): badge: must be the badge number in hex as the cabinet's reader reports it "
-            "(e.g. '12D687'), got 'xyz'",
+            "staff[0] (id 'a'): badge: 'xyz' is not a badge id: write the number printed on the card (10 digits, "
+            "0011828047), 8 or 10 hex digits (00B47B4F, 5900B47B4F), facility,card (180,31567) or 0x and hex",
         ),
         (
             '[[devices]]\nserial = "d1"\nmodel = "pda-s1"\nstore = "demo"\ncolour = "red"\n',

@@ -41,13 +41,14 @@ async def test_ok__badge_watch_prints_each_read_masked(ctl: Ctl, capsys: pytest.
     lines = [re.sub(r"^\d\d:\d\d:\d\d", "HH:MM:SS", line) for line in out.splitlines()]
     assert lines == [
         "watching the badge reader for 1.5 s (Ctrl-C stops)",
-        "HH:MM:SS          **B2C3  anna (Anna, staff)  [sim://badge]",
-        "HH:MM:SS        ****DD99  not on the roster  [sim://badge]",
-        "HH:MM:SS          **E5F6  tom (Tom, technician)  [sim://badge]",
+        # The ids as the reader gives them (printed on the card: 0010597059, 4293844377, 0013952502).
+        "HH:MM:SS      ******7059  anna (Anna, staff)  [sim://badge]",
+        "HH:MM:SS      ******4377  not on the roster  [sim://badge]",
+        "HH:MM:SS      ******2502  tom (Tom, technician)  [sim://badge]",
         "3 badge reads in 1.5 s",
     ]
-    assert "A1B2C3" not in out
-    assert "FFEEDD99" not in out
+    assert "0010597059" not in out
+    assert "4293844377" not in out
 
 
 async def test_ok__badge_watch_json_is_one_read_a_line(ctl: Ctl, capsys: pytest.CaptureFixture[str]) -> None:
@@ -55,6 +56,6 @@ async def test_ok__badge_watch_json_is_one_read_a_line(ctl: Ctl, capsys: pytest.
     assert code == EXIT_OK
     reads = [shapes.BadgeRead.model_validate_json(line) for line in out.splitlines()]
     assert [(r.badge, r.staff, r.role) for r in reads] == [
-        ("**B2C3", "anna", "staff"), ("****DD99", None, None), ("**E5F6", "tom", "technician"),
+        ("******7059", "anna", "staff"), ("******4377", None, None), ("******2502", "tom", "technician"),
     ]
     assert [r.seq for r in reads] == sorted(r.seq for r in reads)

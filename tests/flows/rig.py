@@ -96,9 +96,11 @@ ROSTER: list[dict[str, Any]] = [
 ]
 
 
-def sim_config(tmp_path: Path, **timeouts: float) -> CabinetConfig:
+def sim_config(tmp_path: Path, *, id_form: str | None = None, **timeouts: float) -> CabinetConfig:
     site = tmp_path / "site.toml"
     lines = [f'[cabinet]\nstate_dir = "{tmp_path}/state"\n', f'[api]\ncontrol_socket = "{tmp_path}/c.sock"\n']
+    if id_form is not None:
+        lines.append(f'[badge_reader]\nid_form = "{id_form}"\n')
     if timeouts:
         lines.append("[timeouts]\n" + "".join(f"{k} = {v}\n" for k, v in timeouts.items()))
     site.write_text("".join(lines))
@@ -106,10 +108,19 @@ def sim_config(tmp_path: Path, **timeouts: float) -> CabinetConfig:
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, *, occupied: list[int] | None = None, **timeouts: float) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        occupied: list[int] | None = None,
+        id_form: str | None = None,
+        roster: list[dict[str, Any]] | None = None,
+        **timeouts: float,
+    ) -> None:
         self.tmp_path = tmp_path
         # Staff badge again seconds later in these tests; the reader's repeat window would eat that.
-        self.config = sim_config(tmp_path, **{"badge_repeat_s": 0.05, **timeouts})
+        self.config = sim_config(tmp_path, id_form=id_form, **{"badge_repeat_s": 0.05, **timeouts})
+        self.roster = ROSTER if roster is None else roster
         self.clock = ManualClock()
         self.occupied = occupied
         self.tasks: list[asyncio.Task[None]] = []
@@ -134,7 +145,7 @@ class Rig:
         ledger_part, rest = self.parts[0], self.parts[1:]
         await ledger_part.prepare()
         if seed and not self.ledger.work_types():
-            ops = [{**op, "version": 1, "op": "upsert"} for op in ROSTER]
+            ops = [{**op, "version": 1, "op": "upsert"} for op in self.roster]
             self.ledger.replace_replicas(ops, "seed")
         for part in rest:
             await part.prepare()

@@ -21,9 +21,9 @@ async def test_fail__bad_checksum_is_dropped_and_counted() -> None:
     async with reader_rig(RDM6300) as rig:
         rig.sim.send_bad_checksum(0x62E3086CED)
         rig.sim.present(BADGE)
-        assert (await rig.events.next(BadgeRead)).badge == "12D687"
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
         assert rig.counters() == {"good": 1, "bad": 1, "repeats": 0}
-        assert rig.events.of(BadgeRead) == [BadgeRead("12D687", "/dev/cabinet-badge")]
+        assert rig.events.of(BadgeRead) == [BadgeRead("0001234567", "/dev/cabinet-badge")]
 
 
 @pytest.mark.parametrize("reader", [RDM6300, LINE_HEX], ids=["rdm6300", "serial-line"])
@@ -31,7 +31,7 @@ async def test_fail__garbage_is_dropped_and_counted(reader: dict[str, Any]) -> N
     async with reader_rig(reader) as rig:
         rig.sim.send_garbage(64, seed=7)
         rig.sim.present(BADGE)
-        assert (await rig.events.next(BadgeRead)).badge == "12D687"
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
         counters = rig.counters()
         assert counters["good"] == 1
         assert counters["bad"] >= 1
@@ -42,7 +42,7 @@ async def test_fail__line_that_is_not_a_number_is_counted() -> None:
     async with reader_rig(LINE_HEX) as rig:
         rig.sim.send(b"HELLO\r\n" + b"7" * 100 + b"\r\n")
         rig.sim.present(BADGE)
-        assert (await rig.events.next(BadgeRead)).badge == "12D687"
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
         assert rig.counters() == {"good": 1, "bad": 2, "repeats": 0}
 
 
@@ -66,7 +66,7 @@ async def test_fail__reader_unplugged_and_plugged_back(reader: dict[str, Any]) -
         await rig.connection(True)
         assert rig.reader.state().connected
         rig.sim.present(BADGE)
-        assert (await rig.events.next(BadgeRead)).badge == "12D687"
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
         # One event each way, however many reopen attempts failed in between.
         changes = [event.connected for event in rig.events.of(PartStateChanged)]
         assert changes == [True, False, True]
@@ -80,7 +80,7 @@ async def test_fail__reader_missing_at_start_is_waited_for() -> None:
         rig.sim.plug()
         await rig.connection(True)
         rig.sim.present(BADGE)
-        assert (await rig.events.next(BadgeRead)).badge == "12D687"
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
 
 
 async def test_fail__unopenable_port_leaves_the_daemon_running() -> None:
@@ -102,3 +102,12 @@ async def test_fail__unopenable_port_leaves_the_daemon_running() -> None:
     finally:
         task.cancel()
         await reader.cleanup()
+
+
+async def test_fail__a_card_whose_number_is_zero_is_dropped_and_counted() -> None:
+    # Version byte 59 and card number 0: the printed form has nothing to show, as a read of nothing.
+    async with reader_rig({**RDM6300, "id_form": "decimal"}) as rig:
+        rig.sim.present(0x5900000000)
+        rig.sim.present(BADGE)
+        assert (await rig.events.next(BadgeRead)).badge == "0001234567"
+        assert rig.counters() == {"good": 1, "bad": 1, "repeats": 0}

@@ -49,6 +49,9 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
     expected = snapshot(ledger)
     # Take the file back to what version 1 wrote: the same tables without the reminder columns.
     store = ledger.store
+    store.run("DROP INDEX staff_badge_key")
+    store.run("ALTER TABLE staff DROP COLUMN badge_key")
+    store.run("CREATE INDEX staff_badge ON staff (badge)")
     store.run("DROP INDEX events_command_started")
     store.run("DROP INDEX rentals_open_due")
     store.run("ALTER TABLE rentals DROP COLUMN due_soon_at")
@@ -64,7 +67,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
 
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == SCHEMA_VERSION == 3
+        assert schema_version(reopened.store) == SCHEMA_VERSION == 4
         assert snapshot(reopened) == expected
         assert reopened.rebuild().identical
     finally:
@@ -95,7 +98,7 @@ def test_fail__a_file_from_newer_software_is_refused_and_left_alone(state_dir: P
     with pytest.raises(LedgerError) as caught:
         open_ledger(state_dir, CABINET)
     assert str(caught.value) == (
-        f"ledger {path} has schema version 7, newer than this software knows (3); refusing to open it"
+        f"ledger {path} has schema version 7, newer than this software knows (4); refusing to open it"
     )
     assert sorted(p.name for p in state_dir.iterdir()) == ["ledger.sqlite3"]
 
@@ -108,3 +111,58 @@ def test_ok__every_connection_is_wal_and_synchronous_full(state_dir: Path) -> No
             assert ledger.store.rows("PRAGMA synchronous") == [(2,)]
         finally:
             ledger.close()
+
+
+def test_ok__version_4_puts_the_old_hex_badges_in_the_roster_form(state_dir: Path) -> None:
+    ledger = open_ledger(state_dir, CABINET, clock=StepClock())
+    stock(ledger, 1)
+    ledger.append("dispense_started", {"work_type": "picking"}, slot=1, device="PDA-001", staff="S-1")
+    events = ledger.store.rows("SELECT seq, staff, payload, hash FROM events ORDER BY id")
+    # Take the staff replica back to what version 3 held: what the reader reported, in hex.
+    store = ledger.store
+    store.run("DROP INDEX staff_badge_key")
+    store.run("ALTER TABLE staff DROP COLUMN badge_key")
+    store.run("CREATE INDEX staff_badge ON staff (badge)")
+    old = [("S-1", "5900B47B4F"), ("S-2", "12D687"), ("S-3", "not-hex")]
+    for staff_id, badge in old:
+        store.run(
+            "INSERT INTO staff (staff_id, badge, name, store, work_type, role, active, pin_hash, version) "
+            "VALUES (?, ?, 'x', 'store-7', 'picking', 'staff', 1, NULL, 1)",
+            (staff_id, badge),
+        )
+    store.run("PRAGMA user_version = 3")
+    ledger.close()
+
+    reopened = open_ledger(state_dir, CABINET, clock=StepClock())
+    try:
+        assert schema_version(reopened.store) == 4
+        assert reopened.store.rows("SELECT staff_id, badge, badge_key FROM staff ORDER BY staff_id") == [
+            ("S-1", "0x5900B47B4F", 0xB47B4F),
+            ("S-2", "0001234567", 0x12D687),
+            ("S-3", "not-hex", -1),  # kept as it was: it names no card, so nobody's badge matches it
+        ]
+        # Read in the forms printed on the cards, and in the one the old reader reported.
+        found = {
+            text: None if (member := reopened.staff_by_badge(text, form)) is None else member.staff_id
+            for text, form in [
+                ("0011828047", "decimal"),
+                ("180,31567", "wiegand26"),
+                ("5900B47B4F", "hex10"),
+                ("5800B47B4F", "hex10"),  # another version byte: another card
+                ("0001234567", "decimal"),
+                ("000012D687", "hex10"),
+            ]
+        }
+        assert found == {
+            "0011828047": "S-1",
+            "180,31567": "S-1",
+            "5900B47B4F": "S-1",
+            "5800B47B4F": None,
+            "0001234567": "S-2",
+            "000012D687": "S-2",
+        }
+        # The events are the ledger's history: never rewritten, and they name staff, not badges.
+        assert reopened.store.rows("SELECT seq, staff, payload, hash FROM events ORDER BY id") == events
+        assert reopened.verify().ok
+    finally:
+        reopened.close()

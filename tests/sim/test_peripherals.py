@@ -28,7 +28,7 @@ async def test_ok__sim_toml_reader_and_ports() -> None:
         while not (await events.next(PartStateChanged)).connected:
             pass
         sim.reader.present(0x12D687)
-        assert await events.next(BadgeRead) == BadgeRead("12D687", "sim://badge")
+        assert await events.next(BadgeRead) == BadgeRead("0001234567", "sim://badge")
         sim.usb.plug("1-2.2", handheld("HH-0042"))
         assert await events.next(DevicePlugged) == DevicePlugged(6, UsbIdentity(0x1209, 0x0001, "HH-0042"))
     finally:

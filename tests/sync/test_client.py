@@ -116,14 +116,14 @@ async def test_ok__the_roster_comes_down_and_changes_follow(
     cloud: FaultyTransport, storage: Storage, ledger: Ledger, state_dir: Path
 ) -> None:
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
-    await run_until(client, lambda: ledger.staff_by_badge("1A2B3C") is not None)
-    anna = ledger.staff_by_badge("1A2B3C")
+    await run_until(client, lambda: ledger.staff_by_badge("0001715004", "decimal") is not None)
+    anna = ledger.staff_by_badge("0001715004", "decimal")
     assert anna is not None
     assert (anna.staff_id, anna.store, anna.work_type, anna.pin_hash) == ("demo-anna", "demo", "price-tags", None)
-    erik = ledger.staff_by_badge("12D687")
+    erik = ledger.staff_by_badge("018,54919", "wiegand26")
     assert erik is not None
     assert (erik.store, erik.name) == ("north", "")  # another store's staff: no name travels
-    tech = ledger.staff_by_badge("C0FFEE")
+    tech = ledger.staff_by_badge("00C0FFEE", "hex8")
     assert tech is not None
     assert tech.pin_hash is not None
     assert tech.pin_hash.startswith("scrypt$")
@@ -136,7 +136,7 @@ async def test_ok__the_roster_comes_down_and_changes_follow(
     client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
 
     def moved() -> bool:
-        member = ledger.staff_by_badge("1A2B3C")
+        member = ledger.staff_by_badge("0001715004", "decimal")
         return member is not None and member.work_type == "picking"
 
     await run_until(client, moved)

@@ -54,7 +54,7 @@ class ControlServer(Subsystem):
 
         def on_roster(badge: str) -> tuple[str, str, str] | None:
             try:
-                staff = desk.ledger().staff_by_badge(badge)
+                staff = desk.ledger().staff_by_badge(badge, desk.config.badge_reader.id_form)
             except LedgerError:
                 return None
             return None if staff is None else (staff.staff_id, staff.name, staff.role)

@@ -26,6 +26,7 @@ import httpx
 from cabinetd.ledger.integrity import open_ledger
 from cabinetd.sim import worldfile
 from cabinetd.sim.worldfile import WorldRecord
+from cabinetproto.badges import BADGE_FORMAT
 from cabinetproto.chain import uuid7
 from cabinetproto.pins import hash_pin
 
@@ -34,7 +35,9 @@ FLEET = ROOT / "config" / "fleet-demo.toml"
 SHA = hashlib.sha256(b"app").hexdigest()
 
 # Badges of config/fleet-demo.toml's staff.
-ANNA, BO, CHEN, DINA, TECH, ERIK, NOBODY = "1A2B3C", "4D5E6F", "7A8B9C", "ABCDEF", "C0FFEE", "12D687", "5A5A5A"
+# The roster forms of config/fleet-demo.toml's badges (NOBODY is card data no roster entry matches).
+ANNA, BO, CHEN, DINA = "0001715004", "0005070447", "0008031132", "171,52719"
+TECH, ERIK, NOBODY = "0012648430", "0001234567", "5A5A5A"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def demo_roster() -> list[dict[str, Any]]:
     for staff in fleet["staff"]:
         pin = staff.get("pin")
         op("staff", staff["id"], {
-            "badge": staff["badge"], "name": staff["name"], "store": staff["store"], "work_type": staff["work_type"],
+            "badge": staff["badge"], "badge_format": BADGE_FORMAT,
+            "name": staff["name"], "store": staff["store"], "work_type": staff["work_type"],
             "role": staff.get("role", "staff"), "active": staff.get("active", True),
             "pin_hash": hash_pin(pin, b"kiosk-test-salt!") if pin else None,
         })

@@ -357,7 +357,7 @@ def test_fail__refusals_the_simulator_cannot_reach_quickly_read_in_plain_words_t
 def test_ok__the_simulator_panel_plays_a_rent_with_its_buttons(cabinet: Daemon, page: Page, shot: Shots) -> None:
     page.goto(cabinet.url + "/sim")
     expect(page.locator("#slots .slot")).to_have_count(8)
-    page.click("#staff button:has-text('Anna Li (1A2B3C)')")
+    page.click("#staff button:has-text('Anna Li (0001715004)')")
     expect(page.locator("#slots .slot[data-slot='1']")).to_contain_text("lock released", timeout=10_000)
     page.click("#slots .slot[data-slot='1'] button:has-text('Take')")
     expect(page.locator("#status")).to_have_text("took S1-0001 from slot 1")

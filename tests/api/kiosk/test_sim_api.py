@@ -17,7 +17,7 @@ from cabinetd import configfile
 from cabinetd.cabinet import Cabinet
 from cabinetd.sim.cabinet import SimCabinet
 from cabinetd.sim.worldfile import FILE_NAME, SimWorldError, demo_stock, load
-from tests.api.kiosk.daemon import ANNA, ROOT, Daemon
+from tests.api.kiosk.daemon import ANNA, DINA, ROOT, Daemon
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +91,14 @@ def test_fail__what_the_world_does_not_allow_answers_409_and_changes_nothing(
             "must be 'pass' or 'fail:CHECK' with CHECK one of battery_health, touchscreen, scanner, camera, "
             "wifi, storage, drop_counter, got 'fail:nose'",
         ),
-        ("badge", {"uid": "not-hex"}, 400, "uid must be 1 to 10 hex digits, got 'not-hex'"),
+        (
+            "badge",
+            {"uid": "not-hex"},
+            400,
+            "'not-hex' is not a badge id: write the number printed on the card (10 digits, 0011828047), 8 or 10 "
+            "hex digits (00B47B4F, 5900B47B4F), facility,card (180,31567) or 0x and hex; or 1 to 10 hex digits "
+            "of card data",
+        ),
         ("badge", {"uid": "1A2B3C", "hold_s": 2}, 400, "hold_s: Extra inputs are not permitted"),
         ("slots/3/door", {}, 400, "open: Field required"),
     ],
@@ -181,7 +188,7 @@ def test_ok__the_panel_and_the_roster_for_its_badge_buttons(untouched: Daemon) -
     assert staff[ANNA] == {
         "badge": ANNA, "name": "Anna Li", "store": "demo", "work_type": "price-tags", "role": "staff", "active": True
     }
-    assert staff["ABCDEF"]["active"] is False
+    assert staff[DINA]["active"] is False
 
 
 def test_ok__no_simulator_routes_without_the_simulated_world(tmp_path: Path) -> None:
