@@ -40,7 +40,7 @@ async def test_fail__a_cabinet_without_a_roster_asks_for_it_at_once(
     client = client_for(
         cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud, pacing=SPREAD, rng=random.Random(SEED)
     )
-    await run_until(client, lambda: ledger.staff_by_badge("1A2B3C") is not None, timeout_s=20)
+    await run_until(client, lambda: ledger.staff_by_badge("0001715004", "decimal") is not None, timeout_s=20)
 
 
 async def test_ok__a_cabinet_with_its_roster_spreads_its_first_request(
@@ -85,9 +85,9 @@ async def test_fail__a_roster_refresh_cuts_a_long_poll_short_and_brings_new_staf
             with storage.writing() as conn:
                 anna = fleet.current(conn, Entity.STAFF, "demo-anna")
                 assert anna is not None
-                fleet.upsert(conn, Entity.STAFF, {**anna, "id": "demo-nina", "name": "Nina", "badge": "5A5A5A"})
+                fleet.upsert(conn, Entity.STAFF, {**anna, "id": "demo-nina", "name": "Nina", "badge": "0005921370"})
             assert await client.refresh_roster()
-        nina = ledger.staff_by_badge("5A5A5A")
+        nina = ledger.staff_by_badge("0005921370", "decimal")
         assert nina is not None
         assert nina.staff_id == "demo-nina"
         assert slow.seen.count(CHANGES) == polls + 1
