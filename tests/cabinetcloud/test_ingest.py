@@ -17,6 +17,7 @@ from cabinetcloud import commands, schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
+from cabinetproto.chain import GENESIS_HASH, event_hash
 from cabinetproto.wire import CommandKind
 from testbed import cloudharness
 
@@ -60,6 +61,17 @@ def upload(cloud: TestClient, events: list[dict[str, Any]], *, gzipped: bool = T
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
     return cloud.post("/v1/cabinets/sim-1/events", content=body, headers=headers)
+
+
+def in_epoch(events: list[dict[str, Any]], epoch: str) -> list[dict[str, Any]]:
+    """The same events sealed again as the start of another epoch (what the ledger does after a fork)."""
+    moved: list[dict[str, Any]] = []
+    prev = GENESIS_HASH
+    for seq, event in enumerate(events, start=1):
+        sealed = {**event, "epoch": epoch, "seq": seq, "prev_hash": prev}
+        sealed["hash"] = prev = event_hash(prev, sealed)
+        moved.append(sealed)
+    return moved
 
 
 def test_ok__batches_are_acknowledged_in_order(cloud: TestClient, ledger: Ledger, storage: Storage) -> None:
@@ -184,7 +196,9 @@ def test_fail__the_session_finds_a_fork(cloud: TestClient, ledger: Ledger) -> No
     assert behind["epochs"] == [{"epoch": state.epoch, "acked_seq": 6}]
     other = session(cloud, ledger, last_hash="ee" * 32)
     assert other["detail"] == f"the cabinet's hash at seq 6 of epoch {state.epoch} differs from the cloud's"
-    session(cloud, ledger, epoch="01ffffff-0000-7000-8000-000000000001", last_seq=0, last_hash="")
+    later = in_epoch(cloudharness.wire_events(ledger, 0, 1), "01ffffff-0000-7000-8000-000000000001")
+    session(cloud, ledger, epoch=later[0]["epoch"], last_seq=0, last_hash="")
+    assert upload(cloud, later).json()["acked_seq"] == 1
     older = session(cloud, ledger)
     assert older["detail"] == "the cloud holds a later epoch 01ffffff-0000-7000-8000-000000000001 of this cabinet"
 
