@@ -50,7 +50,8 @@ def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def validation_detail(exc: RequestValidationError) -> str:
     """`body.events[0].seq: must be a whole number (and 2 more)`: the first problem, naming its place."""
-    errors = list(exc.errors())
+    # A parameter both the route and its auth dependency take is reported once for each: count it once.
+    errors = list({(tuple(error.get("loc", ())), str(error.get("msg"))): error for error in exc.errors()}.values())
     if not errors:
         return "the request does not match the API"
     first = errors[0]
