@@ -44,8 +44,8 @@ class Refusal(HTTPException):
 
 
 def refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """The OpenAPI `responses` of a route: these statuses, and 422, answer an ErrorReply."""
-    return {status: {"model": ErrorReply} for status in sorted({*statuses, 422})}
+    """The OpenAPI `responses` of a route: these statuses, 422 and 503 answer an ErrorReply."""
+    return {status: {"model": ErrorReply} for status in sorted({*statuses, 422, 503})}
 
 
 def validation_detail(exc: RequestValidationError) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
@@ -24,6 +27,23 @@ SESSION_BODY: dict[str, Any] = {
     "last_hash": "",
     "software_version": "test",
     "schema_version": 1,
+}
+
+# An event of the wire's shape for the upload below to vary; its hash is wrong, so it is dead-lettered
+# when nothing else is: the path that quotes what the cabinet sent.
+EVENT: dict[str, Any] = {
+    "event_id": "01a00000-0000-7000-8000-000000000001",
+    "seq": 1,
+    "epoch": SESSION_BODY["epoch"],
+    "prev_hash": "0" * 64,
+    "hash": "ab" * 32,
+    "type": "technician_action",
+    "schema_version": 1,
+    "occurred_at": "2026-01-01T00:00:00.000000Z",
+    "mono_ns": 1,
+    "boot_id": "boot",
+    "cabinet_id": "sim-1",
+    "payload": {},
 }
 
 
@@ -178,3 +198,40 @@ def test_fail__nan_in_an_uploaded_event_is_refused_and_the_batch_left_unacknowle
     assert reply.json() == {"code": "invalid", "detail": "body.events[1].payload.args.n: NaN is not a finite number"}
     history = cloud.get(EVENTS, params={"epoch": events[0]["epoch"]})
     assert history.json()["events"] == []
+
+
+# Text with what a careless or hostile client puts in: NUL, lone surrogates, a valid pair, brackets.
+_text = st.lists(st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d\ude00", "["])),
+                 max_size=6).map("".join)
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | _text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@given(
+    session=st.dictionaries(st.sampled_from([*SESSION_BODY, "cabinet_time", "x"]), _json, max_size=4),
+    payload=st.dictionaries(_text, _json, max_size=4),
+    fields=st.fixed_dictionaries(
+        {}, optional={name: _json for name in ("type", "device", "staff", "boot_id", "occurred_at", "slot")}
+    ),
+)
+def test_ok__no_body_gets_a_server_error_and_every_refusal_has_the_documented_shape(
+    cloud_on_each_engine: TestClient, session: dict[str, Any], payload: dict[str, Any], fields: dict[str, Any]
+) -> None:
+    cloud = cloud_on_each_engine
+    epoch = str(uuid.uuid4())
+    event = {**EVENT, "event_id": str(uuid.uuid4()), "epoch": epoch, **fields, "payload": payload}
+    for path, body in (
+        (SESSION, {**SESSION_BODY, **session}),
+        (EVENTS, {"epoch": epoch, "from_seq": 1, "events": [event]}),
+        (SESSION, {**SESSION_BODY, "epoch": epoch}),
+    ):
+        reply = post_text(cloud, path, as_json(body))
+        assert reply.status_code < 500, reply.text
+        if reply.status_code >= 400:
+            assert set(reply.json()) == {"code", "detail"}, reply.text
+    history = cloud.get(EVENTS, params={"epoch": epoch})
+    assert history.status_code == 200, history.text
