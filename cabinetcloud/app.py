@@ -2,7 +2,8 @@
 
 Every `/v1/cabinets/{cabinet_id}/...` request carries the cabinet's own token; a token used on
 another cabinet's path gets 403, a missing or unknown one 401. Request bodies may be gzip-compressed
-(`Content-Encoding: gzip`) and are read up to MAX_BODY_BYTES, compressed or not.
+(`Content-Encoding: gzip`) and are read within the limits of bodies.py; every refusal has the one
+shape of replies.py.
 """
 
 import asyncio
