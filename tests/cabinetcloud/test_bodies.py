@@ -56,10 +56,13 @@ def _client(storage: Storage) -> TestClient:
     return client
 
 
-@pytest.fixture
-def cloud(sqlite_storage: Storage) -> Iterator[TestClient]:
-    with _client(sqlite_storage) as client:
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    # One seeded cloud for the module: seeding hashes PINs (scrypt), and no test here needs it empty.
+    storage = cloudharness.migrated(f"sqlite:///{tmp_path_factory.mktemp('cloud') / 'cloud.db'}")
+    with _client(storage) as client:
         yield client
+    storage.dispose()
 
 
 @pytest.fixture
@@ -210,7 +213,7 @@ _json = st.recursive(
 )
 
 
-@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 @given(
     session=st.dictionaries(st.sampled_from([*SESSION_BODY, "cabinet_time", "x"]), _json, max_size=4),
     payload=st.dictionaries(_text, _json, max_size=4),
