@@ -129,6 +129,9 @@ def registered_inside_functions(nested: Any) -> list[object]:
         nested.fetch_back,  # @app.get: GET /v1/cabinets/{id}/events (cabinetcloud/app.py)
         nested.pending_commands,  # @app.get: GET /v1/cabinets/{id}/commands
         nested._http_error,  # @app.exception_handler: the framework's own errors in our shape
+        nested._invalid,  # @app.exception_handler: validation errors as {code, detail} (cabinetcloud/replies.py)
+        nested._unavailable,  # @app.exception_handler: a database that cannot be used is 503
+        nested._bug,  # @app.exception_handler: the last resort, still in the documented shape
         nested._begin,  # @sa.event.listens_for(engine, "begin"): BEGIN as the storage wants it
     ]
 

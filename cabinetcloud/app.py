@@ -2,36 +2,34 @@
 
 Every `/v1/cabinets/{cabinet_id}/...` request carries the cabinet's own token; a token used on
 another cabinet's path gets 403, a missing or unknown one 401. Request bodies may be gzip-compressed
-(`Content-Encoding: gzip`) and are read up to MAX_BODY_BYTES, compressed or not.
+(`Content-Encoding: gzip`) and are read within the limits of bodies.py; every refusal has the one
+shape of replies.py.
 """
 
 import asyncio
+import json
 import logging
 import time
-import zlib
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cabinetcloud import auth, commands, fleet, ingest
+from cabinetcloud import auth, commands, fleet, ingest, replies
 from cabinetcloud.auth import Caller
+from cabinetcloud.bodies import BodyLimitedRoute
+from cabinetcloud.replies import Refusal, refusals
 from cabinetcloud.storage import Storage
 from cabinetproto import __version__
 from cabinetproto.wire import (
-    MAX_BODY_BYTES,
     MAX_PAGE_OPS,
     MAX_WAIT_S,
     BatchReply,
     ChangesPage,
     Command,
-    ErrorReply,
     EventBatch,
     HistoryPage,
     SessionReply,
@@ -43,62 +41,6 @@ log = logging.getLogger(__name__)
 
 CabinetId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 Clock = Callable[[], datetime]
-
-
-class Refusal(HTTPException):
-    """A request the cloud turns down on purpose; its body is an ErrorReply."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        *,
-        expected_seq: int | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(status_code=status, detail=detail, headers=headers)
-        self.reply = ErrorReply(code=code, detail=detail, expected_seq=expected_seq)
-
-
-def _refusals(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": ErrorReply} for status in statuses}
-
-
-class BodyLimitedRequest(Request):
-    """Reads the body up to MAX_BODY_BYTES and undoes gzip, refusing more (a gzip bomb included)."""
-
-    async def body(self) -> bytes:
-        if not hasattr(self, "_body"):
-            raw = bytearray()
-            async for chunk in self.stream():
-                raw += chunk
-                if len(raw) > MAX_BODY_BYTES:
-                    raise Refusal(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes")
-            body = bytes(raw)
-            encoding = self.headers.get("content-encoding", "identity").lower()
-            if encoding == "gzip":
-                inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-                try:
-                    body = inflater.decompress(body, MAX_BODY_BYTES + 1)
-                except zlib.error as exc:
-                    raise Refusal(400, "bad_encoding", f"gzip body cannot be read: {exc}") from None
-                if len(body) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-                    raise Refusal(413, "too_large", f"request body over {MAX_BODY_BYTES} bytes uncompressed")
-            elif encoding != "identity":
-                raise Refusal(415, "bad_encoding", f"content encoding {encoding!r}: send gzip or nothing")
-            self._body = body
-        return self._body
-
-
-class BodyLimitedRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def limited(request: Request) -> Response:
-            return await handler(BodyLimitedRequest(request.scope, request.receive))
-
-        return limited
 
 
 class HeadWatch:
@@ -200,7 +142,7 @@ def create_app(
     )
     app.router.route_class = BodyLimitedRoute
     app.state.storage = storage
-    _add_error_replies(app)
+    replies.install(app)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -211,26 +153,14 @@ def create_app(
     return app
 
 
-def _add_error_replies(app: FastAPI) -> None:
-    @app.exception_handler(Refusal)
-    async def _refused(_request: Request, exc: Refusal) -> JSONResponse:
-        return JSONResponse(exc.reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        # Errors raised by the framework itself (a body that is not JSON) get the same shape as ours.
-        reply = ErrorReply(code=f"http_{exc.status_code}", detail=str(exc.detail))
-        return JSONResponse(reply.model_dump(exclude_none=True), status_code=exc.status_code, headers=exc.headers)
-
-
 def _add_event_routes(app: FastAPI, storage: Storage, now: Clock) -> None:
     """The uplink: a session opened, the cabinet's events taken in, and read back after a fork."""
 
-    @app.post("/v1/cabinets/{cabinet_id}/session", responses=_refusals(400, 401, 403, 413, 415))
+    @app.post("/v1/cabinets/{cabinet_id}/session", responses=refusals(400, 401, 403, 413, 415))
     def session(cabinet_id: CabinetId, request: SessionRequest, who: Authenticated) -> SessionReply:
         return ingest.open_session(storage, who, request, now())
 
-    @app.post("/v1/cabinets/{cabinet_id}/events", responses=_refusals(400, 401, 403, 409, 413, 415))
+    @app.post("/v1/cabinets/{cabinet_id}/events", responses=refusals(400, 401, 403, 409, 413, 415))
     def upload(cabinet_id: CabinetId, batch: EventBatch, who: Authenticated) -> BatchReply:
         shape = ingest.batch_shape_error(batch)
         if shape:
@@ -240,21 +170,25 @@ def _add_event_routes(app: FastAPI, storage: Storage, now: Clock) -> None:
             raise Refusal(409, result.code, result.detail, expected_seq=result.expected_seq)
         return result
 
-    @app.get("/v1/cabinets/{cabinet_id}/events", responses=_refusals(401, 403))
+    @app.get("/v1/cabinets/{cabinet_id}/events", response_model=HistoryPage, responses=refusals(401, 403))
     def fetch_back(
         cabinet_id: CabinetId,
         who: Authenticated,
         epoch: Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")],
         after: Annotated[int, Query(ge=0, le=2**52)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 500,
-    ) -> HistoryPage:
-        return ingest.history(storage, who.cabinet_id, epoch, after, limit)
+    ) -> Response:
+        page = ingest.history(storage, who.cabinet_id, epoch, after, limit)
+        # Encoded here, not by the model: a dead letter goes back as it came, which may nest deeper
+        # than the model's serialiser goes or hold a lone surrogate (as an ASCII escape).
+        body = json.dumps(page, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+        return Response(body, media_type="application/json")
 
 
 def _add_fleet_routes(app: FastAPI, storage: Storage, now: Clock, poll: ChangesPoll) -> None:
     """The downlink: the fleet's changes (long-polled), its snapshot, and the commands for the cabinet."""
 
-    @app.get("/v1/cabinets/{cabinet_id}/changes", responses=_refusals(401, 403, 410))
+    @app.get("/v1/cabinets/{cabinet_id}/changes", responses=refusals(401, 403, 410))
     async def changes(
         request: Request,
         cabinet_id: CabinetId,
@@ -264,12 +198,12 @@ def _add_fleet_routes(app: FastAPI, storage: Storage, now: Clock, poll: ChangesP
     ) -> ChangesPage:
         return await poll.page(request, who, int(cursor or 0), wait)
 
-    @app.get("/v1/cabinets/{cabinet_id}/snapshot", responses=_refusals(401, 403))
+    @app.get("/v1/cabinets/{cabinet_id}/snapshot", responses=refusals(401, 403))
     def snapshot(cabinet_id: CabinetId, who: Authenticated) -> Snapshot:
         with storage.reading() as conn:
             return fleet.snapshot(conn, who.store)
 
-    @app.get("/v1/cabinets/{cabinet_id}/commands", responses=_refusals(401, 403))
+    @app.get("/v1/cabinets/{cabinet_id}/commands", responses=refusals(401, 403))
     def pending_commands(
         cabinet_id: CabinetId, who: Authenticated, after: Annotated[int, Query(ge=0, le=2**52)] = 0
     ) -> list[Command]:

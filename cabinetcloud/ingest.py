@@ -20,14 +20,13 @@ from sqlalchemy.engine import Connection
 from cabinetcloud import schema
 from cabinetcloud.auth import Caller
 from cabinetcloud.storage import Storage, next_number
-from cabinetcloud.validation import Problem, check_event
+from cabinetcloud.validation import Problem, check_event, wire_fields
 from cabinetproto.chain import parse_utc
 from cabinetproto.wire import (
     PROTOCOL_VERSION,
     BatchReply,
     EpochHeld,
     EventBatch,
-    HistoryPage,
     Rejection,
     SessionReply,
     SessionRequest,
@@ -50,9 +49,16 @@ class SeqConflict:
     expected_seq: int
 
 
-def _epoch_row(storage: Storage, conn: Connection, cabinet_id: str, epoch: str, now: datetime) -> Any:
+def _held_epoch(storage: Storage, conn: Connection, cabinet_id: str, epoch: str) -> Any:
     query = sa.select(schema.epochs).where(schema.epochs.c.cabinet_id == cabinet_id, schema.epochs.c.epoch == epoch)
-    row = conn.execute(storage.lock_for_update(query)).first()
+    return conn.execute(storage.lock_for_update(query)).first()
+
+
+def _epoch_row(storage: Storage, conn: Connection, cabinet_id: str, epoch: str, now: datetime) -> Any:
+    """The epoch's row, made by the first batch the cloud takes in it: an epoch exists only once it
+    holds events, so a session that names one and sends nothing leaves no epoch behind to be taken
+    for a later one (which would make the cabinet's real epoch look like a fork)."""
+    row = _held_epoch(storage, conn, cabinet_id, epoch)
     if row is not None:
         return row
     ordinal = next_number(conn, "epochs")
@@ -61,7 +67,7 @@ def _epoch_row(storage: Storage, conn: Connection, cabinet_id: str, epoch: str, 
             cabinet_id=cabinet_id, epoch=epoch, ordinal=ordinal, acked_seq=0, last_hash="", first_seen_at=now
         )
     )
-    return conn.execute(storage.lock_for_update(query)).one()
+    return _held_epoch(storage, conn, cabinet_id, epoch)
 
 
 def open_session(storage: Storage, caller: Caller, request: SessionRequest, now: datetime) -> SessionReply:
@@ -88,8 +94,10 @@ def open_session(storage: Storage, caller: Caller, request: SessionRequest, now:
                 acked_hash="",
                 detail=f"this cloud speaks sync protocol {PROTOCOL_VERSION}, the cabinet {request.protocol_version}",
             )
-        row = _epoch_row(storage, conn, caller.cabinet_id, request.epoch, now)
-        fork = _fork(conn, caller.cabinet_id, row, request)
+        row = _held_epoch(storage, conn, caller.cabinet_id, request.epoch)
+        # An epoch the cloud holds nothing of is new to it: nothing to differ from, so no fork, and
+        # the upload starts at seq 1. Nothing is written for it until its first batch.
+        fork = "" if row is None else _fork(conn, caller.cabinet_id, row, request)
         if fork:
             conn.execute(
                 sa.update(schema.epochs)
@@ -113,6 +121,8 @@ def open_session(storage: Storage, caller: Caller, request: SessionRequest, now:
             detail=fork,
             epochs=[EpochHeld(epoch=epoch, acked_seq=acked) for epoch, acked in held],
         )
+    if row is None:
+        return SessionReply(status=SessionStatus.OK, server_time=now, acked_seq=0, acked_hash="")
     return SessionReply(status=SessionStatus.OK, server_time=now, acked_seq=row.acked_seq, acked_hash=row.last_hash)
 
 
@@ -189,7 +199,8 @@ def _dead_letter_row(cabinet_id: str, event: WireEvent, problem: Problem, now: d
         "received_at": now,
         "code": problem.code,
         "detail": problem.detail,
-        "raw": json.dumps(event.model_dump(mode="json"), sort_keys=True, ensure_ascii=True),
+        # As it came: ASCII JSON holds a lone surrogate as an escape and nests as deep as the body did.
+        "raw": json.dumps(wire_fields(event), sort_keys=True, ensure_ascii=True),
     }
 
 
@@ -282,9 +293,14 @@ def _record_command_result(conn: Connection, cabinet_id: str, event: WireEvent, 
     )
 
 
-def history(storage: Storage, cabinet_id: str, epoch: str, after: int, limit: int) -> HistoryPage:
-    """Events the cloud holds of one epoch after a seq (dead-lettered ones too, as they came)."""
-    found: list[WireEvent] = []
+def _no_constant(_token: str) -> None:
+    return None
+
+
+def history(storage: Storage, cabinet_id: str, epoch: str, after: int, limit: int) -> dict[str, Any]:
+    """Events the cloud holds of one epoch after a seq (dead-lettered ones too, as they came), as the
+    JSON of a HistoryPage: plain values, because a dead letter need not fit the models' limits."""
+    fields = list(WireEvent.model_fields)
     with storage.reading() as conn:
         rows = conn.execute(
             sa.select(schema.events)
@@ -296,10 +312,7 @@ def history(storage: Storage, cabinet_id: str, epoch: str, after: int, limit: in
             .order_by(schema.events.c.seq)
             .limit(limit)
         ).all()
-        for row in rows:
-            values = {name: getattr(row, name) for name in WireEvent.model_fields}
-            values["payload"] = json.loads(row.payload)
-            found.append(WireEvent.model_validate(values))
+        found = [{**{name: getattr(row, name) for name in fields}, "payload": json.loads(row.payload)} for row in rows]
         dead = (
             conn.execute(
                 sa.select(schema.dead_letters.c.raw)
@@ -314,7 +327,8 @@ def history(storage: Storage, cabinet_id: str, epoch: str, after: int, limit: in
             .scalars()
             .all()
         )
-        found.extend(WireEvent.model_validate_json(raw) for raw in dead)
-    found.sort(key=lambda event: event.seq)
+        # A dead letter stored before the cloud refused NaN may hold one; JSON has no such number.
+        found.extend(json.loads(raw, parse_constant=_no_constant) for raw in dead)
+    found.sort(key=lambda event: int(event["seq"]))
     complete = len(rows) < limit and len(dead) < limit and len(found) <= limit
-    return HistoryPage(epoch=epoch, events=found[:limit], complete=complete)
+    return {"epoch": epoch, "events": found[:limit], "complete": complete}

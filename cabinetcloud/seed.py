@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import fleet, schema
 from cabinetproto.badges import Badge, BadgeError, parse_roster
-from cabinetproto.pins import hash_pin, verify_pin
+from cabinetproto.pins import MAX_PIN_DIGITS, MIN_PIN_DIGITS, hash_pin, verify_pin
 from cabinetproto.wire import Entity
 
 
@@ -108,7 +108,7 @@ class SeedStaff(Entry):
     store: Ident
     work_type: Ident
     role: Literal["staff", "technician", "manager"] = "staff"
-    pin: Annotated[str, Field(pattern=r"^[0-9]{4,8}$")] | None = None
+    pin: Annotated[str, Field(pattern=rf"^[0-9]{{{MIN_PIN_DIGITS},{MAX_PIN_DIGITS}}}$")] | None = None
     active: bool = True
 
 
@@ -142,7 +142,7 @@ def _message(error: Any) -> str:
     if error["type"] == "extra_forbidden":
         return "unknown key"
     if error["type"] == "string_pattern_mismatch" and error["loc"][-1] == "pin":
-        return "must be 4 to 8 digits"
+        return f"must be {MIN_PIN_DIGITS} to {MAX_PIN_DIGITS} digits"
     return str(error["msg"])
 
 

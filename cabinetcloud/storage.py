@@ -7,9 +7,13 @@ rows that order things (an epoch, a counter) are locked explicitly.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import stat
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -29,9 +33,28 @@ class StorageError(Exception):
     """The database cannot be used: wrong URL, newer schema, unreachable server."""
 
 
+def _private_files(database: str) -> None:
+    """Create the database file 0600 (owner only) before SQLite opens it, and take group and others'
+    access away from one an older cabinet-cloud created 0644: it holds the PIN hashes of every
+    privileged badge. SQLite creates -wal and -shm with the database file's own mode."""
+    path = Path(database)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    for file in (path, *(path.with_name(path.name + tail) for tail in ("-wal", "-shm", "-journal"))):
+        with contextlib.suppress(FileNotFoundError):
+            mode = stat.S_IMODE(file.stat().st_mode)
+            if mode & 0o077:
+                log.warning("%s was mode %04o: made %04o (it holds the fleet's PIN hashes)", file, mode, mode & 0o700)
+                file.chmod(mode & 0o700)
+
+
 def _sqlite_engine(url: sa.URL, immediate: bool) -> Engine:
     if url.database in (None, "", ":memory:"):
         raise StorageError(f"database {url.render_as_string()}: SQLite needs a file, not memory")
+    try:
+        _private_files(url.database)
+    except OSError as exc:
+        raise StorageError(f"database {url.render_as_string()}: {exc.strerror}: {exc.filename}") from None
     engine = sa.create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
     @sa.event.listens_for(engine, "connect")

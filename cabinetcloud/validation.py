@@ -8,8 +8,9 @@ clock writes 1970 and its events are still good.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
+from cabinetcloud.text import find, place_text, printable, storable_text, text_flaw
 from cabinetproto.chain import event_hash
 from cabinetproto.events import EVENT_TYPES, PayloadError, validate_payload
 from cabinetproto.wire import WireEvent
@@ -26,16 +27,15 @@ class Problem:
     code: str
     detail: str
 
+    def __post_init__(self) -> None:
+        # A reason may quote what the cabinet sent (a payload key): keep it fit for a column and a reply.
+        object.__setattr__(self, "detail", printable(self.detail))
 
-def storable_text(value: str) -> bool:
-    # NUL and lone surrogates cannot go into PostgreSQL text; the ledger never writes them.
-    if "\x00" in value:
-        return False
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
+
+def wire_fields(event: WireEvent) -> dict[str, Any]:
+    """The event's fields as plain values, the payload as it came. Not `model_dump`: its serialiser
+    stops at 255 levels of nesting and mangles lone surrogates."""
+    return {name: getattr(event, name) for name in WireEvent.model_fields}
 
 
 def _check_fields(event: WireEvent, cabinet_id: str) -> Problem | None:
@@ -54,6 +54,14 @@ def _check_fields(event: WireEvent, cabinet_id: str) -> Problem | None:
     if not 0 <= event.schema_version <= INT32:
         return Problem("bad_field", f"field 'schema_version': {event.schema_version} is out of range")
     return None
+
+
+def _check_payload_text(event: WireEvent) -> Problem | None:
+    found = find(event.payload, text_flaw, keys=True)
+    if found is None:
+        return None
+    place, problem = found
+    return Problem("bad_payload", f"{place_text('payload', place)}: {problem}")
 
 
 def _check_type(event: WireEvent) -> Problem | None:
@@ -78,15 +86,11 @@ def _check_type(event: WireEvent) -> Problem | None:
 
 def check_event(event: WireEvent, cabinet_id: str, prev_hash: str) -> Problem | None:
     """None when the event may be kept; else why not. `prev_hash` is the hash it must chain to."""
-    problem = _check_fields(event, cabinet_id) or _check_type(event)
+    problem = _check_fields(event, cabinet_id) or _check_payload_text(event) or _check_type(event)
     if problem is not None:
         return problem
     if event.prev_hash != prev_hash:
         return Problem("chain_broken", f"prev_hash does not match the hash of seq {event.seq - 1}")
-    try:
-        expected = event_hash(event.prev_hash, event.model_dump(mode="json"))
-    except (ValueError, TypeError):
-        return Problem("bad_hash", "the event has no canonical form (a number that is not finite?)")
-    if expected != event.hash:
+    if event_hash(event.prev_hash, wire_fields(event)) != event.hash:
         return Problem("bad_hash", "hash does not match the event's content")
     return None

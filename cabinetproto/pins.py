@@ -3,6 +3,11 @@
 The format travels in the staff replica, so both sides share it: `scrypt$N$r$p$salt$hash`, salt and
 hash in unpadded URL-safe base64. A PIN is a few digits and cannot be made strong by hashing; scrypt
 only makes a stolen replica slower to search, and the cabinet backs off after failed attempts.
+
+A PIN of a role that unlocks slots has MIN_PIN_DIGITS digits at least: a copied database or replica
+can be searched offline, where no backoff applies. At these scrypt costs one core tries all 10,000
+four-digit PINs of a hash in well under an hour (0.16 s a guess on the build machine); six digits
+make every search 100 times longer, time to change the PINs once a copy is known to be lost.
 """
 
 from __future__ import annotations
@@ -12,6 +17,9 @@ import hashlib
 import hmac
 import os
 from typing import Final
+
+MIN_PIN_DIGITS: Final = 6
+MAX_PIN_DIGITS: Final = 8
 
 _N: Final = 2**14
 _R: Final = 8

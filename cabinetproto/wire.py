@@ -25,6 +25,9 @@ MAX_BATCH_EVENTS: Final = 500
 MAX_BATCH_BYTES: Final = 256 * 1024
 # What the cloud reads of one request body, compressed or not; a larger body gets 413.
 MAX_BODY_BYTES: Final = 1024 * 1024
+# How deeply a request body's arrays and objects may nest (an upload's own three levels included);
+# counted before the body is parsed, a deeper body gets 422 `too_deep`.
+MAX_JSON_DEPTH: Final = 512
 # The longest long-poll the cloud honours.
 MAX_WAIT_S: Final = 60
 MAX_PAGE_OPS: Final = 1000

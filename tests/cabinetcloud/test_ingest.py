@@ -17,6 +17,7 @@ from cabinetcloud import commands, schema
 from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import Ledger, open_ledger
+from cabinetproto.chain import GENESIS_HASH, event_hash
 from cabinetproto.wire import CommandKind
 from testbed import cloudharness
 
@@ -60,6 +61,17 @@ def upload(cloud: TestClient, events: list[dict[str, Any]], *, gzipped: bool = T
         body = gzip.compress(body)
         headers["Content-Encoding"] = "gzip"
     return cloud.post("/v1/cabinets/sim-1/events", content=body, headers=headers)
+
+
+def in_epoch(events: list[dict[str, Any]], epoch: str) -> list[dict[str, Any]]:
+    """The same events sealed again as the start of another epoch (what the ledger does after a fork)."""
+    moved: list[dict[str, Any]] = []
+    prev = GENESIS_HASH
+    for seq, event in enumerate(events, start=1):
+        sealed = {**event, "epoch": epoch, "seq": seq, "prev_hash": prev}
+        sealed["hash"] = prev = event_hash(prev, sealed)
+        moved.append(sealed)
+    return moved
 
 
 def test_ok__batches_are_acknowledged_in_order(cloud: TestClient, ledger: Ledger, storage: Storage) -> None:
@@ -184,7 +196,9 @@ def test_fail__the_session_finds_a_fork(cloud: TestClient, ledger: Ledger) -> No
     assert behind["epochs"] == [{"epoch": state.epoch, "acked_seq": 6}]
     other = session(cloud, ledger, last_hash="ee" * 32)
     assert other["detail"] == f"the cabinet's hash at seq 6 of epoch {state.epoch} differs from the cloud's"
-    session(cloud, ledger, epoch="01ffffff-0000-7000-8000-000000000001", last_seq=0, last_hash="")
+    later = in_epoch(cloudharness.wire_events(ledger, 0, 1), "01ffffff-0000-7000-8000-000000000001")
+    session(cloud, ledger, epoch=later[0]["epoch"], last_seq=0, last_hash="")
+    assert upload(cloud, later).json()["acked_seq"] == 1
     older = session(cloud, ledger)
     assert older["detail"] == "the cloud holds a later epoch 01ffffff-0000-7000-8000-000000000001 of this cabinet"
 
@@ -248,3 +262,54 @@ def test_ok__server_time_is_utc_now(cloud: TestClient, ledger: Ledger) -> None:
     reply = session(cloud, ledger)
     server_time = datetime.fromisoformat(reply["server_time"])
     assert abs((server_time - datetime.now(UTC)).total_seconds()) < 60
+
+
+def nested(levels: int) -> dict[str, Any]:
+    payload: dict[str, Any] = {}
+    for _ in range(levels - 1):
+        payload = {"a": payload}
+    return payload
+
+
+@pytest.mark.parametrize(
+    ("payload", "detail"),
+    [
+        (nested(254), "event type 'technician_action': field 'action': Field required (and 3 more)"),
+        (nested(400), "event type 'technician_action': field 'action': Field required (and 3 more)"),
+        ({"\ud800": 1}, 'payload["\\ud800"]: a key with a lone surrogate'),
+        ({"action": "slot_open", "technician": "demo\x00tech"}, "payload.technician: text with a NUL character"),
+    ],
+)
+def test_ok__an_event_the_models_cannot_serialise_is_dead_lettered_and_read_back_as_it_came(
+    cloud: TestClient, ledger: Ledger, payload: dict[str, Any], detail: str
+) -> None:
+    # Before, the dead letter went through model_dump (255 levels at most, surrogates mangled): the
+    # upload or every later GET /events of the epoch answered 500, and fork recovery never ended.
+    cloudharness.fill_ledger(ledger, 3)
+    session(cloud, ledger)
+    events = cloudharness.wire_events(ledger)
+    events[1]["payload"] = payload
+    reply = upload(cloud, events)
+    assert (reply.status_code, reply.json()) == (
+        200,
+        {"acked_seq": 3, "duplicates": 0, "rejected": [{"event_id": events[1]["event_id"], "code": "bad_payload",
+                                                         "detail": detail}]},
+    )
+    history = cloud.get("/v1/cabinets/sim-1/events", params={"epoch": events[0]["epoch"]})
+    assert history.status_code == 200, history.text
+    assert history.json()["events"] == events
+
+
+def test_ok__a_session_alone_leaves_no_epoch_behind(cloud: TestClient, ledger: Ledger, storage: Storage) -> None:
+    cloudharness.fill_ledger(ledger, 3)
+    session(cloud, ledger)
+    upload(cloud, cloudharness.wire_events(ledger))
+    # A session names an epoch that never receives an event (an adoption rolled back, say).
+    unsent = session(cloud, ledger, epoch="01ffffff-0000-7000-8000-000000000002", last_seq=4, last_hash="ab" * 32)
+    assert (unsent["status"], unsent["acked_seq"], unsent["acked_hash"]) == ("ok", 0, "")
+    # The real epoch's next session is not taken for a fork (which would re-seal its unsent events).
+    again = session(cloud, ledger)
+    assert (again["status"], again["acked_seq"], again["detail"]) == ("ok", 3, "")
+    with storage.reading() as conn:
+        held = conn.execute(sa.select(schema.epochs.c.epoch)).scalars().all()
+    assert held == [ledger.sync_state().epoch]
