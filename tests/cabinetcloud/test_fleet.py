@@ -107,7 +107,7 @@ def test_fail__a_pin_of_a_role_that_unlocks_slots_has_six_to_eight_digits(
 ) -> None:
     # Four digits are searched offline in well under an hour from a copied database (docs/fleet-seed.md).
     path = tmp_path / "fleet.toml"
-    entry = f'id = "a"\nname = "A"\nbadge = "1"\nstore = "demo"\nwork_type = "picking"\nrole = "{role}"\n'
+    entry = f'id = "a"\nname = "A"\nbadge = "0000000001"\nstore = "demo"\nwork_type = "picking"\nrole = "{role}"\n'
     path.write_text(f'[[staff]]\n{entry}pin = "{pin}"\n')
     with pytest.raises(SeedError) as caught:
         seed_file(path, sqlite_storage.writing)
