@@ -49,8 +49,6 @@ OpenPort = Callable[..., serial.Serial]
 MAX_DRAIN_BYTES: Final = 1024
 # A write that cannot finish means a wedged adapter, not a slow board.
 WRITE_TIMEOUT_S: Final = 1.0
-# Replies to one bus-wide request: more boards than any protocol addresses means a babbling line.
-MAX_FRAMES: Final = 256
 
 
 class Outcome(enum.Enum):
@@ -182,7 +180,7 @@ class Rs485Bus(Subsystem):
             port.write(job.request)
             port.flush()
             self._frames += 1
-            exchange = self._read_reply(port, job.reply_end, job.first_byte_s)
+            exchange = self._read_reply(port, job.reply_end, job.first_byte_s, keep_rest=job.every_board)
             if job.every_board and exchange.outcome is Outcome.REPLY:
                 exchange = self._read_more(port, job.reply_end, exchange)
             return exchange
@@ -197,7 +195,9 @@ class Rs485Bus(Subsystem):
         if wait > 0:
             time.sleep(wait)
 
-    def _read_reply(self, port: serial.Serial, reply_end: ReplyEnd, first_byte_s: float) -> Exchange:
+    def _read_reply(
+        self, port: serial.Serial, reply_end: ReplyEnd, first_byte_s: float, *, keep_rest: bool = False
+    ) -> Exchange:
         buffer = b""
         # The first read waits the first-byte window; after that the port's timeout is the silence
         # that ends a reply, and it restarts with every byte that arrives.
@@ -216,9 +216,9 @@ class Rs485Bus(Subsystem):
                     self._drain(port)
                     return Exchange(Outcome.GARBLED, buffer, f"garbled reply: {error}")
                 if end:
-                    if len(buffer) > end:
+                    if len(buffer) > end and not keep_rest:
                         self._count_late(buffer[end:])
-                    return Exchange(Outcome.REPLY, buffer[:end])
+                    return Exchange(Outcome.REPLY, buffer[:end], more=(buffer[end:],) if keep_rest else ())
         finally:
             port.timeout = self._reply_s
         if not buffer:
@@ -226,14 +226,26 @@ class Rs485Bus(Subsystem):
         return Exchange(Outcome.SHORT, buffer, f"{len(buffer)} byte(s) then {self._reply_s * 1000:g} ms of silence")
 
     def _read_more(self, port: serial.Serial, reply_end: ReplyEnd, first: Exchange) -> Exchange:
-        # Every board answers in turn; the replies end when the line stays quiet for the silence.
-        more: list[bytes] = []
-        while len(more) < MAX_FRAMES:
-            exchange = self._read_reply(port, reply_end, self._reply_s)
-            if exchange.outcome is not Outcome.REPLY:
+        # Every board answers in turn: what follows the first frame, until the line stays quiet for
+        # the silence, is cut into frames of its own. Bytes that make no frame are late bytes.
+        buffer = b"".join(first.more) + port.read(max(1, port.in_waiting))
+        while buffer and len(buffer) < MAX_DRAIN_BYTES:
+            chunk = port.read(max(1, port.in_waiting))
+            if not chunk:
                 break
-            more.append(exchange.frame)
-        return Exchange(Outcome.REPLY, first.frame, first.detail, tuple(more))
+            buffer += chunk
+        more: list[bytes] = []
+        while buffer:
+            try:
+                end = reply_end(buffer)
+            except FrameError:
+                end = 0
+            if not end:
+                self._count_late(buffer)
+                break
+            more.append(buffer[:end])
+            buffer = buffer[end:]
+        return Exchange(Outcome.REPLY, first.frame, more=tuple(more))
 
     def _discard_late(self, port: serial.Serial) -> None:
         # The protocols carry no sequence number: a reply that comes after its window could be taken
