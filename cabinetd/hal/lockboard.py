@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 # second late no more than a key press, and four boards at 9600 baud still leave the bus mostly idle.
 FEEDBACK_POLL_S: Final = 0.25
 
+# How long after its pulse a board's lock is read again before an unlock is sent a second time.
+PULSE_MARGIN_S: Final = 0.01
+
 # channel -> the lock's feedback reads open (door not shut)
 Feedback = dict[int, bool]
 COUNTERS: Final = (
@@ -160,7 +163,6 @@ class LockBoard(LockBank):
     async def unlock(self, slot: int) -> None:
         channel = self._channel_for(slot)
         what = f"unlock of channel {channel}"
-        sent_at = time.monotonic()
         exchange = await self._send_unlock(channel)
         feedback = self._read(what, exchange, lambda frame: self.read_unlock_reply(frame, channel))
         if feedback is not None:
@@ -173,7 +175,7 @@ class LockBoard(LockBank):
             log.info("%s: %s not answered (%s); asking for its status", self.name, what, exchange.detail)
             feedback = await self._status()
             if feedback is not None and not feedback.get(channel, False):
-                self._follow_up(channel, sent_at)
+                self._follow_up(channel, exchange.sent_at)
         if feedback is None:
             raise LockFault(f"slot {slot}: {self.name} did not confirm the unlock ({self._health.detail})")
         log.info("slot %d: unlock sent to %s channel %d", slot, self.name, channel)
@@ -192,8 +194,9 @@ class LockBoard(LockBank):
 
     async def _resend_if_still_shut(self, channel: int, sent_at: float) -> None:
         # Sending again while the pulse runs would only fire the solenoid twice; a door that opened
-        # in the meantime was released, whatever the lock reads now.
-        await asyncio.sleep(max(0.0, sent_at + self._pulse_s - time.monotonic()))
+        # in the meantime was released, whatever the lock reads now. The board's pulse starts when
+        # the frame reaches it; the margin covers its own clock.
+        await asyncio.sleep(max(0.0, sent_at + self._pulse_s + PULSE_MARGIN_S - time.monotonic()))
         feedback = await self._status()
         if feedback is None or feedback.get(channel, False) or self._seen_open.get(channel, 0.0) >= sent_at:
             if feedback is not None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import enum
 import logging
 import queue
@@ -67,6 +68,7 @@ class Exchange:
     frame: bytes = b""
     detail: str = ""
     more: tuple[bytes, ...] = ()  # further complete frames, when the request asked every board
+    sent_at: float = 0.0  # time.monotonic() when the request had left the port (0: it never did)
 
 
 @dataclass(frozen=True)
@@ -179,11 +181,12 @@ class Rs485Bus(Subsystem):
             self._discard_late(port)
             port.write(job.request)
             port.flush()
+            sent_at = time.monotonic()
             self._frames += 1
             exchange = self._read_reply(port, job.reply_end, job.first_byte_s, keep_rest=job.every_board)
             if job.every_board and exchange.outcome is Outcome.REPLY:
                 exchange = self._read_more(port, job.reply_end, exchange)
-            return exchange
+            return dataclasses.replace(exchange, sent_at=sent_at)
         except (serial.SerialException, OSError) as error:
             self._lose_port(f"{self.url}: {error}")
             return Exchange(Outcome.NO_PORT, detail=self._health.detail)

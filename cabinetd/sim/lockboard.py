@@ -17,7 +17,8 @@ And the ways field boards differ from one another, as options of a board or the 
 
 - `answers_unlock=False`: a kerong board that never answers 0x31 (it still unlocks);
 - every kerong board answers the bus-wide 0x32 (to F0 or 00) with its 0x36, in address order;
-- `unlock_reply_s`: an 8A board whose unlock reply comes that long after the command;
+- `unlock_reply_s`: a board that acts on an unlock and answers it that long after the command
+  (an 8A board's ~500 ms);
 - `state_bytes`: how many status bytes an 8A board's query reply carries (1 to 6);
 - `high_is_open`: an 8A board whose feedback switches are wired "door_opening" (high = open)
   rather than "door_closing"; `unlocked_bit` likewise for a kerong board;
@@ -148,6 +149,7 @@ class BusSim:
         self.adapter_delay_s = adapter_delay_s
         self.boards: dict[int, SimBoard] = {}
         self.requests: list[bytes] = []
+        self.timeline: list[tuple[float, str, bytes]] = []  # (monotonic, "request" | "reply", frame)
         self._own_directory = directory is None
         self._directory = Path(tempfile.mkdtemp(prefix="cabinetd-sim-")) if directory is None else directory
         self.url = str(self._directory / f"bus-{name}")
@@ -264,6 +266,7 @@ class BusSim:
                 break
             frame, buffer = buffer[:end], buffer[end:]
             self.requests.append(frame)
+            self.timeline.append((time.monotonic(), "request", frame))
             self._answer(master, frame)
         return buffer
 
@@ -302,6 +305,7 @@ class BusSim:
                 os.write(master, reply[half:])
             else:
                 os.write(master, reply)
+            self.timeline.append((time.monotonic(), "reply", reply))
         except OSError as error:
             log.info("sim bus %s: reply lost: %s", self.name, error)
 
@@ -325,13 +329,19 @@ class BusSim:
         if board is None:
             return []
         if request.command is kerong.Command.UNLOCK:
-            board.unlock(request.channel)
             if not board.answers_unlock:
+                board.unlock(request.channel)
                 return []
+            return [(board, functools.partial(self._kerong_unlock, board, request.channel), board.unlock_reply_s)]
         elif request.command is kerong.Command.UNLOCK_ALL:
             for channel in range(1, board.channels + 1):
                 board.unlock(channel)
         return [(board, functools.partial(self._kerong_status, board, request.channel, kerong.STATUS_REPLY), 0.0)]
+
+    @classmethod
+    def _kerong_unlock(cls, board: SimBoard, channel: int) -> bytes:
+        board.unlock(channel)
+        return cls._kerong_status(board, channel, kerong.STATUS_REPLY)
 
     @staticmethod
     def _kerong_status(board: SimBoard, channel: int, code: int) -> bytes:
