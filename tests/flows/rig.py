@@ -106,10 +106,21 @@ def sim_config(tmp_path: Path, **timeouts: float) -> CabinetConfig:
 
 
 class Rig:
-    def __init__(self, tmp_path: Path, *, occupied: list[int] | None = None, **timeouts: float) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        occupied: list[int] | None = None,
+        rewire: Callable[[dict[str, Any]], None] | None = None,
+        **timeouts: float,
+    ) -> None:
         self.tmp_path = tmp_path
         # Staff badge again seconds later in these tests; the reader's repeat window would eat that.
         self.config = sim_config(tmp_path, **{"badge_repeat_s": 0.05, **timeouts})
+        if rewire is not None:  # a test's own wiring of the simulated cabinet, on top of config/sim.toml
+            data = self.config.model_dump()
+            rewire(data)
+            self.config = CabinetConfig.model_validate(data)
         self.clock = ManualClock()
         self.occupied = occupied
         self.tasks: list[asyncio.Task[None]] = []
