@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from abc import abstractmethod
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from typing import Final
 
@@ -257,7 +257,7 @@ class LockBoard(LockBank):
                 first_byte_s=self._status_reply_s,
                 every_board=self.status_to_every_board,
             )
-            feedback = self._read("status", exchange, lambda _: self.read_status_reply(self.own_status_frame(exchange)))
+            feedback = self._read("status", exchange, self._status_reader(exchange))
             if feedback is not None:
                 self._health.set(True, "answering")
                 return feedback
@@ -267,6 +267,10 @@ class LockBoard(LockBank):
             log.debug("%s: %s", self.name, problem)
         self._fail(problem)
         return None
+
+    def _status_reader(self, exchange: Exchange) -> Callable[[bytes], Feedback]:
+        # A bus-wide poll's reply is several frames: this board's own is the one to read.
+        return lambda _: self.read_status_reply(self.own_status_frame(exchange))
 
     def _read(self, what: str, exchange: Exchange, read: Callable[[bytes], Feedback]) -> Feedback | None:
         """The feedback a reply carries; None (counted) when there was no usable reply."""

@@ -50,7 +50,8 @@ async def test_ok__bad_checksum_is_discarded_counted_and_the_unlock_not_repeated
     await rig.bank().unlock(1)
     assert await rig.events.next(UnlockSent) == UnlockSent(1)
     assert rig.counters()["garbled"] == 1
-    assert rig.board().unlocks == [channel_1(rig)], "a garbled reply is confirmed by a status poll, never by a second pulse"
+    # A garbled reply is confirmed by a status poll, never by a second pulse.
+    assert rig.board().unlocks == [channel_1(rig)]
     assert rig.events.of(PartStateChanged) == []
 
 
@@ -91,7 +92,7 @@ async def test_fail__board_silent_then_back(rig: LockRig, kind: str) -> None:
     assert rig.bank().lock_state(1) is LockState.UNKNOWN
     # Polled every REPOLL_S with a single try while silent.
     requests_before = len(rig.bus().requests)
-    await until(lambda: len(rig.bus().requests) >= requests_before + 2, REPOLL_S * 4)
+    await until(lambda: len(rig.bus().requests) >= requests_before + 2, 2.0)  # each: 100 ms window + REPOLL_S
 
     rig.board().silent = False
     assert await rig.events.next(PartStateChanged, REPOLL_S + 1.0) == PartStateChanged(part, True, "answering")
@@ -116,7 +117,8 @@ async def test_fail__port_gone_then_back(rig: LockRig, kind: str) -> None:
     rig.bus().unplug()
     with pytest.raises(LockFault) as raised:
         await rig.bank().unlock(1)
-    assert str(raised.value).startswith(f"slot 1: {name} did not confirm the unlock (unlock of channel {channel_1(rig)}: ")
+    unlock = f"unlock of channel {channel_1(rig)}"
+    assert str(raised.value).startswith(f"slot 1: {name} did not confirm the unlock ({unlock}: ")
     await until(lambda: len(rig.events.of(PartStateChanged)) == 2)
     gone = {(event.part, event.connected) for event in rig.events.of(PartStateChanged)}
     assert gone == {("bus/lockbus", False), (part, False)}
