@@ -30,7 +30,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import serial
@@ -68,7 +68,7 @@ class Exchange:
     frame: bytes = b""
     detail: str = ""
     more: tuple[bytes, ...] = ()  # further complete frames, when the request asked every board
-    sent_at: float = 0.0  # time.monotonic() when the request had left the port (0: it never did)
+    sent_at: float = field(default=0.0, compare=False)  # time.monotonic() when the request had left the port
 
 
 @dataclass(frozen=True)
