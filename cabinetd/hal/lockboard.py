@@ -22,6 +22,7 @@ timing and faults is written here once:
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from abc import abstractmethod
@@ -118,7 +119,8 @@ class LockBoard(LockBank):
         self._unlock_reply_s = None if timing.unlock_reply_ms is None else timing.unlock_reply_ms / 1000
         self._status_reply_s = None if timing.status_reply_ms is None else timing.status_reply_ms / 1000
         self._seen_open: dict[int, float] = {}  # channel -> when its feedback last read open (monotonic)
-        self._follow_ups: set[asyncio.Task[None]] = set()
+        self._follow_ups: dict[int, asyncio.Task[None]] = {}  # channel -> its unlock's re-send check
+        self._unlocked_at: dict[int, float] = {}  # channel -> when its latest unlock frame left (monotonic)
         self._garbled = ""  # what the last garbled reply was, for the fault's detail
 
     # --- the protocol's part ---------------------------------------------------------------------
@@ -164,6 +166,7 @@ class LockBoard(LockBank):
         channel = self._channel_for(slot)
         what = f"unlock of channel {channel}"
         exchange = await self._send_unlock(channel)
+        self._unlocked_at[channel] = exchange.sent_at
         feedback = self._read(what, exchange, lambda frame: self.read_unlock_reply(frame, channel))
         if feedback is not None:
             self._health.set(True, "answering")
@@ -188,9 +191,17 @@ class LockBoard(LockBank):
         return await self.bus.transact(self.unlock_request(channel), self.reply_end, first_byte_s=self._unlock_reply_s)
 
     def _follow_up(self, channel: int, sent_at: float) -> None:
+        # A newer unlock of the channel has its own check: the older one would be a third frame.
+        earlier = self._follow_ups.pop(channel, None)
+        if earlier is not None:
+            earlier.cancel()
         task = asyncio.get_running_loop().create_task(self._resend_if_still_shut(channel, sent_at))
-        self._follow_ups.add(task)
-        task.add_done_callback(self._follow_ups.discard)
+        self._follow_ups[channel] = task
+        task.add_done_callback(functools.partial(self._forget_follow_up, channel))
+
+    def _forget_follow_up(self, channel: int, task: asyncio.Task[None]) -> None:
+        if self._follow_ups.get(channel) is task:
+            del self._follow_ups[channel]
 
     async def _resend_if_still_shut(self, channel: int, sent_at: float) -> None:
         # Sending again while the pulse runs would only fire the solenoid twice; a door that opened
@@ -198,11 +209,13 @@ class LockBoard(LockBank):
         # the frame reaches it; the margin covers its own clock.
         await asyncio.sleep(max(0.0, sent_at + self._pulse_s + PULSE_MARGIN_S - time.monotonic()))
         feedback = await self._status()
+        if feedback is not None:
+            self._take(feedback)
+        # Still shut, not seen open since, and no newer unlock of the channel (it has its own check).
         if feedback is None or feedback.get(channel, False) or self._seen_open.get(channel, 0.0) >= sent_at:
-            if feedback is not None:
-                self._take(feedback)
             return
-        self._take(feedback)
+        if self._unlocked_at.get(channel, 0.0) > sent_at:
+            return
         self._counters["resends"] += 1
         log.warning("%s: channel %d still reads shut after its pulse; sending the unlock once more", self.name, channel)
         exchange = await self._send_unlock(channel)
@@ -226,9 +239,10 @@ class LockBoard(LockBank):
         await self._cancel_follow_ups()
 
     async def _cancel_follow_ups(self) -> None:
-        for task in list(self._follow_ups):
+        tasks = list(self._follow_ups.values())
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._follow_ups, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def parts(self) -> list[PartState]:
         return [self._health.state(tuple(self._counters.items()))]

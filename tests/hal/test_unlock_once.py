@@ -128,3 +128,12 @@ async def test_ok__each_board_reads_its_own_doors_from_its_own_reply(poll: str) 
         if poll == "bus":
             assert bytes.fromhex("02 F0 32 03 27") in rig.bus().requests
         assert rig.events.of(PartStateChanged) == []
+
+
+async def test_ok__a_second_unlock_within_the_pulse_replaces_the_first_ones_resend() -> None:
+    async with lock_rig(lock_config("kerong-silent-unlock"), feedback_poll_s=IDLE_POLL_S) as rig:
+        await rig.bank().unlock(1)
+        await rig.bank().unlock(1)  # a technician's lock test right after a rent's unlock
+        await asyncio.sleep(3 * PULSE_S + 0.2)
+        assert rig.board().unlocks == [1, 1, 1], "two unlocks asked for, one re-send after the later one"
+        assert rig.counters()["resends"] == 1
