@@ -70,7 +70,10 @@ async def test_ok__unlock_fires_even_when_the_door_already_reads_open(rig: LockR
     assert await rig.events.next(DoorOpened) == DoorOpened(1)
     await rig.bank().unlock(1)
     assert await rig.events.next(UnlockSent) == UnlockSent(1)
-    assert rig.sim.lock_released(1), "the pulse must go out although the door reads open"
+    # A board's pulse may be over by the time a board that never answers unlocks has been polled:
+    # what it was told counts there; a GPIO lock's output is still active.
+    fired = rig.board().unlocks if 1 in rig.sim.boards else [1] * rig.sim.lock_released(1)
+    assert fired, "the pulse must go out although the door reads open"
     await asyncio.sleep(DOOR_OPEN_S + 0.1)
     assert rig.events.events == [DoorOpened(1), UnlockSent(1)], "the unlock adds no door fact of its own"
     assert rig.doors().is_open(1) is True

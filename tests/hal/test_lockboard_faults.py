@@ -32,7 +32,8 @@ def channel_1(rig: LockRig) -> int | None:
 
 @pytest.fixture
 async def rig(kind: str) -> AsyncIterator[LockRig]:
-    async with lock_rig(lock_config(kind), feedback_poll_s=IDLE_POLL_S) as rig:
+    # 50 ms of silence ends a reply here, so that a split reply's 8 ms gap stays one reply on a busy machine.
+    async with lock_rig(lock_config(kind, board_reply_ms=50.0), feedback_poll_s=IDLE_POLL_S) as rig:
         yield rig
 
 
