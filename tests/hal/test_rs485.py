@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import threading
@@ -40,8 +41,8 @@ class Board:
             if delay_s:
                 time.sleep(delay_s)
             if reply:
+                self.answered_at.append(time.monotonic())  # before the write: the bus cannot see it earlier
                 os.write(self.master, reply)
-                self.answered_at.append(time.monotonic())
 
         thread = threading.Thread(target=serve, daemon=True)
         thread.start()
@@ -97,6 +98,9 @@ async def test_ok__a_request_can_wait_longer_for_its_first_byte(
 ) -> None:
     late = await exchange(bus[0], board, STATUS_REPLY, 0.15)
     assert late == Exchange(Outcome.SILENT, detail="no reply within 100 ms")
+    # The pty hands bytes from its master to its slave side through a kernel work queue: give the
+    # late reply the moment it takes to be waiting on the line, as it would be on a real one.
+    await asyncio.sleep(0.05)
     slow = await exchange(bus[0], board, STATUS_REPLY, 0.15, first_byte_s=0.5)
     assert slow == Exchange(Outcome.REPLY, STATUS_REPLY)
     assert dict(bus[0].state().counters)["late"] == 1, "the first one's reply came after its window"
