@@ -38,6 +38,10 @@ def is_unlock(frame: bytes) -> bool:
     return frame[0] == board8a.UNLOCK_HEAD or (frame[0] == kerong.STX and frame[2] == kerong.Command.UNLOCK)
 
 
+# Ten whole simulated cabinets: `make test` runs them; `make check` leaves them out to stay quick.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(params=list(VARIANTS))
 async def variant_rig(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[tuple[str, Rig]]:
     lock, sim_board, sim_bus = VARIANTS[request.param]
