@@ -72,7 +72,9 @@ class Cabinet:
 
             if isinstance(sim, SimWorld):
                 routes += sim_routes(sim, lambda: self.ledger.ledger)
-        app = build_app(config.cabinet.id, lambda: self.subsystems, self.started_at, routes)
+        app = build_app(
+            config.cabinet.id, lambda: self.subsystems, self.started_at, routes, part_states=self.hardware.locks.parts
+        )
         self.api = ApiServer(app, config.api.host, config.api.port)
         self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not

@@ -79,7 +79,9 @@ class CloudSection(Section):
 class TimeoutsSection(Section):
     door_open_s: Seconds = 20.0
     door_left_open_s: Seconds = 60.0
-    board_reply_ms: Annotated[StrictFloat, between(1, 1000)] = 25.0
+    board_reply_ms: Annotated[StrictFloat, between(1, 1000)] = 25.0  # RS-485: silence that ends a reply
+    board_first_byte_ms: Annotated[StrictFloat, between(1, 5000)] = 100.0  # RS-485: a board starts answering
+    board_turnaround_ms: Annotated[StrictFloat, between(0, 1000)] = 5.0  # RS-485: quiet line before a request
     board_retries: Annotated[StrictInt, between(0, 10)] = 3
     board_repoll_s: Seconds = 2.0
     reader_reopen_s: Seconds = 2.0
@@ -104,6 +106,7 @@ class BusSection(Section):
 
     port: str
     baudrate: Annotated[StrictInt, between(1200, 115200)] | None = None  # the protocol's own speed when unset
+    low_latency: StrictBool = True  # ask the serial driver not to hold received bytes (ASYNC_LOW_LATENCY)
 
 
 class BadgeReaderSection(Section):
@@ -136,18 +139,33 @@ class GpioModuleLock(Section):
     pulse_ms: Annotated[StrictInt, between(50, 5000)] = 500
 
 
-class KerongModuleLock(Section):
+ReplyMs = Annotated[StrictFloat, between(1, 5000)]
+
+
+class BoardTiming(Section):
+    """What an RS-485 lock board's unlock takes; unset reply windows are `timeouts.board_first_byte_ms`."""
+
+    pulse_ms: Annotated[StrictInt, between(50, 5000)] = 500  # the board's own unlock pulse
+    unlock_reply_ms: ReplyMs | None = None
+    status_reply_ms: ReplyMs | None = None
+
+
+class KerongModuleLock(BoardTiming):
     driver: Literal["kerong"]
     bus: str
     board: Annotated[StrictInt, between(0, 15)]
-    unlocked_bit: Literal[0, 1] = 1  # board revisions differ in the polarity of the lock feedback bit
+    unlocked_bit: Literal[0, 1] = 0  # board revisions differ in the polarity of the lock feedback bit
+    poll: Literal["board", "bus"] = "board"  # 0x30 to this board, or one bus-wide 0x32 answered by 0x36
+    bus_address: Literal["F0", "00"] = "F0"  # where the bus-wide 0x32 goes
 
 
-class Board8aModuleLock(Section):
+class Board8aModuleLock(BoardTiming):
     driver: Literal["board8a"]
     bus: str
     board: Annotated[StrictInt, between(1, 255)]
     channels: Annotated[StrictInt, between(1, 48)] = 24
+    door_feedback: Literal["door_closing", "door_opening"] = "door_closing"  # door_closing: 1 means shut
+    unlock_reply_ms: ReplyMs | None = 1500.0
 
 
 ModuleLock = Annotated[GpioModuleLock | KerongModuleLock | Board8aModuleLock, Field(discriminator="driver")]
@@ -185,6 +203,23 @@ class ModuleSection(Section):
     slots: Annotated[list[SlotSection], Field(min_length=1)]
 
 
+class SimBoardSection(Section):
+    """How a simulated board behaves (hal.type = "sim"): the variants that field boards show."""
+
+    answers_unlock: StrictBool = True  # False: a kerong board that never answers 0x31
+    unlock_reply_ms: Annotated[StrictFloat, between(0, 5000)] = 0.0  # an 8A board's late unlock reply
+    state_bytes: Annotated[StrictInt, between(1, 6)] | None = None  # an 8A board's status bytes
+
+
+class SimBusSection(Section):
+    adapter_delay_ms: Annotated[StrictFloat, between(0, 100)] = 0.0  # a USB adapter holding bytes
+
+
+class SimSection(Section):
+    modules: dict[str, SimBoardSection] = {}  # by module name
+    buses: dict[str, SimBusSection] = {}  # by bus name
+
+
 class CabinetConfig(Section):
     cabinet: CabinetSection
     api: ApiSection = ApiSection()
@@ -195,6 +230,7 @@ class CabinetConfig(Section):
     buses: dict[str, BusSection] = {}
     badge_reader: BadgeReaderSection = BadgeReaderSection()
     usb: UsbSection = UsbSection()
+    sim: SimSection = SimSection()
     modules: Annotated[list[ModuleSection], Field(min_length=1)]
 
     def slots(self) -> Iterator[tuple[ModuleSection, SlotSection]]:
@@ -227,6 +263,18 @@ def cross_checks(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
     problems += _check_cloud(config)
     problems += _check_buses_and_boards(config)
     problems += _check_slots(config)
+    problems += _check_sim(config)
+    return problems
+
+
+def _check_sim(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
+    modules = {module.name for module in config.modules}
+    problems: list[tuple[KeyPath, str]] = [
+        (("sim", "modules", name), f"no module named {name!r}") for name in config.sim.modules if name not in modules
+    ]
+    problems += [
+        (("sim", "buses", name), f"no bus named {name!r}") for name in config.sim.buses if name not in config.buses
+    ]
     return problems
 
 

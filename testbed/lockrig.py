@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cabinetd.config import CabinetConfig
@@ -34,50 +34,75 @@ _GPIO_SLOTS = [
     {"number": 2, "lock": {"pin": 16}, "door": {"pin": 19}, "usb_port": "1-1.2"},
 ]
 
-# kind -> the module's lock section and its slots
-LOCK_KINDS: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {
-    "gpio": ({"driver": "gpio", "pulse_ms": PULSE_MS}, _GPIO_SLOTS),
-    "gpio-active-low": (
+_KERONG = {"driver": "kerong", "bus": "lockbus", "board": 3, "pulse_ms": PULSE_MS}
+_KERONG_SLOTS = [
+    {"number": 1, "lock": {"channel": 1}, "door": {"board_feedback": True}, "usb_port": "1-1.1"},
+    {"number": 2, "lock": {"channel": 16}, "door": {"board_feedback": True}, "usb_port": "1-1.2"},
+]
+_BOARD8A = {"driver": "board8a", "bus": "lockbus", "board": 1, "pulse_ms": PULSE_MS}
+
+
+def _board8a_slots(last: int) -> list[dict[str, Any]]:
+    return [
+        {"number": 1, "lock": {"channel": 1}, "door": {"board_feedback": True}, "usb_port": "1-1.1"},
+        {"number": 2, "lock": {"channel": last}, "door": {"board_feedback": True}, "usb_port": "1-1.2"},
+    ]
+
+
+@dataclass(frozen=True)
+class LockKind:
+    lock: dict[str, Any]  # the module's lock section
+    slots: list[dict[str, Any]]
+    sim: dict[str, Any] = field(default_factory=dict)  # the module's [sim.modules.A] variant
+    adapter_delay_ms: float = 0.0  # [sim.buses.lockbus]
+
+
+# Every way a module's locks can be wired, and every variant of board the field has shown us.
+LOCK_KINDS: dict[str, LockKind] = {
+    "gpio": LockKind({"driver": "gpio", "pulse_ms": PULSE_MS}, _GPIO_SLOTS),
+    "gpio-active-low": LockKind(
         {"driver": "gpio", "pulse_ms": PULSE_MS, "active_level": "low"},
         [
             {"number": 1, "lock": {"pin": 5}, "door": {"pin": 6, "closed_level": "high"}, "usb_port": "1-1.1"},
             {"number": 2, "lock": {"pin": 16}, "door": {"pin": 19, "closed_level": "high"}, "usb_port": "1-1.2"},
         ],
     ),
-    "kerong": (
-        {"driver": "kerong", "bus": "lockbus", "board": 3},
-        [
-            {"number": 1, "lock": {"channel": 1}, "door": {"board_feedback": True}, "usb_port": "1-1.1"},
-            {"number": 2, "lock": {"channel": 16}, "door": {"board_feedback": True}, "usb_port": "1-1.2"},
-        ],
-    ),
-    "kerong-bit0-reed": (
-        {"driver": "kerong", "bus": "lockbus", "board": 0, "unlocked_bit": 0},
+    "kerong": LockKind(_KERONG, _KERONG_SLOTS),
+    "kerong-silent-unlock": LockKind(_KERONG, _KERONG_SLOTS, {"answers_unlock": False}),
+    "kerong-bus-poll": LockKind({**_KERONG, "poll": "bus"}, _KERONG_SLOTS),
+    "kerong-bus-poll-00": LockKind({**_KERONG, "poll": "bus", "bus_address": "00"}, _KERONG_SLOTS),
+    "kerong-usb-adapter": LockKind(_KERONG, _KERONG_SLOTS, adapter_delay_ms=16),
+    "kerong-bit1-reed": LockKind(
+        {"driver": "kerong", "bus": "lockbus", "board": 0, "unlocked_bit": 1, "pulse_ms": PULSE_MS},
         [
             {"number": 1, "lock": {"channel": 2}, "door": {"pin": 6}, "usb_port": "1-1.1"},
             {"number": 2, "lock": {"channel": 9}, "door": {"pin": 19}, "usb_port": "1-1.2"},
         ],
     ),
-    "board8a": (
-        {"driver": "board8a", "bus": "lockbus", "board": 1},
-        [
-            {"number": 1, "lock": {"channel": 1}, "door": {"board_feedback": True}, "usb_port": "1-1.1"},
-            {"number": 2, "lock": {"channel": 20}, "door": {"board_feedback": True}, "usb_port": "1-1.2"},
-        ],
-    ),
+    "board8a": LockKind(_BOARD8A, _board8a_slots(20)),
+    "board8a-door-opening": LockKind({**_BOARD8A, "door_feedback": "door_opening"}, _board8a_slots(20)),
+    "board8a-1-byte": LockKind({**_BOARD8A, "channels": 8}, _board8a_slots(8), {"state_bytes": 1}),
+    "board8a-2-bytes": LockKind({**_BOARD8A, "channels": 16}, _board8a_slots(16), {"state_bytes": 2}),
+    "board8a-6-bytes": LockKind({**_BOARD8A, "channels": 48}, _board8a_slots(41), {"state_bytes": 6}),
+    "board8a-slow-unlock-reply": LockKind(_BOARD8A, _board8a_slots(20), {"unlock_reply_ms": 500}),
+    "board8a-usb-adapter": LockKind(_BOARD8A, _board8a_slots(20), adapter_delay_ms=16),
 }
-BOARD_KINDS = ("kerong", "board8a")
+BOARD_KINDS = tuple(kind for kind, wiring in LOCK_KINDS.items() if wiring.lock["driver"] != "gpio")
 
 
 def lock_config(kind: str, **timeouts: Any) -> CabinetConfig:
     """A cabinet of one two-slot module wired as `kind`."""
-    lock, slots = LOCK_KINDS[kind]
+    wiring = LOCK_KINDS[kind]
+    sim: dict[str, Any] = {"modules": {"A": wiring.sim}} if wiring.sim else {}
+    if wiring.adapter_delay_ms:
+        sim["buses"] = {"lockbus": {"adapter_delay_ms": wiring.adapter_delay_ms}}
     return CabinetConfig.model_validate(
         {
             "cabinet": {"id": "test-1", "store": "0001"},
             "timeouts": {"door_open_s": DOOR_OPEN_S, "board_repoll_s": REPOLL_S, **timeouts},
             "buses": {"lockbus": {"port": "/dev/cabinet-lockbus"}},
-            "modules": [{"name": "A", "slot_type": "pda", "lock": lock, "slots": slots}],
+            "sim": sim,
+            "modules": [{"name": "A", "slot_type": "pda", "lock": wiring.lock, "slots": wiring.slots}],
         }
     )
 

@@ -385,3 +385,8 @@ def test_ok__udev_rules(tmp_path: Path) -> None:
         if port.startswith("/dev/cabinet-"):
             assert port.removeprefix("/dev/") in by_symlink, port
 
+
+def test_ok__udev_rules_set_the_latency_timer_of_ftdi_adapters_to_1_ms() -> None:
+    rules = parse_udev_rules((SYSTEMD / "99-cabinetd.rules").read_text())
+    ftdi = [r for r in rules if matched(r, "DRIVER") == "ftdi_sio"]
+    assert [(matched(r, "SUBSYSTEM"), assigned(r, "ATTR", "latency_timer")) for r in ftdi] == [("usb-serial", "1")]

@@ -3,14 +3,18 @@
 Every frame ends with X, the XOR of the bytes before it.
 
 - unlock: `8A BB CH 11 X` (board BB, channel CH from 1), e.g. `8A 01 01 11 9B`; the board answers
-  `8A BB CH SS X` with SS = 0x11 while the channel's lock feedback reads open, 0x00 while it reads shut;
-- query all: `80 BB 00 33 X`; the board answers `80 BB S.. 33 X`, e.g. `80 01 00 00 00 33 B2`.
+  `8A BB CH SS X` with SS = 0x11 or 0x00, the channel's feedback signal (high or low), possibly
+  about 500 ms later (Open-Locker waits up to 1.5 s: `unlock_reply_ms`);
+- query all: `80 BB 00 33 X`; the board answers `80 BB S.. 33 X`, e.g. `80 01 00 00 00 33 B2`, with
+  one status byte per group of eight channels, as many as the board has: the highest group first,
+  so the last status byte holds channels 1-8, channel 1 in its lowest bit. The reply's length says
+  how many there are (`reply_end`): it ends at the first 0x33 after the status bytes a configured
+  channel needs whose next byte is the frame's XOR. A channel past the groups a board reports reads
+  unknown, as Open-Locker reads it.
 
-Our reading of the query reply, from that example: the single 00 of the query is replaced by the state
-bytes, three for a 24-channel board (the example's `00 00 00`: all shut), and more for a larger board
-(`state_bytes()`: one bit per channel, at least three bytes). The state bytes read as one big-endian
-number whose bit (channel - 1) is set while that channel's lock reads open: the last state byte holds
-channels 1-8, channel 1 in its lowest bit. An all-zero reply from an idle board fits "set means open".
+What a signal means depends on how the locks' feedback switches are wired (`door_feedback`):
+"door_closing", Open-Locker's default, reads a high signal (bit 1, 0x11) as a closed door, and
+"door_opening" reads it as an open one.
 
 The codec functions are pure and raise only `FrameError`.
 """
@@ -35,7 +39,7 @@ OPEN: Final = 0x11
 SHUT: Final = 0x00
 QUERY: Final = 0x33
 SHORT_FRAME_LEN: Final = 5  # every request, and the unlock reply
-MIN_STATE_BYTES: Final = 3
+MAX_STATE_BYTES: Final = 32  # 256 channels: more than any board drives, so a longer run is noise
 
 
 @dataclass(frozen=True)
@@ -56,14 +60,14 @@ Request = Unlock | Query
 class UnlockReply:
     board: int
     channel: int
-    open: bool
+    signal: bool  # 0x11: high
 
 
 @dataclass(frozen=True)
 class QueryReply:
     board: int
-    open: int  # bit (channel - 1) set while that channel's lock reads open
-    state_bytes: int = MIN_STATE_BYTES
+    signals: int  # bit (channel - 1): that channel's feedback signal
+    state_bytes: int = 1
 
 
 def checksum(data: bytes) -> int:
@@ -74,7 +78,8 @@ def checksum(data: bytes) -> int:
 
 
 def state_bytes(channels: int) -> int:
-    return max(MIN_STATE_BYTES, (channels + 7) // 8)
+    """The status bytes that carry `channels` channels."""
+    return max(1, (channels + 7) // 8)
 
 
 def _byte(value: int, what: str) -> int:
@@ -94,14 +99,14 @@ def encode_request(request: Request) -> bytes:
 
 
 def encode_unlock_reply(reply: UnlockReply) -> bytes:
-    status = OPEN if reply.open else SHUT
+    status = OPEN if reply.signal else SHUT
     return _seal(bytes((UNLOCK_HEAD, _byte(reply.board, "board"), _byte(reply.channel, "channel"), status)))
 
 
 def encode_query_reply(reply: QueryReply) -> bytes:
-    if not 0 <= reply.open < 1 << (8 * reply.state_bytes):
-        raise ValueError(f"8A state {reply.open:#x} does not fit {reply.state_bytes} bytes")
-    state = reply.open.to_bytes(reply.state_bytes, "big")
+    if not 0 <= reply.signals < 1 << (8 * reply.state_bytes):
+        raise ValueError(f"8A state {reply.signals:#x} does not fit {reply.state_bytes} bytes")
+    state = reply.signals.to_bytes(reply.state_bytes, "big")
     return _seal(bytes((QUERY_HEAD, _byte(reply.board, "board"))) + state + bytes((QUERY,)))
 
 
@@ -119,12 +124,25 @@ def request_end(buffer: bytes) -> int:
     return SHORT_FRAME_LEN if len(buffer) >= SHORT_FRAME_LEN else 0
 
 
-def reply_end(buffer: bytes, n_state: int) -> int:
-    """The length of the complete reply at the start of `buffer`; 0: need more."""
+def reply_end(buffer: bytes, min_state: int = 1) -> int:
+    """The length of the complete reply at the start of `buffer`; 0: need more.
+
+    A query reply has at least `min_state` status bytes; it ends at the first 0x33 after them that
+    the XOR byte after it seals. A status byte that happens to be 0x33 and be followed by the XOR of
+    what came before it would cut the frame short; requiring the status bytes the configured
+    channels need keeps that to boards that send more groups than are wired."""
     if not buffer:
         return 0
-    length = SHORT_FRAME_LEN if _head(buffer) == UNLOCK_HEAD else 4 + n_state
-    return length if len(buffer) >= length else 0
+    if _head(buffer) == UNLOCK_HEAD:
+        return SHORT_FRAME_LEN if len(buffer) >= SHORT_FRAME_LEN else 0
+    running = checksum(buffer[: 2 + min_state])
+    for index in range(2 + min_state, min(len(buffer) - 1, 3 + MAX_STATE_BYTES)):
+        running ^= buffer[index]
+        if buffer[index] == QUERY and buffer[index + 1] == running:
+            return index + 2
+    if len(buffer) > 4 + MAX_STATE_BYTES:
+        raise FrameError(4 + MAX_STATE_BYTES, f"no query reply end within {MAX_STATE_BYTES} status bytes")
+    return 0
 
 
 def _check_frame(frame: bytes, length: int, head: int, what: str) -> None:
@@ -158,12 +176,14 @@ def decode_unlock_reply(frame: bytes) -> UnlockReply:
     return UnlockReply(frame[1], frame[2], frame[3] == OPEN)
 
 
-def decode_query_reply(frame: bytes, n_state: int) -> QueryReply:
-    length = 4 + n_state
-    _check_frame(frame, length, QUERY_HEAD, "a query reply")
+def decode_query_reply(frame: bytes) -> QueryReply:
+    """A query reply with however many status bytes its length gives (at least one)."""
+    if len(frame) < SHORT_FRAME_LEN:
+        raise FrameError(len(frame), f"a query reply is at least {SHORT_FRAME_LEN} bytes, got {len(frame)}")
+    _check_frame(frame, len(frame), QUERY_HEAD, "a query reply")
     if frame[-2] != QUERY:
-        raise FrameError(length - 2, f"expected 0x33, got 0x{frame[-2]:02X}")
-    return QueryReply(frame[1], int.from_bytes(frame[2:-2], "big"), n_state)
+        raise FrameError(len(frame) - 2, f"expected 0x33, got 0x{frame[-2]:02X}")
+    return QueryReply(frame[1], int.from_bytes(frame[2:-2], "big"), len(frame) - 4)
 
 
 class Board8aBoard(LockBoard):
@@ -184,9 +204,11 @@ class Board8aBoard(LockBoard):
         lock = module.lock
         if not isinstance(lock, Board8aModuleLock):
             raise TypeError(f"module {module.name}: not a board8a module")
-        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s, clock=clock)
+        super().__init__(module, bus, lock.board, lock, timeouts, sink, poll_s=poll_s, clock=clock)
         self.channels = lock.channels
-        self.state_bytes = state_bytes(lock.channels)
+        self.high_is_open = lock.door_feedback == "door_opening"
+        # The status bytes the wired channels need: a reply with fewer cannot say where they are.
+        self.state_bytes = state_bytes(max(self._channel.values()))
 
     def unlock_request(self, channel: int) -> bytes:
         return encode_request(Unlock(self.board, channel))
@@ -203,13 +225,16 @@ class Board8aBoard(LockBoard):
             raise FrameError(1, f"reply from board {reply.board}, expected board {self.board}")
         if reply.channel != channel:
             raise FrameError(2, f"reply for channel {reply.channel}, expected channel {channel}")
-        return {channel: reply.open}
+        return {channel: reply.signal == self.high_is_open}
 
     def read_status_reply(self, frame: bytes) -> Feedback:
-        reply = decode_query_reply(frame, self.state_bytes)
+        reply = decode_query_reply(frame)
         if reply.board != self.board:
             raise FrameError(1, f"reply from board {reply.board}, expected board {self.board}")
-        return {channel: bool(reply.open >> (channel - 1) & 1) for channel in range(1, self.channels + 1)}
+        reported = min(self.channels, 8 * reply.state_bytes)
+        return {
+            channel: bool(reply.signals >> (channel - 1) & 1) == self.high_is_open for channel in range(1, reported + 1)
+        }
 
 
 def build_lock_bank(module: ModuleSection, wiring: LockWiring) -> LockBank:

@@ -5,9 +5,14 @@ with lock = channel - 1 (channel 1 of board 0 is ADDR 0x00: unlock is `02 00 31 
 answers with its status, `02 ADDR 35 L1-8 L9-16 IR1-8 IR9-16 03 SUM`: one feedback bit per lock and
 one infrared item-sensor bit per compartment, channel 1 in bit 0 of the first byte of each pair.
 
-Our reading where the protocol facts are silent: the board answers 0x30, 0x31 and 0x32 alike with that
-status frame, echoing the request's ADDR. Board revisions differ in the polarity of the lock bits, so
-which value means "unlocked" is `unlocked_bit` in config.
+The status of one board is asked with 0x30 at ADDR `board << 4` and answered by that 0x35 frame; a
+board that answers an unlock at all answers it with the same frame. The bus-wide query 0x32 goes to
+ADDR F0 (some implementations send it to 00), and every board on the bus answers it in turn with a
+0x36 frame at its own ADDR carrying the same four data bytes. Which poll a board gets is `poll` in its
+config ("board": 0x30, the default, as most public implementations do; "bus": 0x32 and its 0x36).
+Board revisions differ in the polarity of the lock bits: `unlocked_bit` says which value means
+"unlocked", 0 by default (most implementations read a lock bit of 1 as closed). docs/hardware.md
+names the sources.
 
 The codec functions are pure and raise only `FrameError`.
 """
@@ -23,7 +28,7 @@ from cabinetd.config import KerongModuleLock, ModuleSection, TimeoutsSection
 from cabinetd.hal.base import EventSink, LockBank
 from cabinetd.hal.errors import FrameError
 from cabinetd.hal.lockboard import FEEDBACK_POLL_S, Feedback, LockBoard
-from cabinetd.hal.rs485 import Rs485Bus
+from cabinetd.hal.rs485 import Exchange, Rs485Bus
 from cabinetd.hal.wiring import LockWiring
 
 BAUDRATE: Final = 19200
@@ -31,6 +36,8 @@ STX: Final = 0x02
 ETX: Final = 0x03
 LOCKS: Final = 16
 STATUS_REPLY: Final = 0x35
+STATUS_ALL_REPLY: Final = 0x36
+BUS_ADDRESS: Final = {"F0": (15, 1), "00": (0, 1)}  # the bus-wide query's ADDR as (board, channel)
 REQUEST_LEN: Final = 5
 STATUS_LEN: Final = 9
 
@@ -77,12 +84,13 @@ def encode_request(request: Request) -> bytes:
     return body + bytes((checksum(body),))
 
 
-def encode_status(status: Status) -> bytes:
+def encode_status(status: Status, code: int = STATUS_REPLY) -> bytes:
+    """A status frame: 0x35 (to 0x30 or 0x31), or 0x36 (each board's answer to the bus-wide 0x32)."""
     body = bytes(
         (
             STX,
             address(status.board, status.channel),
-            STATUS_REPLY,
+            code,
             status.locks & 0xFF,
             status.locks >> 8 & 0xFF,
             status.items & 0xFF,
@@ -101,7 +109,7 @@ def frame_end(buffer: bytes) -> int:
         raise FrameError(0, f"expected STX 0x02, got 0x{buffer[0]:02X}")
     if len(buffer) < 3:
         return 0
-    if buffer[2] == STATUS_REPLY:
+    if buffer[2] in (STATUS_REPLY, STATUS_ALL_REPLY):
         length = STATUS_LEN
     elif buffer[2] in _COMMANDS:
         length = REQUEST_LEN
@@ -131,10 +139,10 @@ def decode_request(frame: bytes) -> Request:
     return Request(board=frame[1] >> 4, channel=(frame[1] & 0x0F) + 1, command=command)
 
 
-def decode_status(frame: bytes) -> Status:
+def decode_status(frame: bytes, code: int = STATUS_REPLY) -> Status:
     _check_frame(frame, STATUS_LEN, "a status reply")
-    if frame[2] != STATUS_REPLY:
-        raise FrameError(2, f"expected status reply 0x35, got 0x{frame[2]:02X}")
+    if frame[2] != code:
+        raise FrameError(2, f"expected status reply 0x{code:02X}, got 0x{frame[2]:02X}")
     return Status(
         board=frame[1] >> 4,
         channel=(frame[1] & 0x0F) + 1,
@@ -161,23 +169,39 @@ class KerongBoard(LockBoard):
         lock = module.lock
         if not isinstance(lock, KerongModuleLock):
             raise TypeError(f"module {module.name}: not a kerong module")
-        super().__init__(module, bus, lock.board, timeouts, sink, poll_s=poll_s, clock=clock)
+        super().__init__(module, bus, lock.board, lock, timeouts, sink, poll_s=poll_s, clock=clock)
         self.unlocked_bit = lock.unlocked_bit
+        self.status_to_every_board = lock.poll == "bus"
+        if self.status_to_every_board:
+            self._status_frame = encode_request(Request(*BUS_ADDRESS[lock.bus_address], Command.STATUS_ALL))
+        else:
+            self._status_frame = encode_request(Request(self.board, 1, Command.STATUS))
 
     def unlock_request(self, channel: int) -> bytes:
         return encode_request(Request(self.board, channel, Command.UNLOCK))
 
     def status_request(self) -> bytes:
-        return encode_request(Request(self.board, 1, Command.STATUS_ALL))
+        return self._status_frame
 
     def reply_end(self, buffer: bytes) -> int:
         return frame_end(buffer)
 
+    def own_status_frame(self, exchange: Exchange) -> bytes:
+        if not self.status_to_every_board:
+            return exchange.frame
+        frames = (exchange.frame, *exchange.more)
+        for frame in frames:
+            if len(frame) > 1 and frame[1] >> 4 == self.board:
+                return frame
+        raise FrameError(1, f"none of the {len(frames)} 0x36 replies is from board {self.board}")
+
     def read_unlock_reply(self, frame: bytes, channel: int) -> Feedback:
-        return self.read_status_reply(frame)
+        return self._feedback_of(decode_status(frame))
 
     def read_status_reply(self, frame: bytes) -> Feedback:
-        status = decode_status(frame)
+        return self._feedback_of(decode_status(frame, STATUS_ALL_REPLY if self.status_to_every_board else STATUS_REPLY))
+
+    def _feedback_of(self, status: Status) -> Feedback:
         if status.board != self.board:
             raise FrameError(1, f"reply from board {status.board}, expected board {self.board}")
         return {channel: (status.locks >> (channel - 1) & 1) == self.unlocked_bit for channel in range(1, LOCKS + 1)}

@@ -106,6 +106,9 @@ class _Buses:
                 self.url_for(name),
                 section.baudrate or baudrate,
                 reply_ms=self.config.timeouts.board_reply_ms,
+                first_byte_ms=self.config.timeouts.board_first_byte_ms,
+                turnaround_ms=self.config.timeouts.board_turnaround_ms,
+                low_latency=section.low_latency,
                 sink=self.sink,
                 origin=f"{path_text(('buses', name, 'port'))} ({driver})",
             )

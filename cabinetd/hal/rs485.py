@@ -5,6 +5,16 @@ function from its codec (the length of the complete frame at the start of a buff
 are needed, FrameError when the bytes cannot start a frame) and gets back what happened to that one
 attempt; retries and a board's health belong to the board (lockboard.py).
 
+Timing, as field boards and USB adapters need it (docs/hardware.md, "RS-485 timing"):
+
+- a board has `first_byte_ms` to start answering (a USB adapter may hold bytes 16 ms, a board may
+  think for longer; an unlock can be given its own, longer window);
+- once it has started, its reply ends on a complete frame or after `silence_ms` without a byte;
+- before each request the line is left quiet for `turnaround_ms` after the last byte, so that a
+  board that has just answered has switched its transceiver back to receive;
+- on opening, the serial driver is asked for low-latency mode (ASYNC_LOW_LATENCY) when `low_latency`
+  is on; a port that refuses (a pty, some adapters) is used as it is and says so in its detail.
+
 Blocking serial I/O runs in one worker thread per bus; results come back to the event loop as futures,
 and the bus's own facts (port lost, port back) are posted with `call_soon_threadsafe`.
 """
@@ -13,12 +23,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import enum
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 import serial
@@ -55,9 +67,17 @@ class Exchange:
     outcome: Outcome
     frame: bytes = b""
     detail: str = ""
+    more: tuple[bytes, ...] = ()  # further complete frames, when the request asked every board
+    sent_at: float = field(default=0.0, compare=False)  # time.monotonic() when the request had left the port
 
 
-_Job = tuple[bytes, ReplyEnd, "concurrent.futures.Future[Exchange]"]
+@dataclass(frozen=True)
+class _Job:
+    request: bytes
+    reply_end: ReplyEnd
+    first_byte_s: float
+    every_board: bool
+    future: concurrent.futures.Future[Exchange]
 
 
 class Rs485Bus(Subsystem):
@@ -73,6 +93,9 @@ class Rs485Bus(Subsystem):
         *,
         reply_ms: float,
         sink: EventSink,
+        first_byte_ms: float = 100.0,
+        turnaround_ms: float = 5.0,
+        low_latency: bool = True,
         open_port: OpenPort = serial.serial_for_url,
         origin: str | None = None,
         clock: Clock | None = None,
@@ -83,7 +106,11 @@ class Rs485Bus(Subsystem):
         self.part = f"bus/{name}"
         self.url = url
         self.baudrate = baudrate
-        self._reply_s = reply_ms / 1000
+        self._reply_s = reply_ms / 1000  # the silence that ends a reply
+        self.first_byte_s = first_byte_ms / 1000
+        self._turnaround_s = turnaround_ms / 1000
+        self._low_latency = low_latency
+        self._quiet_since = 0.0  # monotonic time of the last byte on the line, either way
         self._sink = sink
         self._open_port = open_port
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
@@ -97,6 +124,7 @@ class Rs485Bus(Subsystem):
         self._late = 0
         self._opened = 0
         self._lost = 0
+        self._frames = 0
 
     # --- life cycle ------------------------------------------------------------------------------
 
@@ -112,16 +140,23 @@ class Rs485Bus(Subsystem):
             self._worker = None
         self._close_port()
 
-    async def transact(self, request: bytes, reply_end: ReplyEnd) -> Exchange:
-        """Send one request and wait for its reply; never raises for what the bus or board did."""
+    async def transact(
+        self, request: bytes, reply_end: ReplyEnd, *, first_byte_s: float | None = None, every_board: bool = False
+    ) -> Exchange:
+        """Send one request and wait for its reply; never raises for what the bus or board did.
+
+        `first_byte_s` replaces the bus's first-byte window for this request; `every_board` keeps
+        reading complete frames until the line is quiet (a request that every board answers)."""
         if self._worker is None:
             raise RuntimeError(f"{self.name} is not prepared")
         future: concurrent.futures.Future[Exchange] = concurrent.futures.Future()
-        self._jobs.put((request, reply_end, future))
+        window = self.first_byte_s if first_byte_s is None else first_byte_s
+        self._jobs.put(_Job(request, reply_end, window, every_board, future))
         return await asyncio.wrap_future(future)
 
     def state(self) -> PartState:
-        return self._health.state((("late", self._late), ("opened", self._opened), ("lost", self._lost)))
+        counters = (("frames", self._frames), ("late", self._late), ("opened", self._opened), ("lost", self._lost))
+        return self._health.state(counters)
 
     # --- the worker thread -----------------------------------------------------------------------
 
@@ -130,48 +165,90 @@ class Rs485Bus(Subsystem):
             job = self._jobs.get()
             if job is None:
                 return
-            request, reply_end, future = job
-            if not future.set_running_or_notify_cancel():
+            if not job.future.set_running_or_notify_cancel():
                 continue
             try:
-                future.set_result(self._exchange(request, reply_end))
+                job.future.set_result(self._exchange(job))
             except BaseException as error:  # a bug here must reach the awaiting task, not kill the bus
-                future.set_exception(error)
+                job.future.set_exception(error)
 
-    def _exchange(self, request: bytes, reply_end: ReplyEnd) -> Exchange:
+    def _exchange(self, job: _Job) -> Exchange:
         port = self._port if self._port is not None else self._reopen()
         if port is None:
             return Exchange(Outcome.NO_PORT, detail=self._health.detail)
         try:
+            self._turnaround()
             self._discard_late(port)
-            port.write(request)
+            port.write(job.request)
             port.flush()
-            return self._read_reply(port, reply_end)
+            sent_at = time.monotonic()
+            self._frames += 1
+            exchange = self._read_reply(port, job.reply_end, job.first_byte_s, keep_rest=job.every_board)
+            if job.every_board and exchange.outcome is Outcome.REPLY:
+                exchange = self._read_more(port, job.reply_end, exchange)
+            return dataclasses.replace(exchange, sent_at=sent_at)
         except (serial.SerialException, OSError) as error:
             self._lose_port(f"{self.url}: {error}")
             return Exchange(Outcome.NO_PORT, detail=self._health.detail)
+        finally:
+            self._quiet_since = time.monotonic()
 
-    def _read_reply(self, port: serial.Serial, reply_end: ReplyEnd) -> Exchange:
+    def _turnaround(self) -> None:
+        wait = self._quiet_since + self._turnaround_s - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+
+    def _read_reply(
+        self, port: serial.Serial, reply_end: ReplyEnd, first_byte_s: float, *, keep_rest: bool = False
+    ) -> Exchange:
         buffer = b""
-        while True:
-            # The port's timeout is the reply window: each read returns on the first bytes or after
-            # that much silence, so the window restarts with every byte that arrives.
+        # The first read waits the first-byte window; after that the port's timeout is the silence
+        # that ends a reply, and it restarts with every byte that arrives.
+        port.timeout = first_byte_s
+        try:
+            while True:
+                chunk = port.read(max(1, port.in_waiting))
+                if not chunk:
+                    break
+                if not buffer:
+                    port.timeout = self._reply_s
+                buffer += chunk
+                try:
+                    end = reply_end(buffer)
+                except FrameError as error:
+                    self._drain(port)
+                    return Exchange(Outcome.GARBLED, buffer, f"garbled reply: {error}")
+                if end:
+                    if len(buffer) > end and not keep_rest:
+                        self._count_late(buffer[end:])
+                    return Exchange(Outcome.REPLY, buffer[:end], more=(buffer[end:],) if keep_rest else ())
+        finally:
+            port.timeout = self._reply_s
+        if not buffer:
+            return Exchange(Outcome.SILENT, detail=f"no reply within {first_byte_s * 1000:g} ms")
+        return Exchange(Outcome.SHORT, buffer, f"{len(buffer)} byte(s) then {self._reply_s * 1000:g} ms of silence")
+
+    def _read_more(self, port: serial.Serial, reply_end: ReplyEnd, first: Exchange) -> Exchange:
+        # Every board answers in turn: what follows the first frame, until the line stays quiet for
+        # the silence, is cut into frames of its own. Bytes that make no frame are late bytes.
+        buffer = b"".join(first.more) + port.read(max(1, port.in_waiting))
+        while buffer and len(buffer) < MAX_DRAIN_BYTES:
             chunk = port.read(max(1, port.in_waiting))
             if not chunk:
                 break
             buffer += chunk
+        more: list[bytes] = []
+        while buffer:
             try:
                 end = reply_end(buffer)
-            except FrameError as error:
-                self._drain(port)
-                return Exchange(Outcome.GARBLED, buffer, f"garbled reply: {error}")
-            if end:
-                if len(buffer) > end:
-                    self._count_late(buffer[end:])
-                return Exchange(Outcome.REPLY, buffer[:end])
-        if not buffer:
-            return Exchange(Outcome.SILENT, detail=f"no reply within {self._reply_s * 1000:g} ms")
-        return Exchange(Outcome.SHORT, buffer, f"{len(buffer)} byte(s) then {self._reply_s * 1000:g} ms of silence")
+            except FrameError:
+                end = 0
+            if not end:
+                self._count_late(buffer)
+                break
+            more.append(buffer[:end])
+            buffer = buffer[end:]
+        return Exchange(Outcome.REPLY, first.frame, more=tuple(more))
 
     def _discard_late(self, port: serial.Serial) -> None:
         # The protocols carry no sequence number: a reply that comes after its window could be taken
@@ -208,8 +285,19 @@ class Rs485Bus(Subsystem):
             return None
         self._port = port
         self._opened += 1
-        self._health.set(True, f"{self.url} open at {self.baudrate} 8N1")
+        self._health.set(True, f"{self.url} open at {self.baudrate} 8N1{self._ask_low_latency(port)}")
         return port
+
+    def _ask_low_latency(self, port: serial.Serial) -> str:
+        if not self._low_latency:
+            return ""
+        try:
+            port.set_low_latency_mode(True)
+        except (ValueError, NotImplementedError, AttributeError, OSError) as error:
+            # A pty or an adapter whose driver has no such mode: the bytes still come, a little later.
+            log.info("%s: no low-latency mode on %s: %s", self.name, self.url, error)
+            return ", low latency not supported"
+        return ", low latency"
 
     def _lose_port(self, detail: str) -> None:
         self._lost += 1

@@ -13,6 +13,17 @@ channel's latch for `release_s`) and writes the board's reply, unless a fault wa
   the board answers, the latch never lets go). `unplug()` / `plug()` take the whole port away and
   bring a new one back.
 
+And the ways field boards differ from one another, as options of a board or the bus:
+
+- `answers_unlock=False`: a kerong board that never answers 0x31 (it still unlocks);
+- every kerong board answers the bus-wide 0x32 (to F0 or 00) with its 0x36, in address order;
+- `unlock_reply_s`: a board that acts on an unlock and answers it that long after the command
+  (an 8A board's ~500 ms);
+- `state_bytes`: how many status bytes an 8A board's query reply carries (1 to 6);
+- `high_is_open`: an 8A board whose feedback switches are wired "door_opening" (high = open)
+  rather than "door_closing"; `unlocked_bit` likewise for a kerong board;
+- `adapter_delay_s` on the bus: a USB adapter that holds every reply that long (FTDI's 16 ms).
+
 Each board's feedback bit follows its door model: it reads unlocked while the door is not shut.
 """
 
@@ -21,6 +32,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import enum
+import functools
 import logging
 import os
 import select
@@ -29,14 +41,18 @@ import tempfile
 import threading
 import time
 import tty
+from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from cabinetd.hal import board8a, kerong
 from cabinetd.hal.errors import FrameError
 from cabinetd.sim.door import SimDoor
 
 log = logging.getLogger(__name__)
+
+# One board's answer to a request: the board, its reply (made when due), and how long it thinks first.
+_Answer = tuple["SimBoard", Callable[[], bytes], float]
 
 # A board's own unlock pulse: long enough for a person to pull the door.
 RELEASE_S: Final = 0.5
@@ -57,10 +73,25 @@ class Fault(enum.Enum):
 class SimBoard:
     """One board: its channels' latches and doors, and the faults queued for its next replies."""
 
-    def __init__(self, address: int, channels: int, *, unlocked_bit: int = 1, release_s: float = RELEASE_S) -> None:
+    def __init__(
+        self,
+        address: int,
+        channels: int,
+        *,
+        unlocked_bit: int = 0,
+        high_is_open: bool = False,
+        answers_unlock: bool = True,
+        unlock_reply_s: float = 0.0,
+        state_bytes: int | None = None,
+        release_s: float = RELEASE_S,
+    ) -> None:
         self.address = address
         self.channels = channels
         self.unlocked_bit = unlocked_bit
+        self.high_is_open = high_is_open
+        self.answers_unlock = answers_unlock
+        self.unlock_reply_s = unlock_reply_s
+        self.state_bytes = board8a.state_bytes(channels) if state_bytes is None else state_bytes
         self.release_s = release_s
         self.silent = False
         self.unlocks: list[int] = []  # channels, in the order the board was told to unlock them
@@ -107,6 +138,7 @@ class BusSim:
         directory: Path | None = None,
         late_s: float = LATE_S,
         split_gap_s: float = SPLIT_GAP_S,
+        adapter_delay_s: float = 0.0,
     ) -> None:
         if protocol not in ("kerong", "board8a"):
             raise ValueError(f"no simulated {protocol!r} board")
@@ -114,8 +146,10 @@ class BusSim:
         self.protocol = protocol
         self.late_s = late_s
         self.split_gap_s = split_gap_s
+        self.adapter_delay_s = adapter_delay_s
         self.boards: dict[int, SimBoard] = {}
         self.requests: list[bytes] = []
+        self.timeline: list[tuple[float, str, bytes]] = []  # (monotonic, "request" | "reply", frame)
         self._own_directory = directory is None
         self._directory = Path(tempfile.mkdtemp(prefix="cabinetd-sim-")) if directory is None else directory
         self.url = str(self._directory / f"bus-{name}")
@@ -129,10 +163,9 @@ class BusSim:
         self._thread: threading.Thread | None = None
         self.plug()
 
-    def add_board(
-        self, address: int, channels: int, *, unlocked_bit: int = 1, release_s: float = RELEASE_S
-    ) -> SimBoard:
-        board = SimBoard(address, channels, unlocked_bit=unlocked_bit, release_s=release_s)
+    def add_board(self, address: int, channels: int, **options: Any) -> SimBoard:
+        """A board at `address`; `options` are SimBoard's (its variant)."""
+        board = SimBoard(address, channels, **options)
         self.boards[address] = board
         return board
 
@@ -233,6 +266,7 @@ class BusSim:
                 break
             frame, buffer = buffer[:end], buffer[end:]
             self.requests.append(frame)
+            self.timeline.append((time.monotonic(), "request", frame))
             self._answer(master, frame)
         return buffer
 
@@ -247,18 +281,22 @@ class BusSim:
         except FrameError as error:
             log.info("sim bus %s: ignoring %s (%s)", self.name, frame.hex(" "), error)
             return
-        if found is None:
-            return
-        board, reply = found
-        if board.silent:
-            return
+        for board, reply, delay_s in found:
+            if delay_s:
+                time.sleep(delay_s)  # a slow board thinks before it acts and answers
+            if not board.silent:
+                self._reply(master, board, reply())
+
+    def _reply(self, master: int, board: SimBoard, reply: bytes) -> None:
         fault = board.next_fault()
         if fault is Fault.NO_REPLY:
             return
         if fault is Fault.BAD_CHECKSUM:
             reply = reply[:-1] + bytes((reply[-1] ^ 0x5A,))
-        if fault is Fault.LATE_REPLY:
-            time.sleep(self.late_s)
+        # The adapter holds the bytes for its latency timer.
+        delay_s = self.adapter_delay_s + (self.late_s if fault is Fault.LATE_REPLY else 0.0)
+        if delay_s:
+            time.sleep(delay_s)
         try:
             if fault is Fault.SPLIT_REPLY:
                 half = len(reply) // 2
@@ -267,37 +305,65 @@ class BusSim:
                 os.write(master, reply[half:])
             else:
                 os.write(master, reply)
+            self.timeline.append((time.monotonic(), "reply", reply))
         except OSError as error:
             log.info("sim bus %s: reply lost: %s", self.name, error)
 
-    def _act(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+    def _act(self, frame: bytes) -> list[_Answer]:
+        """What the boards do about `frame`: each answering board, how long it thinks, then its reply
+        (made when it is due: it acts and reads its feedback then)."""
         if self.protocol == "kerong":
             return self._act_kerong(frame)
         return self._act_board8a(frame)
 
-    def _act_kerong(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+    def _act_kerong(self, frame: bytes) -> list[_Answer]:
         request = kerong.decode_request(frame)
+        if request.command is kerong.Command.STATUS_ALL:
+            if (request.board, request.channel) not in kerong.BUS_ADDRESS.values():
+                return []
+            return [
+                (board, functools.partial(self._kerong_status, board, 1, kerong.STATUS_ALL_REPLY), 0.0)
+                for _, board in sorted(self.boards.items())
+            ]
         board = self.boards.get(request.board)
         if board is None:
-            return None
+            return []
         if request.command is kerong.Command.UNLOCK:
-            board.unlock(request.channel)
+            if not board.answers_unlock:
+                board.unlock(request.channel)
+                return []
+            return [(board, functools.partial(self._kerong_unlock, board, request.channel), board.unlock_reply_s)]
         elif request.command is kerong.Command.UNLOCK_ALL:
             for channel in range(1, board.channels + 1):
                 board.unlock(channel)
+        return [(board, functools.partial(self._kerong_status, board, request.channel, kerong.STATUS_REPLY), 0.0)]
+
+    @classmethod
+    def _kerong_unlock(cls, board: SimBoard, channel: int) -> bytes:
+        board.unlock(channel)
+        return cls._kerong_status(board, channel, kerong.STATUS_REPLY)
+
+    @staticmethod
+    def _kerong_status(board: SimBoard, channel: int, code: int) -> bytes:
         opened = board.open_mask()
         locks = opened if board.unlocked_bit else ~opened & 0xFFFF
         items = sum(1 << (channel - 1) for channel in board.items)
-        return board, kerong.encode_status(kerong.Status(board.address, request.channel, locks, items))
+        return kerong.encode_status(kerong.Status(board.address, channel, locks, items), code)
 
-    def _act_board8a(self, frame: bytes) -> tuple[SimBoard, bytes] | None:
+    def _act_board8a(self, frame: bytes) -> list[_Answer]:
         request = board8a.decode_request(frame)
         board = self.boards.get(request.board)
         if board is None:
-            return None
+            return []
         if isinstance(request, board8a.Unlock):
-            board.unlock(request.channel)
-            is_open = bool(board.open_mask() >> (request.channel - 1) & 1)
-            return board, board8a.encode_unlock_reply(board8a.UnlockReply(board.address, request.channel, is_open))
-        reply = board8a.QueryReply(board.address, board.open_mask(), board8a.state_bytes(board.channels))
-        return board, board8a.encode_query_reply(reply)
+            return [(board, functools.partial(self._board8a_unlock, board, request.channel), board.unlock_reply_s)]
+        every = (1 << (8 * board.state_bytes)) - 1
+        signals = board.open_mask() if board.high_is_open else ~board.open_mask()
+        query = board8a.QueryReply(board.address, signals & every, board.state_bytes)
+        return [(board, functools.partial(board8a.encode_query_reply, query), 0.0)]
+
+    @staticmethod
+    def _board8a_unlock(board: SimBoard, channel: int) -> bytes:
+        board.unlock(channel)
+        is_open = bool(board.open_mask() >> (channel - 1) & 1)
+        return board8a.encode_unlock_reply(board8a.UnlockReply(board.address, channel, is_open == board.high_is_open))

@@ -20,7 +20,15 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
 
-from cabinetd.config import Board8aModuleLock, CabinetConfig, GpioModuleLock, KerongModuleLock, ModuleSection
+from cabinetd.config import (
+    Board8aModuleLock,
+    CabinetConfig,
+    GpioModuleLock,
+    KerongModuleLock,
+    ModuleSection,
+    SimBoardSection,
+    SimBusSection,
+)
 from cabinetd.sim.door import ReedPin, SimDoor
 from cabinetd.sim.lockboard import RELEASE_S, BusSim, SimBoard
 
@@ -40,6 +48,7 @@ class SimLocks:
         self._release_s = release_s
         self._led_pins: dict[int, int] = {}
         self._lock_pins: dict[int, tuple[int, bool]] = {}
+        self._config = config
         for module in config.modules:
             self._add_module(module)
 
@@ -72,13 +81,7 @@ class SimLocks:
         lock = module.lock
         board: SimBoard | None = None
         if isinstance(lock, KerongModuleLock | Board8aModuleLock):
-            bus = self.buses.get(lock.bus)
-            if bus is None:
-                bus = self.buses[lock.bus] = BusSim(lock.bus, lock.driver, directory=self._directory)
-            if isinstance(lock, KerongModuleLock):
-                board = bus.add_board(lock.board, 16, unlocked_bit=lock.unlocked_bit, release_s=self._release_s)
-            else:
-                board = bus.add_board(lock.board, lock.channels, release_s=self._release_s)
+            board = self._add_board(module.name, lock)
         for slot in module.slots:
             reed = None
             if slot.door.pin is not None:
@@ -98,6 +101,26 @@ class SimLocks:
             else:
                 raise ValueError(f"slot {slot.number}: no lock to simulate")
             self.doors[slot.number] = door
+
+    def _add_board(self, module: str, lock: KerongModuleLock | Board8aModuleLock) -> SimBoard:
+        bus = self.buses.get(lock.bus)
+        if bus is None:
+            delay_ms = self._config.sim.buses.get(lock.bus, SimBusSection()).adapter_delay_ms
+            bus = BusSim(lock.bus, lock.driver, directory=self._directory, adapter_delay_s=delay_ms / 1000)
+            self.buses[lock.bus] = bus
+        # The simulated board is wired as its config says; `[sim.modules.NAME]` picks how it behaves.
+        variant = self._config.sim.modules.get(module, SimBoardSection())
+        options = {
+            "answers_unlock": variant.answers_unlock,
+            "unlock_reply_s": variant.unlock_reply_ms / 1000,
+            "release_s": self._release_s,
+        }
+        if isinstance(lock, KerongModuleLock):
+            return bus.add_board(lock.board, 16, unlocked_bit=lock.unlocked_bit, **options)
+        high_is_open = lock.door_feedback == "door_opening"
+        return bus.add_board(
+            lock.board, lock.channels, high_is_open=high_is_open, state_bytes=variant.state_bytes, **options
+        )
 
     def _gpio_released(self, slot: int) -> bool:
         number, active_high = self._lock_pins[slot]

@@ -248,3 +248,14 @@ async def test_ok__ledger_tail_follow_for_people_has_fixed_columns(ctl: Ctl) -> 
     header, row = said.out.splitlines()
     assert header == "   SEQ  TIME                 TYPE                    SLOT  DEVICE      STAFF       DETAILS"
     assert row.startswith(f"{ctl.rig.ledger.tail(1)[0].seq:>6}  ")
+
+
+async def test_ok__status_counts_the_frames_sent_to_each_bus_and_lock_board(ctl: Ctl) -> None:
+    said = await ctl("status", "--json")
+    assert said.code == EXIT_OK
+    bus, board = shapes.Status.model_validate_json(said.out).boards
+    assert bus.counters["frames"] >= 1
+    assert board.counters["frames"] >= 1, "the board's status polls"
+    assert set(board.counters) >= {"frames", "unlock_frames", "resends", "unanswered"}
+    text = (await ctl("status")).out.splitlines()
+    assert re.search(r"^             lockboard/lockbus/0: connected since .*frames \d+", text[10])

@@ -115,12 +115,17 @@ class Rig:
         occupied: list[int] | None = None,
         id_form: str | None = None,
         roster: list[dict[str, Any]] | None = None,
+        rewire: Callable[[dict[str, Any]], None] | None = None,
         **timeouts: float,
     ) -> None:
         self.tmp_path = tmp_path
         # Staff badge again seconds later in these tests; the reader's repeat window would eat that.
         self.config = sim_config(tmp_path, id_form=id_form, **{"badge_repeat_s": 0.05, **timeouts})
         self.roster = ROSTER if roster is None else roster
+        if rewire is not None:  # a test's own wiring of the simulated cabinet, on top of config/sim.toml
+            data = self.config.model_dump()
+            rewire(data)
+            self.config = CabinetConfig.model_validate(data)
         self.clock = ManualClock()
         self.occupied = occupied
         self.tasks: list[asyncio.Task[None]] = []

@@ -42,8 +42,8 @@ def test_ok__request_frames(request_: Unlock | Query, frame: str) -> None:
 @pytest.mark.parametrize(
     ("reply", "frame"),
     [
-        (UnlockReply(board=1, channel=1, open=True), "8A 01 01 11 9B"),
-        (UnlockReply(board=1, channel=1, open=False), "8A 01 01 00 8A"),
+        (UnlockReply(board=1, channel=1, signal=True), "8A 01 01 11 9B"),
+        (UnlockReply(board=1, channel=1, signal=False), "8A 01 01 00 8A"),
     ],
 )
 def test_ok__unlock_replies(reply: UnlockReply, frame: str) -> None:
@@ -51,17 +51,44 @@ def test_ok__unlock_replies(reply: UnlockReply, frame: str) -> None:
     assert decode_unlock_reply(bytes.fromhex(frame)) == reply
 
 
-def test_ok__query_reply_of_the_protocol_facts_reads_all_shut() -> None:
-    assert decode_query_reply(bytes.fromhex("80 01 00 00 00 33 B2"), 3) == QueryReply(board=1, open=0)
+def test_ok__query_reply_of_the_protocol_facts_has_three_status_bytes_all_low() -> None:
+    assert decode_query_reply(bytes.fromhex("80 01 00 00 00 33 B2")) == QueryReply(board=1, signals=0, state_bytes=3)
 
 
 def test_ok__query_reply_state_bytes_are_big_endian_channel_1_in_the_last_byte() -> None:
-    frame = bytes.fromhex("80 01 80 00 01 33 33")  # channels 24 and 1 open
-    assert decode_query_reply(frame, 3) == QueryReply(board=1, open=1 << 23 | 1)
-    assert encode_query_reply(QueryReply(board=1, open=1 << 23 | 1)) == frame
+    frame = bytes.fromhex("80 01 80 00 01 33 33")  # channels 24 and 1 high
+    assert decode_query_reply(frame) == QueryReply(board=1, signals=1 << 23 | 1, state_bytes=3)
+    assert encode_query_reply(QueryReply(board=1, signals=1 << 23 | 1, state_bytes=3)) == frame
 
 
-@pytest.mark.parametrize(("channels", "count"), [(1, 3), (16, 3), (24, 3), (25, 4), (48, 6)])
+@pytest.mark.parametrize(
+    ("frame", "reply"),
+    [
+        ("80 01 FF 33 4D", QueryReply(board=1, signals=0xFF, state_bytes=1)),
+        ("80 01 01 FF 33 4C", QueryReply(board=1, signals=0x1FF, state_bytes=2)),
+        ("80 02 01 00 00 00 00 00 33 B0", QueryReply(board=2, signals=1 << 40, state_bytes=6)),
+    ],
+)
+def test_ok__query_reply_length_says_how_many_status_bytes(frame: str, reply: QueryReply) -> None:
+    data = bytes.fromhex(frame)
+    assert reply_end(data) == len(data)
+    assert decode_query_reply(data) == reply
+
+
+def test_ok__a_status_byte_of_0x33_does_not_end_the_reply_where_its_xor_does_not_follow() -> None:
+    data = bytes.fromhex("80 01 33 00 33 81")  # channels 1, 2, 5, 6 of the second group high
+    assert reply_end(data) == len(data)
+    assert decode_query_reply(data) == QueryReply(board=1, signals=0x3300, state_bytes=2)
+
+
+def test_ok__reply_end_waits_for_the_status_bytes_the_wired_channels_need() -> None:
+    # "80 01 33 B2" would be a complete one-byte reply to a reader that needs no more than channel 8.
+    data = bytes.fromhex("80 01 00 33 B2")
+    assert reply_end(data, 1) == 5
+    assert reply_end(data, 2) == 0
+
+
+@pytest.mark.parametrize(("channels", "count"), [(1, 1), (8, 1), (9, 2), (16, 2), (24, 3), (25, 4), (48, 6)])
 def test_ok__state_bytes(channels: int, count: int) -> None:
     assert state_bytes(channels) == count
 
@@ -101,12 +128,13 @@ def test_fail__bad_unlock_reply(frame: str, error: str) -> None:
     [
         ("80 01 00 00 00 33 B3", "byte 6: checksum 0xB3, expected 0xB2"),
         ("80 01 00 00 00 34 B5", "byte 5: expected 0x33, got 0x34"),
-        ("80 01 00 33 B2", "byte 5: a query reply is 7 bytes, got 5"),
+        ("80 01 33 B2", "byte 4: a query reply is at least 5 bytes, got 4"),
+        ("8A 01 00 33 B8", "byte 0: expected 0x80, got 0x8A"),
     ],
 )
 def test_fail__bad_query_reply(frame: str, error: str) -> None:
     with pytest.raises(FrameError) as raised:
-        decode_query_reply(bytes.fromhex(frame), 3)
+        decode_query_reply(bytes.fromhex(frame))
     assert str(raised.value) == error
 
 
@@ -116,6 +144,12 @@ def test_fail__bad_query_reply(frame: str, error: str) -> None:
 )
 def test_ok__reply_end(buffer: str, end: int) -> None:
     assert reply_end(bytes.fromhex(buffer), 3) == end
+
+
+def test_fail__reply_end_after_more_status_bytes_than_any_board_has() -> None:
+    with pytest.raises(FrameError) as raised:
+        reply_end(bytes.fromhex("80 01") + bytes(40))
+    assert str(raised.value) == "byte 36: no query reply end within 32 status bytes"
 
 
 def test_fail__reply_end_on_a_byte_that_starts_no_frame() -> None:
@@ -135,7 +169,7 @@ def test_ok__every_request_decodes_to_itself(request_: Unlock | Query) -> None:
     assert decode_request(frame) == request_
 
 
-@given(st.builds(UnlockReply, board=boards, channel=st.integers(1, 255), open=st.booleans()))
+@given(st.builds(UnlockReply, board=boards, channel=st.integers(1, 255), signal=st.booleans()))
 def test_ok__every_unlock_reply_decodes_to_itself(reply: UnlockReply) -> None:
     frame = encode_unlock_reply(reply)
     assert reply_end(frame, 3) == len(frame)
@@ -144,16 +178,16 @@ def test_ok__every_unlock_reply_decodes_to_itself(reply: UnlockReply) -> None:
 
 @given(st.data())
 def test_ok__every_query_reply_decodes_to_itself(data: st.DataObject) -> None:
-    count = state_bytes(data.draw(st.integers(1, 48)))
+    count = data.draw(st.integers(1, 6))
     reply = QueryReply(data.draw(boards), data.draw(st.integers(0, (1 << 8 * count) - 1)), count)
     frame = encode_query_reply(reply)
     assert reply_end(frame, count) == len(frame)
-    assert decode_query_reply(frame, count) == reply
+    assert decode_query_reply(frame) == reply
 
 
 @given(st.binary(max_size=64), st.integers(3, 6))
 def test_fail__random_bytes_raise_only_frame_error(data: bytes, count: int) -> None:
-    for decode in (decode_request, decode_unlock_reply, lambda frame: decode_query_reply(frame, count)):
+    for decode in (decode_request, decode_unlock_reply, decode_query_reply):
         with contextlib.suppress(FrameError):
             decode(data)
     for end_of in (request_end, lambda buffer: reply_end(buffer, count)):

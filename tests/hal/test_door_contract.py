@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from cabinetd.hal.base import DoorClosed, DoorOpened
-from testbed.lockrig import LOCK_KINDS, SETTLE_S, LockRig, lock_config, lock_rig
+from testbed.lockrig import LOCK_KINDS, SETTLE_S, LockRig, lock_config, lock_rig, until
 
 pytestmark = pytest.mark.parametrize("kind", list(LOCK_KINDS))
 
@@ -38,9 +38,10 @@ async def test_ok__a_forced_door_is_reported_open_then_shut(rig: LockRig) -> Non
 async def test_ok__each_door_is_reported_on_its_own(rig: LockRig) -> None:
     rig.door(1).pull(force=True)
     rig.door(2).pull(force=True)
-    await asyncio.sleep(0.1)
+    await until(lambda: len(rig.events.of(DoorOpened)) == 2)  # a bus-wide poll takes longer than 0.1 s
     rig.door(1).push()
-    await asyncio.sleep(0.1)
+    assert await rig.events.next(DoorClosed) == DoorClosed(1)
+    await asyncio.sleep(0.1)  # and nothing more
     assert rig.events.events == [DoorOpened(1), DoorOpened(2), DoorClosed(1)]
     assert [rig.doors(slot).is_open(slot) for slot in (1, 2)] == [False, True]
 

@@ -70,7 +70,7 @@ def test_ok__building_opens_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     ("kind", "where", "part_type"),
     [
         ("gpio", "modules[0].lock", GpioLockBank),
-        ("kerong-bit0-reed", "modules[0].slots[0].door.pin", GpioDoors),
+        ("kerong-bit1-reed", "modules[0].slots[0].door.pin", GpioDoors),
     ],
     ids=["gpio-lock", "reed-switch-on-a-board-module"],
 )

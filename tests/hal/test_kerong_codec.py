@@ -27,6 +27,8 @@ from cabinetd.hal.kerong import (
         (Request(board=0, channel=1, command=Command.UNLOCK), "02 00 31 03 36"),
         (Request(board=0, channel=1, command=Command.STATUS), "02 00 30 03 35"),
         (Request(board=0, channel=1, command=Command.STATUS_ALL), "02 00 32 03 37"),
+        (Request(board=15, channel=1, command=Command.STATUS_ALL), "02 F0 32 03 27"),
+        (Request(board=3, channel=1, command=Command.STATUS), "02 30 30 03 65"),
         (Request(board=0, channel=1, command=Command.UNLOCK_ALL), "02 00 33 03 38"),
         (Request(board=3, channel=16, command=Command.UNLOCK), "02 3F 31 03 75"),
         (Request(board=15, channel=2, command=Command.UNLOCK), "02 F1 31 03 27"),
@@ -42,6 +44,20 @@ def test_ok__status_reply_carries_lock_and_item_bits_channel_1_first() -> None:
     frame = bytes.fromhex("02 00 35 01 80 02 01 03 BE")
     assert decode_status(frame) == Status(board=0, channel=1, locks=0x8001, items=0x0102)
     assert encode_status(Status(board=0, channel=1, locks=0x8001, items=0x0102)) == frame
+
+
+def test_ok__bus_wide_status_reply_is_0x36_at_the_boards_own_address() -> None:
+    # board 3 answers the bus-wide 0x32: lock 1 reads 0, the other fifteen 1; no items
+    frame = bytes.fromhex("02 30 36 FE FF 00 00 03 68")
+    assert frame_end(frame + b"\x02") == 9
+    assert decode_status(frame, 0x36) == Status(board=3, channel=1, locks=0xFFFE, items=0)
+    assert encode_status(Status(board=3, channel=1, locks=0xFFFE, items=0), 0x36) == frame
+
+
+def test_fail__a_0x36_reply_where_a_0x35_was_asked_for() -> None:
+    with pytest.raises(FrameError) as raised:
+        decode_status(bytes.fromhex("02 30 36 FE FF 00 00 03 68"))
+    assert str(raised.value) == "byte 2: expected status reply 0x35, got 0x36"
 
 
 @pytest.mark.parametrize(

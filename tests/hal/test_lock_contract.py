@@ -15,11 +15,14 @@ pytestmark = pytest.mark.parametrize("kind", list(LOCK_KINDS))
 
 BANK_NAMES = {
     "gpio": "gpio locks of module A",
-    "gpio-active-low": "gpio locks of module A",
     "kerong": "kerong board 3 on bus lockbus",
-    "kerong-bit0-reed": "kerong board 0 on bus lockbus",
+    "kerong-bit1-reed": "kerong board 0 on bus lockbus",
     "board8a": "8A board 1 on bus lockbus",
 }
+
+
+def bank_name(kind: str) -> str:
+    return next(name for prefix, name in sorted(BANK_NAMES.items(), reverse=True) if kind.startswith(prefix))
 
 
 @pytest.fixture
@@ -67,7 +70,10 @@ async def test_ok__unlock_fires_even_when_the_door_already_reads_open(rig: LockR
     assert await rig.events.next(DoorOpened) == DoorOpened(1)
     await rig.bank().unlock(1)
     assert await rig.events.next(UnlockSent) == UnlockSent(1)
-    assert rig.sim.lock_released(1), "the pulse must go out although the door reads open"
+    # A board's pulse may be over by the time a board that never answers unlocks has been polled:
+    # what it was told counts there; a GPIO lock's output is still active.
+    fired = rig.board().unlocks if 1 in rig.sim.boards else [1] * rig.sim.lock_released(1)
+    assert fired, "the pulse must go out although the door reads open"
     await asyncio.sleep(DOOR_OPEN_S + 0.1)
     assert rig.events.events == [DoorOpened(1), UnlockSent(1)], "the unlock adds no door fact of its own"
     assert rig.doors().is_open(1) is True
@@ -91,5 +97,5 @@ async def test_ok__lock_state_at_rest_is_locked(rig: LockRig) -> None:
 async def test_fail__unlock_of_a_slot_the_bank_does_not_have(rig: LockRig, kind: str) -> None:
     with pytest.raises(LockFault) as raised:
         await rig.bank().unlock(99)
-    assert str(raised.value) == f"slot 99: not a slot of {BANK_NAMES[kind]}"
+    assert str(raised.value) == f"slot 99: not a slot of {bank_name(kind)}"
     assert rig.events.events == []

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import threading
+import time
 import tty
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -27,11 +30,18 @@ class Board:
         tty.setraw(self.slave)
         self.path = os.ttyname(self.slave)
 
-    def answer_next(self, reply: bytes) -> threading.Thread:
+        self.asked_at: list[float] = []
+        self.answered_at: list[float] = []
+
+    def answer_next(self, reply: bytes, delay_s: float = 0.0) -> threading.Thread:
         def serve() -> None:
             select.select([self.master], [], [], 2.0)
             os.read(self.master, 64)
+            self.asked_at.append(time.monotonic())
+            if delay_s:
+                time.sleep(delay_s)
             if reply:
+                self.answered_at.append(time.monotonic())  # before the write: the bus cannot see it earlier
                 os.write(self.master, reply)
 
         thread = threading.Thread(target=serve, daemon=True)
@@ -59,21 +69,74 @@ async def bus(board: Board) -> AsyncIterator[tuple[Rs485Bus, EventRecorder]]:
     await bus.cleanup()
 
 
-async def exchange(bus: Rs485Bus, board: Board, reply: bytes) -> Exchange:
-    thread = board.answer_next(reply)
-    result = await bus.transact(STATUS_REQUEST, kerong.frame_end)
+async def exchange(bus: Rs485Bus, board: Board, reply: bytes, delay_s: float = 0.0, **options: Any) -> Exchange:
+    thread = board.answer_next(reply, delay_s)
+    result = await bus.transact(STATUS_REQUEST, kerong.frame_end, **options)
     thread.join()
     return result
 
 
 async def test_ok__a_complete_frame_ends_the_reply(bus: tuple[Rs485Bus, EventRecorder], board: Board) -> None:
     assert await exchange(bus[0], board, STATUS_REPLY) == Exchange(Outcome.REPLY, STATUS_REPLY)
-    assert dict(bus[0].state().counters) == {"late": 0, "opened": 1, "lost": 0}
+    assert dict(bus[0].state().counters) == {"frames": 1, "late": 0, "opened": 1, "lost": 0}
     assert bus[0].state().connected
 
 
 async def test_fail__nothing_back_is_silent(bus: tuple[Rs485Bus, EventRecorder], board: Board) -> None:
-    assert await exchange(bus[0], board, b"") == Exchange(Outcome.SILENT, detail="no reply within 25 ms")
+    assert await exchange(bus[0], board, b"") == Exchange(Outcome.SILENT, detail="no reply within 100 ms")
+
+
+async def test_ok__a_board_may_take_longer_to_start_than_the_silence_that_ends_its_reply(
+    bus: tuple[Rs485Bus, EventRecorder], board: Board
+) -> None:
+    # 60 ms: past the 25 ms of silence that ends a reply, inside the 100 ms first-byte window.
+    assert await exchange(bus[0], board, STATUS_REPLY, 0.06) == Exchange(Outcome.REPLY, STATUS_REPLY)
+
+
+async def test_ok__a_request_can_wait_longer_for_its_first_byte(
+    bus: tuple[Rs485Bus, EventRecorder], board: Board
+) -> None:
+    late = await exchange(bus[0], board, STATUS_REPLY, 0.15)
+    assert late == Exchange(Outcome.SILENT, detail="no reply within 100 ms")
+    # The pty hands bytes from its master to its slave side through a kernel work queue: give the
+    # late reply the moment it takes to be waiting on the line, as it would be on a real one.
+    await asyncio.sleep(0.05)
+    slow = await exchange(bus[0], board, STATUS_REPLY, 0.15, first_byte_s=0.5)
+    assert slow == Exchange(Outcome.REPLY, STATUS_REPLY)
+    assert dict(bus[0].state().counters)["late"] == 1, "the first one's reply came after its window"
+
+
+async def test_ok__a_request_every_board_answers_gets_every_reply(
+    bus: tuple[Rs485Bus, EventRecorder], board: Board
+) -> None:
+    second = bytes.fromhex("02 30 36 FE FF 00 00 03 68")
+    result = await exchange(bus[0], board, STATUS_REPLY + second, every_board=True)
+    assert result == Exchange(Outcome.REPLY, STATUS_REPLY, more=(second,))
+    assert dict(bus[0].state().counters)["late"] == 0
+
+
+async def test_ok__the_line_is_left_quiet_for_the_turnaround_before_each_request(board: Board) -> None:
+    bus = Rs485Bus("lockbus", board.path, kerong.BAUDRATE, reply_ms=25, turnaround_ms=50, sink=EventRecorder())
+    await bus.prepare()
+    try:
+        for _ in range(2):
+            await exchange(bus, board, STATUS_REPLY)
+    finally:
+        await bus.cleanup()
+    assert board.asked_at[1] - board.answered_at[0] >= 0.05
+
+
+@pytest.mark.parametrize(("low_latency", "detail"), [(True, ", low latency not supported"), (False, "")])
+async def test_ok__a_port_that_refuses_low_latency_mode_is_used_as_it_is(
+    board: Board, low_latency: bool, detail: str
+) -> None:
+    bus = Rs485Bus("lockbus", board.path, kerong.BAUDRATE, reply_ms=25, low_latency=low_latency, sink=EventRecorder())
+    await bus.prepare()
+    try:
+        assert await exchange(bus, board, STATUS_REPLY) == Exchange(Outcome.REPLY, STATUS_REPLY)
+    finally:
+        await bus.cleanup()
+    assert bus.state().detail == f"{board.path} open at 19200 8N1{detail}"
 
 
 async def test_fail__part_of_a_frame_then_silence_is_short(bus: tuple[Rs485Bus, EventRecorder], board: Board) -> None:
