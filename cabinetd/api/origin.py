@@ -23,12 +23,14 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD"})
 SAME_SITE: Final = frozenset({"same-origin", "none"})  # "none": typed in, or a bookmark
 
 
-def own_hosts(server: tuple[str, int] | None) -> list[str]:
+def own_hosts(server: tuple[str, int | None] | None) -> list[str]:
     """The `Host` values that name the listener a request came in on: its address and `localhost`,
-    with the port (and without it on port 80, where browsers leave it out)."""
+    with the port (and without it on port 80, where browsers leave it out). A server without a port
+    is a scheme's default one (ASGI leaves it None there), which for plain http is 80."""
     if server is None:
         return []
-    address, port = server
+    address, given = server
+    port = 80 if given is None else given
     names = [f"[{address}]" if ":" in address else address, "localhost"]
     hosts = [f"{name}:{port}" for name in names]
     return hosts + (names if port == 80 else [])
