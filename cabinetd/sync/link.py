@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import gzip
+import json
 import logging
 import os
 import ssl
@@ -177,12 +178,17 @@ class CloudLink:
 
     @staticmethod
     def _parse(what: str, model: type[M], data: bytes) -> M:
+        # Python's parser first: pydantic's own stops at about 200 levels and refuses lone-surrogate
+        # escapes, which the cloud sends back as they came in the dead letters of GET /events.
         try:
-            return model.model_validate_json(data)
-        except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            where = ".".join(str(part) for part in first["loc"]) or "(reply)"
-            raise CloudRefusal(f"{what}: the reply is not a valid {model.__name__}: {where}: {first['msg']}") from None
+            return model.model_validate(json.loads(data))
+        except (ValueError, RecursionError) as exc:
+            if isinstance(exc, ValidationError):
+                first = exc.errors(include_url=False)[0]
+                where = ".".join(str(part) for part in first["loc"]) or "(reply)"
+                wrong = f"{where}: {first['msg']}"
+                raise CloudRefusal(f"{what}: the reply is not a valid {model.__name__}: {wrong}") from None
+            raise CloudRefusal(f"{what}: the reply is not JSON: {exc}") from None
 
     async def session(self, request: SessionRequest) -> SessionReply:
         data = await self._call("POST", "/session", body=request.model_dump_json().encode())
