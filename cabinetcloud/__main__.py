@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from types import FrameType
 
 import sqlalchemy as sa
 
@@ -95,10 +96,16 @@ def _serve(storage: Storage, host: str, port: int, level: str) -> int:
 
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log.info("serving %s on http://%s:%d", storage.url, host, port)
-    # Long-polls would hold a shutdown for their whole wait: cut them after a few seconds.
-    uvicorn.run(
-        create_app(storage), host=host, port=port, log_level=level, access_log=False, timeout_graceful_shutdown=3
-    )
+    app = create_app(storage)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            app.state.changes_poll.stopping = True  # held long polls answer at their next tick
+            super().handle_exit(sig, frame)
+
+    # A poll still held past the graceful shutdown (a tick longer than it) is cut after a few seconds.
+    config = uvicorn.Config(app, host=host, port=port, log_level=level, access_log=False, timeout_graceful_shutdown=3)
+    Server(config).run()
     return 0
 
 

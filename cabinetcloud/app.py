@@ -73,6 +73,9 @@ class ChangesPoll:
         self.max_wait_s = max_wait_s
         self.poll_s = poll_s
         self.watch = HeadWatch(storage, poll_s)
+        # Set when the server begins to shut down: a held poll answers its page at the next tick rather
+        # than be cut off at the end of the graceful shutdown, which the cabinet would see as a 500.
+        self.stopping = False
 
     def _read(self, start: int, store: str) -> ChangesPage:
         with self.storage.reading() as conn:
@@ -93,6 +96,8 @@ class ChangesPoll:
         _, commands_seen = await self.watch.heads()
         while time.monotonic() < deadline:
             await asyncio.sleep(max(0.0, min(self.poll_s, deadline - time.monotonic())))
+            if self.stopping:
+                return page
             if await request.is_disconnected():
                 # The cabinet hung up (stopped, or gave up): nobody is left to answer, so stop waiting
                 # rather than hold the poll open until its deadline (and a shutdown behind it).
@@ -149,7 +154,8 @@ def create_app(
         return {"status": "ok", "version": __version__}
 
     _add_event_routes(app, storage, now)
-    _add_fleet_routes(app, storage, now, ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s))
+    app.state.changes_poll = ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s)
+    _add_fleet_routes(app, storage, now, app.state.changes_poll)
     return app
 
 
