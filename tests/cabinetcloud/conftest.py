@@ -6,8 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
+from cabinetd.ledger import Ledger, open_ledger
 from testbed import cloudharness
 from tests.conftest import require_system
 
@@ -43,3 +46,21 @@ def sqlite_storage(tmp_path: Path) -> Iterator[Storage]:
     store = cloudharness.migrated(f"sqlite:///{tmp_path / 'cloud.db'}")
     yield store
     store.dispose()
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[Ledger]:
+    """A cabinet's ledger, for tests that upload what a real cabinet seals."""
+    opened = open_ledger(tmp_path / "cabinet", "sim-1")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def cloud(storage: Storage) -> Iterator[TestClient]:
+    """The cloud app over the demo fleet, with the token of the enrolled cabinet sim-1."""
+    cloudharness.seeded(storage)
+    token = cloudharness.enroll(storage)
+    with TestClient(create_app(storage, max_wait_s=0.2, poll_s=0.05)) as client:
+        client.headers["Authorization"] = f"Bearer {token}"
+        yield client

@@ -2,34 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from fastapi.testclient import TestClient
 
 from cabinetcloud.__main__ import main
-from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
-from cabinetd.ledger import Ledger, NewEvent, open_ledger
+from cabinetd.ledger import Ledger, NewEvent
 from testbed import cloudharness
 from tests.cabinetcloud.test_ingest import session, upload
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    opened = open_ledger(tmp_path / "cabinet", "sim-1")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def cloud(storage: Storage) -> Iterator[TestClient]:
-    cloudharness.seeded(storage)
-    token = cloudharness.enroll(storage)
-    with TestClient(create_app(storage, max_wait_s=0.2, poll_s=0.05)) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
 
 
 def flag(slot: int, serial: str, kind: str = "alarm_raised") -> NewEvent:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,28 +12,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from cabinetcloud import commands, schema
-from cabinetcloud.app import create_app
 from cabinetcloud.storage import Storage
-from cabinetd.ledger import Ledger, open_ledger
+from cabinetd.ledger import Ledger
 from cabinetproto.chain import GENESIS_HASH, event_hash
 from cabinetproto.wire import CommandKind
 from testbed import cloudharness
-
-
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[Ledger]:
-    opened = open_ledger(tmp_path / "cabinet", "sim-1")
-    yield opened
-    opened.close()
-
-
-@pytest.fixture
-def cloud(storage: Storage) -> Iterator[TestClient]:
-    cloudharness.seeded(storage)
-    token = cloudharness.enroll(storage)
-    with TestClient(create_app(storage, max_wait_s=0.2, poll_s=0.05)) as client:
-        client.headers["Authorization"] = f"Bearer {token}"
-        yield client
 
 
 def session(cloud: TestClient, ledger: Ledger, **override: Any) -> dict[str, Any]:

@@ -15,19 +15,19 @@ from testbed.cloudharness import FLEET_DEMO, free_port
 from testbed.soakrig import ROOT, Process
 
 
-def cloud(db: str, *words: str) -> list[str]:
+def cloud_command(db: str, *words: str) -> list[str]:
     return [sys.executable, "-m", "cabinetcloud", *words, "--db", db]
 
 
 def test_ok__a_long_poll_held_when_the_cloud_stops_gets_its_page(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cloud.sqlite3'}"
-    subprocess.run(cloud(db, "seed", str(FLEET_DEMO)), cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(cloud_command(db, "seed", str(FLEET_DEMO)), cwd=ROOT, check=True, capture_output=True)
     token_file = tmp_path / "token"
     enrol = ["enroll", "--cabinet", "sim-1", "--store", "demo", "--token-file", str(token_file)]
-    subprocess.run(cloud(db, *enrol), cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(cloud_command(db, *enrol), cwd=ROOT, check=True, capture_output=True)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    served = Process("cabinet-cloud", [*cloud(db, "serve", "--port", str(port))], url, tmp_path / "cloud.log")
+    served = Process("cabinet-cloud", [*cloud_command(db, "serve", "--port", str(port))], url, tmp_path / "cloud.log")
     served.start()
     try:
         headers = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
