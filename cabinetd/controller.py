@@ -101,6 +101,7 @@ class Controller(Subsystem):
                 on_changed=self._state_changed,
                 on_invalid=self._invalid_trigger,
                 on_door_timeout=self._door_timeout,
+                on_timer_failed=self._door_timer_failed,
             )
 
     @property
@@ -246,6 +247,10 @@ class Controller(Subsystem):
             self.session = None
             await step_refused(self.core, f"door deadline at slot {slot.number}", slot.number, refused)
         self._end_session(slot.number)
+
+    def _door_timer_failed(self, slot: Slot, error: Exception) -> None:
+        # Handled as any background step's failure: a ledger refusal recorded, else the daemon down.
+        self.post(StepFailed(f"door deadline at slot {slot.number}", error))
 
     async def _call_off(self, flow: Flow, reason: str) -> None:
         slot = self.core.slots[flow.slot]

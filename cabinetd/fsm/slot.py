@@ -112,6 +112,7 @@ class ClockTimeout(AsyncTimeout):
 InvalidTrigger = Callable[["Slot", Trigger, SlotState], Awaitable[None]]
 StateChanged = Callable[["Slot", SlotState, SlotState], Awaitable[None]]
 DoorTimeout = Callable[["Slot", SlotState], Awaitable[None]]
+TimerFailed = Callable[["Slot", Exception], None]
 
 
 class Slot:
@@ -129,6 +130,7 @@ class Slot:
         on_changed: StateChanged | None = None,
         on_invalid: InvalidTrigger | None = None,
         on_door_timeout: DoorTimeout | None = None,
+        on_timer_failed: TimerFailed | None = None,
         initial: SlotState = S.EMPTY,
     ) -> None:
         self.number = number
@@ -145,6 +147,7 @@ class Slot:
         self._on_changed = on_changed
         self._on_invalid = on_invalid
         self._on_door_timeout = on_door_timeout
+        self._on_timer_failed = on_timer_failed
         self.machine = build_machine(self, door_open_s, initial)
 
     # Conditions read by the table (the machine passes its event; they need only the slot).
@@ -174,8 +177,22 @@ class Slot:
             await self._on_changed(self, before, self.state)
 
     async def _door_timed_out(self, event: Any) -> None:
-        if self._on_door_timeout is not None:
+        if self._on_door_timeout is None:
+            return
+        try:
             await self._on_door_timeout(self, self.state)
+        except Exception as error:  # the machine would only log it: the timer is a task nobody awaits
+            self.timer_failed(error)
+
+    def timer_failed(self, error: Exception) -> None:
+        """The door timer's handling raised: its owner hears of it, or the loop's handler does (which
+        logs it); either way it is not left in a task that nobody awaits."""
+        if self._on_timer_failed is not None:
+            self._on_timer_failed(self, error)
+            return
+        asyncio.get_running_loop().call_exception_handler(
+            {"message": f"slot {self.number}: the door timer failed", "exception": error}
+        )
 
     def stop_timers(self) -> None:
         """Cancel a running door timer: a stopped controller must not act on its slots afterwards."""

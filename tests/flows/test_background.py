@@ -104,3 +104,11 @@ async def test_fail__a_slot_held_dispensing_beyond_the_bound_is_a_fault_and_star
     await rig.until(lambda: rig.state(slot) in ("ready", "charging"))
     await rig.clock.advance(2)
     assert not rig.controller.stalled(time.monotonic())
+
+
+async def test_fail__a_door_timer_that_fails_takes_the_controller_down(rig: Rig) -> None:
+    rig.controller.slots[1].timer_failed(RuntimeError("a bug in the door deadline"))
+    controller_task = next(task for task in rig.tasks if task.get_name() == "controller")
+    expected = "background step .door deadline at slot 1. failed: a bug in the door deadline"
+    with pytest.raises(BackgroundStepFailed, match=expected):
+        await asyncio.wait_for(asyncio.shield(controller_task), 5)

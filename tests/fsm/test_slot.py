@@ -151,3 +151,25 @@ def test_ok__cabinetd_fsm_diagram_prints_mermaid(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "stateDiagram-v2" in out
     assert "DISPENSING --> READY: dispense_cancelled [is_charged]" in out
+
+
+async def test_fail__a_door_timeout_that_raises_reaches_the_slots_owner() -> None:
+    clock, rec, failures = ManualClock(), Recorder(), list[tuple[int, str]]()
+
+    async def broken(slot: Slot, state: SlotState) -> None:
+        raise RuntimeError("a bug in the door deadline")
+
+    slot = Slot(
+        7,
+        "pda",
+        clock=clock,
+        door_open_s=20,
+        on_changed=rec.changed,
+        on_door_timeout=broken,
+        on_timer_failed=lambda failed, error: failures.append((failed.number, str(error))),
+        initial=S.READY,
+    )
+    slot.device, slot.battery, slot.threshold = "D1", 90, 60
+    await slot.fire(T.RENT)
+    await clock.advance(20.1)
+    assert failures == [(7, "a bug in the door deadline")]
