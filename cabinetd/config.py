@@ -92,6 +92,16 @@ class TimeoutsSection(Section):
     transient_state_s: Seconds = 600.0
 
 
+class KioskSection(Section):
+    """The touchscreen: how it speaks to the people at the cabinet."""
+
+    language: Literal["zh-CN", "en"] = "zh-CN"  # every person starts in it; the page's catalogues
+    sound: StrictBool = True  # a short tone on unlock and on refusal
+    help_contact: Annotated[str, Field(max_length=120)] = ""  # the store's contact in the Help corner
+    # A person who holds a device is asked first ("My devices") instead of a return slot opening at once.
+    ask_before_return: StrictBool = False
+
+
 class LogSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -225,6 +235,7 @@ class CabinetConfig(Section):
     api: ApiSection = ApiSection()
     cloud: CloudSection = CloudSection()
     timeouts: TimeoutsSection = TimeoutsSection()
+    kiosk: KioskSection = KioskSection()
     log: LogSection = LogSection()
     hal: HalSection = HalSection()
     buses: dict[str, BusSection] = {}

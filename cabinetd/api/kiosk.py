@@ -41,10 +41,14 @@ CHOICES: Final = frozenset({"rent", "return", "cancel"})
 
 def kiosk_model(view: CabinetView) -> dict[str, Any]:
     session = view.session()
+    kiosk = view.config.kiosk
     return {
         "screen": view.screen.snapshot(),
         "cabinet": {
             "online": view.online(),
+            "language": kiosk.language,
+            "sound": kiosk.sound,
+            "help_contact": kiosk.help_contact,
             "ready": [asdict(count) for count in view.ready()],
             "modules": [asdict(module) for module in view.modules()],
             "slots": [asdict(mark) for mark in view.slot_marks()],
