@@ -17,7 +17,7 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, Page
 
 from tests.api.kiosk.daemon import ROOT
-from tests.api.kiosk.documents import Document, capture
+from tests.api.kiosk.documents import Document
 from tests.api.kiosk.layout_checks import layout_problems
 from tests.api.kiosk.replay import deliver, open_replayed
 
@@ -31,11 +31,6 @@ SHOT_SIZES = {(800, 480), (1280, 800)}
 # Page states a document alone does not give: the stream lost, the help panel open.
 EXTRA = ("reconnecting", "help")
 AXE = Axe()
-
-
-@pytest.fixture(scope="module")
-def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Document]:
-    return capture(tmp_path_factory.mktemp("cabinet"))
 
 
 @pytest.fixture
