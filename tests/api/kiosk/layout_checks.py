@@ -13,7 +13,8 @@ MEASURE = """
   const vw = document.documentElement.clientWidth, vh = document.documentElement.clientHeight;
   const name = (e) => {
     const text = (e.textContent || "").trim().replace(/\\s+/g, " ").slice(0, 40);
-    const id = e.id ? `#${e.id}` : `${e.tagName.toLowerCase()}${e.classList.length ? "." + [...e.classList].join(".") : ""}`;
+    const classes = e.classList.length ? "." + [...e.classList].join(".") : "";
+    const id = e.id ? `#${e.id}` : `${e.tagName.toLowerCase()}${classes}`;
     return text ? `${id} "${text}"` : id;
   };
   const shown = (e) => {
@@ -30,7 +31,8 @@ MEASURE = """
     if (!shown(e)) continue;
     const box = e.getBoundingClientRect();
     if (box.left < 0 || box.top < 0 || box.right > vw + 0.5 || box.bottom > vh + 0.5) {
-      problems.push(`${name(e)} is outside the viewport: ${Math.round(box.left)},${Math.round(box.top)} to ${Math.round(box.right)},${Math.round(box.bottom)}`);
+      const [l, t, r, b] = [box.left, box.top, box.right, box.bottom].map(Math.round);
+      problems.push(`${name(e)} is outside the viewport: ${l},${t} to ${r},${b}`);
     }
     if (box.width < minimum || box.height < minimum) {
       problems.push(`${name(e)} is a ${Math.round(box.width)}x${Math.round(box.height)} touch target`);
@@ -40,7 +42,8 @@ MEASURE = """
     if (!shown(e) || e.tagName === "svg" || e.closest("svg")) continue;
     if (e.scrollWidth > e.clientWidth + 1 || e.scrollHeight > e.clientHeight + 1) {
       if (e.clientWidth === 0 && e.clientHeight === 0) continue; // inline boxes have no client box
-      problems.push(`${name(e)} overflows its box: ${e.scrollWidth}x${e.scrollHeight} in ${e.clientWidth}x${e.clientHeight}`);
+      const content = `${e.scrollWidth}x${e.scrollHeight}`;
+      problems.push(`${name(e)} overflows its box: ${content} in ${e.clientWidth}x${e.clientHeight}`);
     }
     const box = e.getBoundingClientRect();
     if (box.right > vw + 0.5 || box.bottom > vh + 0.5) {

@@ -47,9 +47,7 @@ EVENT_SOURCE = """
 def _answer(document: dict[str, Any]) -> Any:
     def answer(route: Route) -> None:
         path = route.request.url.removeprefix(ORIGIN).split("?")[0]
-        if route.request.method == "POST":
-            route.fulfill(status=200, content_type="application/json", body=json.dumps(document))
-        elif path == "/kiosk/state":
+        if route.request.method == "POST" or path == "/kiosk/state":
             route.fulfill(status=200, content_type="application/json", body=json.dumps(document))
         elif path == "/":
             route.fulfill(status=200, content_type="text/html", body=(STATIC / "kiosk.html").read_bytes())

@@ -140,7 +140,8 @@ def test_ok__the_deployment_installs_the_cjk_font_the_tests_install() -> None:
     assert CJK_FONT_PACKAGE in apt_packages()
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
     system = re.search(r"^SYSTEM_PACKAGES := (.*)$", makefile, re.MULTILINE)
-    assert system is not None and CJK_FONT_PACKAGE in system.group(1).split()
+    assert system is not None
+    assert CJK_FONT_PACKAGE in system.group(1).split()
     assert f'"{CJK_FAMILY}"' in (STATIC / "kiosk.css").read_text(encoding="utf-8")  # first in the stack
 
 

@@ -50,7 +50,8 @@ def test_ok__the_open_slot_is_a_very_large_number_and_marked_on_the_front(
     expect(digits).to_have_text(str(slot))
     assert float(digits.evaluate("(e) => parseFloat(getComputedStyle(e).fontSize)")) >= 96
     box = digits.bounding_box()
-    assert box is not None and box["height"] >= 96
+    assert box is not None
+    assert box["height"] >= 96
     marked = small.locator("#front svg rect.open")
     expect(marked).to_have_count(1)
     expect(marked).to_have_attribute("data-slot", str(slot))
