@@ -220,6 +220,15 @@ def work_types(store: Store) -> list[WorkType]:
     return [found for (work_type_id,) in rows if (found := work_type(store, work_type_id)) is not None]
 
 
+def staff_of_store(store: Store, store_id: str) -> list[StaffMember]:
+    """The active staff members of one store (the people who may come to rent at its cabinets)."""
+    columns = list(StaffMember.model_fields)
+    rows = store.rows(
+        f"SELECT {', '.join(columns)} FROM staff WHERE store = ? AND active ORDER BY staff_id", (store_id,)
+    )
+    return [StaffMember.model_validate(dict(zip(columns, values, strict=True))) for values in rows]
+
+
 def fleet_device(store: Store, serial: str) -> FleetDevice | None:
     record = _one(store, ENTITIES["devices"], "serial = ?", (serial,))
     return None if record is None else FleetDevice.model_validate(record)
