@@ -208,6 +208,15 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ),
         _roster_badges,
     ),
+    Migration(
+        5,
+        "work types and device models keep their names in every language the roster gives",
+        (
+            # Language tag → name as JSON; {} until the cloud sends names (an older cloud never does).
+            "ALTER TABLE work_types ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE device_models ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+        ),
+    ),
 )
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version
