@@ -38,10 +38,3 @@ def default_name(names: Mapping[str, str]) -> str:
     """The plain name: the first language's."""
     return next(iter(names.values()))
 
-
-def pick(names: Mapping[str, str], name: str, language: str) -> str:
-    """The name in `language`, else in its base language (zh for zh-CN), else the plain name."""
-    if language in names:
-        return names[language]
-    base = language.split("-", 1)[0]
-    return names.get(base, name)
