@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from cabinetcloud import fleet, schema
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import MIGRATIONS, Storage, current_version
+from cabinetd.ledger import Ledger
 from cabinetproto.wire import Entity
 from testbed import cloudharness
 
@@ -118,3 +119,16 @@ def test_ok__a_database_of_schema_version_2_gains_names_and_keeps_its_rows(tmp_p
     assert pricing is not None
     assert pricing["names"]["zh-CN"] == "价签"
     upgraded.dispose()
+
+
+def test_ok__a_cabinet_applying_the_feed_keeps_the_names(sqlite_storage: Storage, ledger: Ledger) -> None:
+    cloudharness.seeded(sqlite_storage)
+    with sqlite_storage.reading() as conn:
+        page = fleet.changes_after(conn, 0, 100, "demo")
+    ledger.apply_replica(page.ops, page.cursor)
+    work_type = ledger.work_type("stock-taking")
+    model = ledger.device_model("pda-s1")
+    assert work_type is not None
+    assert model is not None
+    assert (work_type.name, work_type.names) == ("Stock-taking", {"en": "Stock-taking", "zh-CN": "盘点"})
+    assert (model.name, model.names["zh-CN"]) == ("Standard handheld S1", "标准手持终端 S1")
