@@ -70,7 +70,9 @@ def _local_name(value: object) -> str | dict[str, str]:
         except NamesError as exc:
             raise PydanticCustomError("name", "{reason}", {"reason": str(exc)}) from None
     example = '{ en = "Price tags", zh-CN = "价签" }'
-    raise PydanticCustomError("name", "must be a string or a table of names by language, e.g. {example}", {"example": example})
+    raise PydanticCustomError(
+        "name", "must be a string or a table of names by language, e.g. {example}", {"example": example}
+    )
 
 
 Ident = Annotated[str, AfterValidator(_ident)]

@@ -13,13 +13,14 @@ from tests.ledger.helpers import CABINET, StepClock
 from tests.ledger.test_replicas import PICKING, op
 
 NAMES = {"en": "Picking", "zh-CN": "拣货"}
+MODEL = {"name": "Zebra TC21", "names": {"zh-CN": "斑马 TC21"}, "slot_types": ["s"]}
 
 
 def test_ok__names_from_the_cloud_are_kept_beside_the_plain_name(ledger: Ledger) -> None:
     ledger.apply_replica(
         [
             op("work_types", "picking", 1, {**PICKING, "names": NAMES}),
-            op("device_models", "TC21", 1, {"name": "Zebra TC21", "names": {"zh-CN": "斑马 TC21"}, "slot_types": ["s"]}),
+            op("device_models", "TC21", 1, MODEL),
         ],
         cursor="2",
     )

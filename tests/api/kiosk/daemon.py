@@ -66,7 +66,9 @@ def demo_roster() -> list[dict[str, Any]]:
     def named(entry: dict[str, Any]) -> dict[str, Any]:
         # As the cloud stores a seed name: the plain one (the first language's), and the table.
         name = entry["name"]
-        return {"name": name, "names": {}} if isinstance(name, str) else {"name": next(iter(name.values())), "names": name}
+        if isinstance(name, str):
+            return {"name": name, "names": {}}
+        return {"name": next(iter(name.values())), "names": name}
 
     for n, wt in enumerate(fleet["work_types"]):
         apps = [
