@@ -18,7 +18,7 @@ from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
-from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_for_scarcity
+from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_devices, rank_for_scarcity
 from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetproto.chain import uuid7
 from cabinetproto.enums import Alarm, SlotState
@@ -40,9 +40,12 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     """Hand out the best device for this work; False (with the reason on screen) when none can go."""
     await rejudge(core, only_if_changed=True)  # thresholds as the roster has them now
     wanted = policy_work_type(work_type)
-    ranked = rank_for_scarcity(core.slot_views(), wanted, waiting_work(core, staff))
+    views = core.slot_views()
+    ranked = rank_devices(views, wanted)
+    if len(ranked) > 1:  # a choice to make: keep back what other work needs (docs/flows.md)
+        ranked = rank_for_scarcity(views, wanted, waiting_work(core, staff))
     if not ranked:
-        minutes = minutes_until_ready(core.slot_views(), wanted)
+        minutes = minutes_until_ready(views, wanted)
         core.refuse(Refusal.NO_DEVICE_AVAILABLE.value, staff, minutes)
         return False
     for view in ranked:

@@ -58,6 +58,7 @@ def test_ok__a_version_4_ledger_gains_names_and_keeps_its_roster(state_dir: Path
     ledger.apply_replica([op("work_types", "picking", 1, PICKING)], cursor="1")
     ledger.store.run("ALTER TABLE work_types DROP COLUMN names")
     ledger.store.run("ALTER TABLE device_models DROP COLUMN names")
+    ledger.store.run("DROP INDEX staff_store")
     ledger.store.run("PRAGMA user_version = 4")
     ledger.close()
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
@@ -70,3 +71,15 @@ def test_ok__a_version_4_ledger_gains_names_and_keeps_its_roster(state_dir: Path
         assert reopened.work_type("picking") == work_type.model_copy(update={"names": NAMES})
     finally:
         reopened.close()
+
+
+def test_ok__the_store_s_active_staff_are_read_by_store(ledger: Ledger) -> None:
+    def member(staff_id: str, store: str, active: bool = True) -> dict[str, object]:
+        data = {"badge": f"000000000{staff_id[-1]}", "badge_format": 2, "name": staff_id, "store": store,
+                "work_type": "picking", "role": "staff", "active": active, "pin_hash": None}
+        return op("staff", staff_id, 1, data)
+
+    ledger.apply_replica([member("S-1", "demo"), member("S-2", "north"), member("S-3", "demo", False)], cursor="3")
+    assert [staff.staff_id for staff in ledger.staff_of_store("demo")] == ["S-1"]
+    plan = ledger.store.rows("EXPLAIN QUERY PLAN SELECT staff_id FROM staff WHERE store = ? AND active", ("demo",))
+    assert any("staff_store" in str(row[-1]) for row in plan)

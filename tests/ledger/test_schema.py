@@ -51,6 +51,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
     store = ledger.store
     store.run("ALTER TABLE work_types DROP COLUMN names")
     store.run("ALTER TABLE device_models DROP COLUMN names")
+    store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")
     store.run("ALTER TABLE staff DROP COLUMN badge_key")
     store.run("CREATE INDEX staff_badge ON staff (badge)")
@@ -124,6 +125,7 @@ def test_ok__version_4_puts_the_old_hex_badges_in_the_roster_form(state_dir: Pat
     store = ledger.store
     store.run("ALTER TABLE work_types DROP COLUMN names")
     store.run("ALTER TABLE device_models DROP COLUMN names")
+    store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")
     store.run("ALTER TABLE staff DROP COLUMN badge_key")
     store.run("CREATE INDEX staff_badge ON staff (badge)")
