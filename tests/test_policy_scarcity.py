@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cabinetd.policy import DeviceView, SlotView, WorkType, rank_devices, rank_for_scarcity, suits
@@ -54,6 +54,8 @@ def test_fail__a_device_no_other_rule_allows_is_still_never_offered() -> None:
 
 
 MODELS = ["TC21", "CT60", "EDA52"]
+# Cheap examples, so many of them; no deadline: a loaded test machine is not a failure of the rule.
+MANY = settings(max_examples=200, deadline=None)
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ def left_without(cabinet: Cabinet, taken: SlotView) -> set[str]:
     return {other.id for other in cabinet.others if not any(suits(slot, other) for slot in left)}
 
 
+@MANY
 @given(cabinets())
 def test_ok__scarcity_reorders_and_never_refuses(cabinet: Cabinet) -> None:
     ranked = rank_for_scarcity(cabinet.stock, cabinet.renter, cabinet.others)
@@ -95,6 +98,7 @@ def test_ok__scarcity_reorders_and_never_refuses(cabinet: Cabinet) -> None:
     assert sorted(slot.number for slot in ranked) == sorted(slot.number for slot in plain)
 
 
+@MANY
 @given(cabinets(max_work_types=2))
 def test_ok__a_rent_never_leaves_a_work_type_with_no_device_when_another_choice_served_both(cabinet: Cabinet) -> None:
     ranked = rank_for_scarcity(cabinet.stock, cabinet.renter, cabinet.others)
@@ -106,6 +110,7 @@ def test_ok__a_rent_never_leaves_a_work_type_with_no_device_when_another_choice_
         assert all(other.id in left_without(cabinet, alternative) for alternative in ranked)
 
 
+@MANY
 @given(cabinets())
 def test_ok__any_work_type_left_without_is_a_trade_for_another_that_keeps_one(cabinet: Cabinet) -> None:
     ranked = rank_for_scarcity(cabinet.stock, cabinet.renter, cabinet.others)
