@@ -25,6 +25,7 @@ from cabinetd.ledger.replicas import StaffMember
 from cabinetd.logbuffer import Kept
 from cabinetd.policy import Role
 from cabinetd.sim.usbbus import SimUsbBackend
+from cabinetd.views import Session
 from cabinetproto import events, wire
 from cabinetproto.enums import DeviceHealth
 
@@ -94,6 +95,8 @@ USED_BY_NAME: list[object] = [
     # them and kept in the ledger's usage and self-test evidence.
     agentprotocol.UsageReport.until_ms,
     agentprotocol.SessionEnded.signed_out,
+    # A field of the kiosk's document (docs/kiosk.md): the page reads it from the JSON.
+    Session.work_type_names,
     # Fields of the control socket's answers (docs/cabinetctl.md): cabinetctl prints them as JSON.
     shapes.Status.uptime_s,
     shapes.Versions.cabinetd,

@@ -29,8 +29,8 @@ from cabinetproto.wire import ChangeOp, ChangesPage, Entity, Snapshot, page_chec
 # Each replicated entity: its table, the column that is its id, and the columns held as JSON text.
 TABLES: Final[dict[Entity, tuple[sa.Table, str, tuple[str, ...]]]] = {
     Entity.STAFF: (schema.staff, "id", ()),
-    Entity.WORK_TYPES: (schema.work_types, "id", ("apps", "device_models")),
-    Entity.DEVICE_MODELS: (schema.device_models, "id", ()),
+    Entity.WORK_TYPES: (schema.work_types, "id", ("apps", "device_models", "names")),
+    Entity.DEVICE_MODELS: (schema.device_models, "id", ("names",)),
     Entity.DEVICES: (schema.devices, "serial", ()),
 }
 
@@ -73,9 +73,10 @@ def wire_data(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
             "rental_limit_minutes": row["rental_limit_minutes"],
             "max_devices_per_staff": row["device_limit"],
             "device_models": row["device_models"],
+            "names": row["names"],
         }
     if entity is Entity.DEVICE_MODELS:
-        return {"model": row["id"], "name": row["name"], "slot_types": [row["slot_type"]]}
+        return {"model": row["id"], "name": row["name"], "names": row["names"], "slot_types": [row["slot_type"]]}
     return {"serial": row["serial"], "model": row["model"], "store": row["store"], "active": row["active"]}
 
 

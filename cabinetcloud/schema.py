@@ -136,6 +136,8 @@ work_types = sa.Table(
     sa.Column("device_limit", sa.Integer, nullable=False),
     sa.Column("device_models", sa.Text, nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+    # Language tag → name (JSON); {} for an entry given one plain name (schema version 3).
+    sa.Column("names", sa.Text, nullable=False, server_default="{}"),
 )
 
 device_models = sa.Table(
@@ -145,6 +147,7 @@ device_models = sa.Table(
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("slot_type", sa.String(64), nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
+    sa.Column("names", sa.Text, nullable=False, server_default="{}"),  # as work_types.names
 )
 
 devices = sa.Table(

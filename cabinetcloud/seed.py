@@ -15,12 +15,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, ValidationError
 from pydantic_core import PydanticCustomError
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import fleet, schema
 from cabinetproto.badges import Badge, BadgeError, parse_roster
+from cabinetproto.names import MAX_NAME, NamesError, check_names, default_name
 from cabinetproto.pins import MAX_PIN_DIGITS, MIN_PIN_DIGITS, hash_pin, verify_pin
 from cabinetproto.wire import Entity
 
@@ -55,8 +56,35 @@ def _badge(value: str) -> str:
     return badge.roster_text()
 
 
+def _local_name(value: object) -> str | dict[str, str]:
+    """One plain name, or a table of them by language (`name = { en = "Price tags", zh-CN = "价签" }`)."""
+    if isinstance(value, str):
+        if not value.strip():
+            raise PydanticCustomError("name", "must not be empty")
+        if len(value) > MAX_NAME:
+            raise PydanticCustomError("name", "must be at most {most} characters", {"most": MAX_NAME})
+        return value
+    if isinstance(value, dict) and all(isinstance(name, str) for name in value.values()):
+        try:
+            return check_names(value)
+        except NamesError as exc:
+            raise PydanticCustomError("name", "{reason}", {"reason": str(exc)}) from None
+    example = '{ en = "Price tags", zh-CN = "价签" }'
+    raise PydanticCustomError(
+        "name", "must be a string or a table of names by language, e.g. {example}", {"example": example}
+    )
+
+
 Ident = Annotated[str, AfterValidator(_ident)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+LocalName = Annotated[str | dict[str, str], PlainValidator(_local_name)]
+
+
+def _names(name: str | dict[str, str]) -> dict[str, Any]:
+    """The columns of a name: the plain one (the first language's), and the table ({} for a plain name)."""
+    if isinstance(name, str):
+        return {"name": name, "names": {}}
+    return {"name": default_name(name), "names": dict(name)}
 
 
 class Entry(BaseModel):
@@ -80,7 +108,7 @@ class SeedApp(Entry):
 
 class SeedWorkType(Entry):
     id: Ident
-    name: Name
+    name: LocalName
     apps: list[SeedApp] = []
     battery_threshold: Annotated[int, Field(ge=0, le=100)]
     rental_limit_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)]
@@ -90,7 +118,7 @@ class SeedWorkType(Entry):
 
 class SeedDeviceModel(Entry):
     id: Ident
-    name: Name
+    name: LocalName
     slot_type: Ident
 
 
@@ -314,11 +342,16 @@ def apply(conn: Connection, seed: SeedFile, *, prune: bool = False) -> SeedRepor
     for cabinet in seed.cabinets:
         count("cabinets", _plain_upsert(conn, schema.cabinets, cabinet.model_dump()))
     replicated: list[tuple[Entity, list[dict[str, Any]]]] = [
-        (Entity.DEVICE_MODELS, [m.model_dump() for m in seed.device_models]),
+        (Entity.DEVICE_MODELS, [{**m.model_dump(), **_names(m.name)} for m in seed.device_models]),
         (
             Entity.WORK_TYPES,
             [
-                {**w.model_dump(), "apps": [a.model_dump() for a in w.apps], "device_models": list(w.device_models)}
+                {
+                    **w.model_dump(),
+                    **_names(w.name),
+                    "apps": [a.model_dump() for a in w.apps],
+                    "device_models": list(w.device_models),
+                }
                 for w in seed.work_types
             ],
         ),

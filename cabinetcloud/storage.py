@@ -186,8 +186,17 @@ def _v2_roster_badges(conn: Connection) -> None:
         fleet.upsert(conn, Entity.STAFF, {**row, "badge": badge.roster_text()})
 
 
+def _v3_names(conn: Connection) -> None:
+    """Work types and device models gain `names` (language → name). A database made by this version's
+    first step already has the columns (it creates the tables as schema.py has them now)."""
+    for table in ("work_types", "device_models"):
+        columns = {column["name"] for column in sa.inspect(conn).get_columns(table)}
+        if "names" not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN names TEXT NOT NULL DEFAULT '{{}}'")
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v3_names]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:

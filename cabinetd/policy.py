@@ -131,6 +131,33 @@ def rank_devices(slots: Iterable[SlotView], work_type: WorkType) -> list[SlotVie
     return sorted(candidates, key=key)
 
 
+def rank_for_scarcity(
+    slots: Iterable[SlotView], work_type: WorkType, others: Iterable[WorkType] = ()
+) -> list[SlotView]:
+    """Slots to hand out from, best first, keeping back what other work needs (docs/flows.md, "Device
+    choice"). `others` are the other work types someone in the store may still rent for.
+
+    Among the devices that suit this work, the best leaves the fewest of `others` with no ready device
+    that suits them; then the one that fewer of `others` could use at all (a device only this work can
+    take goes before one another work could take); then `rank_devices`' order. Every suiting device is
+    still offered: scarcity reorders, it never refuses.
+    """
+    stock = list(slots)
+    ranked = rank_devices(stock, work_type)
+    waiting = [other for other in others if other.id != work_type.id]
+    if not waiting or len(ranked) < 2:
+        return ranked
+    suiting = {other.id: {slot.number for slot in stock if suits(slot, other)} for other in waiting}
+
+    def key(item: tuple[int, SlotView]) -> tuple[int, int, int]:
+        order, slot = item
+        left_without = sum(1 for numbers in suiting.values() if not numbers - {slot.number})
+        wanted_by = sum(1 for numbers in suiting.values() if slot.number in numbers)
+        return (left_without, wanted_by, order)
+
+    return [slot for _, slot in sorted(enumerate(ranked), key=key)]
+
+
 def minutes_until_ready(slots: Iterable[SlotView], work_type: WorkType) -> int | None:
     """When no device suits: the estimated minutes until a charging one will, from its charge rate;
     None when no charging device of a fitting model is gaining charge."""

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import metadata
 from typing import Any, Final, Literal
@@ -141,6 +141,7 @@ class ReadyCount:
     work_type: str
     name: str
     count: int  # devices that could be handed out for this work now
+    names: dict[str, str] = field(default_factory=dict)  # language tag → name; {}: only `name`
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,7 @@ class Session:
     work_type: str
     held: list[Held]
     choices: list[str]
+    work_type_names: dict[str, str] = field(default_factory=dict)  # language tag → name; {}: only `work_type`
 
 
 def part(state: PartState) -> Part:
@@ -342,7 +344,8 @@ class CabinetView:
         counts = []
         for work_type in self.core.ledger.work_types():
             wanted = policy_work_type(work_type)
-            counts.append(ReadyCount(work_type.id, work_type.name, sum(1 for view in views if suits(view, wanted))))
+            count = sum(1 for view in views if suits(view, wanted))
+            counts.append(ReadyCount(work_type.id, work_type.name, count, dict(work_type.names)))
         return counts
 
     def slot_marks(self) -> list[SlotMark]:
@@ -365,4 +368,5 @@ class CabinetView:
         rentals = ledger.held_by(staff.staff_id) if session.kind in ("rent", "return") else []
         held = [Held(r.device, r.due_at, datetime.fromisoformat(r.due_at) <= now) for r in rentals]
         name = work_type.name if work_type else staff.work_type
-        return Session(session.kind, staff.name, name, held, list(session.choices))
+        names = dict(work_type.names) if work_type else {}
+        return Session(session.kind, staff.name, name, held, list(session.choices), names)

@@ -18,7 +18,8 @@ from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import LinkError, LockFault
 from cabinetd.ledger import NewEvent
 from cabinetd.ledger.replicas import StaffMember, WorkType
-from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_devices
+from cabinetd.policy import Refusal, due_at, minutes_until_ready, rank_devices, rank_for_scarcity
+from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetproto.chain import uuid7
 from cabinetproto.enums import Alarm, SlotState
 
@@ -39,9 +40,12 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
     """Hand out the best device for this work; False (with the reason on screen) when none can go."""
     await rejudge(core, only_if_changed=True)  # thresholds as the roster has them now
     wanted = policy_work_type(work_type)
-    ranked = rank_devices(core.slot_views(), wanted)
+    views = core.slot_views()
+    ranked = rank_devices(views, wanted)
+    if len(ranked) > 1:  # a choice to make: keep back what other work needs (docs/flows.md)
+        ranked = rank_for_scarcity(views, wanted, waiting_work(core, staff))
     if not ranked:
-        minutes = minutes_until_ready(core.slot_views(), wanted)
+        minutes = minutes_until_ready(views, wanted)
         core.refuse(Refusal.NO_DEVICE_AVAILABLE.value, staff, minutes)
         return False
     for view in ranked:
@@ -55,6 +59,27 @@ async def start_rent(core: Core, staff: StaffMember, work_type: WorkType) -> boo
             return True
     core.refuse(Refusal.NO_DEVICE_AVAILABLE.value, staff)
     return False
+
+
+def waiting_work(core: Core, renter: StaffMember) -> list[PolicyWorkType]:
+    """The other work types someone in this cabinet's store may still rent for: an active staff
+    member (not the renter) who holds fewer devices than their work type allows."""
+    held: dict[str, int] = {}
+    for rental in core.ledger.open_rentals():
+        held[rental.staff] = held.get(rental.staff, 0) + 1
+    work_types = {work_type.id: work_type for work_type in core.work_types()}
+    waiting: dict[str, PolicyWorkType] = {}
+    for member in core.ledger.staff_of_store(core.config.cabinet.store):
+        found = work_types.get(member.work_type)
+        if (
+            member.staff_id == renter.staff_id
+            or found is None
+            or found.id in waiting
+            or held.get(member.staff_id, 0) >= found.max_devices_per_staff
+        ):
+            continue
+        waiting[found.id] = policy_work_type(found)
+    return list(waiting.values())
 
 
 async def provision(core: Core, slot: Slot, work_type: WorkType) -> bool:

@@ -226,6 +226,10 @@ class Ledger:
     def work_types(self) -> list[WorkType]:
         return replicas.work_types(self._store)
 
+    def staff_of_store(self, store_id: str) -> list[StaffMember]:
+        """The store's active staff on the roster replica."""
+        return replicas.staff_of_store(self._store, store_id)
+
     def fleet_device(self, serial: str) -> FleetDevice | None:
         return replicas.fleet_device(self._store, serial)
 

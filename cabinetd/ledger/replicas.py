@@ -13,12 +13,26 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.store import Store
 from cabinetproto.badges import BADGE_FORMAT, Badge, BadgeError, parse_old, parse_roster
 from cabinetproto.events import Ident, describe
+from cabinetproto.names import NamesError, check_names
+
+
+def _names(value: dict[str, str]) -> dict[str, str]:
+    if not value:
+        return value  # a cloud that sends one plain name
+    try:
+        return check_names(value)
+    except NamesError as exc:
+        raise ValueError(str(exc)) from None
+
+
+# Language tag → name, beside the plain `name` (cabinetproto.names); {} when the cloud gives only that.
+Names = Annotated[dict[str, str], AfterValidator(_names)]
 
 
 class Replica(BaseModel):
@@ -60,12 +74,14 @@ class WorkType(Replica):
     # The app launched when the device is handed out; the first app when unset.
     home_app: Annotated[str, Field(min_length=1, max_length=200)] | None = None
     max_devices_per_staff: Annotated[int, Field(ge=1, le=100)] = 1
+    names: Names = {}
 
 
 class DeviceModel(Replica):
     model: Ident
     name: Annotated[str, Field(max_length=200)]
     slot_types: list[Ident]
+    names: Names = {}
 
 
 class FleetDevice(Replica):
@@ -97,8 +113,8 @@ class Entity:
 
 ENTITIES: Final[dict[str, Entity]] = {
     "staff": Entity("staff", "staff_id", StaffMember),
-    "work_types": Entity("work_types", "id", WorkType, ("device_models", "apps")),
-    "device_models": Entity("device_models", "model", DeviceModel, ("slot_types",)),
+    "work_types": Entity("work_types", "id", WorkType, ("device_models", "apps", "names")),
+    "device_models": Entity("device_models", "model", DeviceModel, ("slot_types", "names")),
     "devices": Entity("fleet_devices", "serial", FleetDevice),
 }
 
@@ -218,6 +234,15 @@ def work_types(store: Store) -> list[WorkType]:
     entity = ENTITIES["work_types"]
     rows = store.rows(f"SELECT id FROM {entity.table} ORDER BY id")
     return [found for (work_type_id,) in rows if (found := work_type(store, work_type_id)) is not None]
+
+
+def staff_of_store(store: Store, store_id: str) -> list[StaffMember]:
+    """The active staff members of one store (the people who may come to rent at its cabinets)."""
+    columns = list(StaffMember.model_fields)
+    rows = store.rows(
+        f"SELECT {', '.join(columns)} FROM staff WHERE store = ? AND active ORDER BY staff_id", (store_id,)
+    )
+    return [StaffMember.model_validate(dict(zip(columns, values, strict=True))) for values in rows]
 
 
 def fleet_device(store: Store, serial: str) -> FleetDevice | None:

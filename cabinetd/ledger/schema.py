@@ -208,6 +208,18 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
         ),
         _roster_badges,
     ),
+    Migration(
+        5,
+        "work types and device models keep their names in every language the roster gives; staff found by store",
+        (
+            # Language tag → name as JSON; {} until the cloud sends names (an older cloud never does).
+            "ALTER TABLE work_types ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+            "ALTER TABLE device_models ADD COLUMN names TEXT NOT NULL DEFAULT '{}'",
+            # A rent weighs what the store's other staff may still need (docs/flows.md, "Device
+            # choice"): their rows are found by store, not by reading every store's roster.
+            "CREATE INDEX staff_store ON staff (store)",
+        ),
+    ),
 )
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version

@@ -49,6 +49,9 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
     expected = snapshot(ledger)
     # Take the file back to what version 1 wrote: the same tables without the reminder columns.
     store = ledger.store
+    store.run("ALTER TABLE work_types DROP COLUMN names")
+    store.run("ALTER TABLE device_models DROP COLUMN names")
+    store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")
     store.run("ALTER TABLE staff DROP COLUMN badge_key")
     store.run("CREATE INDEX staff_badge ON staff (badge)")
@@ -67,7 +70,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
 
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == SCHEMA_VERSION == 4
+        assert schema_version(reopened.store) == SCHEMA_VERSION == 5
         assert snapshot(reopened) == expected
         assert reopened.rebuild().identical
     finally:
@@ -98,7 +101,7 @@ def test_fail__a_file_from_newer_software_is_refused_and_left_alone(state_dir: P
     with pytest.raises(LedgerError) as caught:
         open_ledger(state_dir, CABINET)
     assert str(caught.value) == (
-        f"ledger {path} has schema version 7, newer than this software knows (4); refusing to open it"
+        f"ledger {path} has schema version 7, newer than this software knows ({SCHEMA_VERSION}); refusing to open it"
     )
     assert sorted(p.name for p in state_dir.iterdir()) == ["ledger.sqlite3"]
 
@@ -120,6 +123,9 @@ def test_ok__version_4_puts_the_old_hex_badges_in_the_roster_form(state_dir: Pat
     events = ledger.store.rows("SELECT seq, staff, payload, hash FROM events ORDER BY id")
     # Take the staff replica back to what version 3 held: what the reader reported, in hex.
     store = ledger.store
+    store.run("ALTER TABLE work_types DROP COLUMN names")
+    store.run("ALTER TABLE device_models DROP COLUMN names")
+    store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")
     store.run("ALTER TABLE staff DROP COLUMN badge_key")
     store.run("CREATE INDEX staff_badge ON staff (badge)")
@@ -135,7 +141,7 @@ def test_ok__version_4_puts_the_old_hex_badges_in_the_roster_form(state_dir: Pat
 
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == 4
+        assert schema_version(reopened.store) == SCHEMA_VERSION
         assert reopened.store.rows("SELECT staff_id, badge, badge_key FROM staff ORDER BY staff_id") == [
             ("S-1", "0x5900B47B4F", 0xB47B4F),
             ("S-2", "0001234567", 0x12D687),

@@ -159,7 +159,7 @@ const VIEWS = {
     const counts = model?.cabinet.ready ?? [];
     ready.replaceChildren(
       ...counts.map((entry) => {
-        const item = element("li", entry.name, entry.count ? "" : "none");
+        const item = element("li", localName(entry.names, entry.name, lang), entry.count ? "" : "none");
         item.dataset.workType = entry.work_type;
         item.append(element("span", t("idle.ready_count", { count: entry.count }), "count"));
         return item;
@@ -270,7 +270,7 @@ function renderSession(screen) {
   $("session").hidden = !shown;
   if (!shown) return;
   $("session-name").textContent = session.name;
-  $("session-work").textContent = t("session.work_type", { work_type: session.work_type });
+  $("session-work").textContent = t("session.work_type", { work_type: localName(session.work_type_names, session.work_type, lang) });
   const held = session.held.map((rental) => {
     const item = element("li", rental.device, rental.overdue ? "overdue" : "");
     item.dataset.device = rental.device;

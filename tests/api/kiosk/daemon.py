@@ -63,18 +63,25 @@ def demo_roster() -> list[dict[str, Any]]:
     def op(entity: str, key: str, data: dict[str, Any]) -> None:
         ops.append({"entity": entity, "id": key, "version": 1, "op": "upsert", "data": data})
 
+    def named(entry: dict[str, Any]) -> dict[str, Any]:
+        # As the cloud stores a seed name: the plain one (the first language's), and the table.
+        name = entry["name"]
+        if isinstance(name, str):
+            return {"name": name, "names": {}}
+        return {"name": next(iter(name.values())), "names": name}
+
     for n, wt in enumerate(fleet["work_types"]):
         apps = [
             {**app, "version_code": 100 + n, "url": f"https://apps.example/{app['package']}.apk", "sha256": SHA}
             for app in wt.get("apps", [])
         ]
         op("work_types", wt["id"], {
-            "name": wt["name"], "apps": apps, "battery_threshold": wt["battery_threshold"],
+            **named(wt), "apps": apps, "battery_threshold": wt["battery_threshold"],
             "rental_limit_minutes": wt["rental_limit_minutes"], "max_devices_per_staff": wt.get("device_limit", 1),
             "device_models": wt["device_models"],
         })
     for model in fleet["device_models"]:
-        op("device_models", model["id"], {"name": model["name"], "slot_types": [model["slot_type"]]})
+        op("device_models", model["id"], {**named(model), "slot_types": [model["slot_type"]]})
     for device in fleet["devices"]:
         op("devices", device["serial"], {"model": device["model"], "active": device.get("active", True)})
     for staff in fleet["staff"]:

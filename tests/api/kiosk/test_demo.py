@@ -61,6 +61,8 @@ def test_ok__a_rent_and_a_return_reach_the_cloud_and_the_kiosk_says_when_it_is_g
         expect(page.locator("#link-state")).to_have_text("在线")
         expect(page.locator("#offline-banner")).to_be_hidden()
         expect(page.locator("#ready li[data-work-type='price-tags']")).to_contain_text("1 台可借")
+        # The seed's Chinese name, through the cloud's change feed and the cabinet's replica.
+        expect(page.locator("#ready li[data-work-type='price-tags']")).to_contain_text("价签")
         shot("idle-online")
 
         kiosk.post("/sim/badge", json={"uid": ANNA})

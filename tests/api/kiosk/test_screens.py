@@ -60,6 +60,7 @@ def test_ok__idle_says_tap_your_badge_with_ready_devices_per_work_and_the_offlin
     expect(page.locator("#message")).to_have_text("请刷工牌")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
     expect(page.locator("#ready li[data-work-type='price-tags']")).to_contain_text("1 台可借")
+    expect(page.locator("#ready li[data-work-type='price-tags']")).to_contain_text("价签")  # the roster's zh-CN name
     expect(page.locator("#ready li[data-work-type='picking']")).to_contain_text("3 台可借")
     expect(page.locator("#ready li[data-work-type='stock-taking']")).to_contain_text("2 台可借")
     # No cloud.url: the cabinet is offline, and says that renting still works.
@@ -76,6 +77,7 @@ def test_ok__idle_says_tap_your_badge_with_ready_devices_per_work_and_the_offlin
     expect(page.locator("#message")).to_have_text("Tap your badge")
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("#ready li[data-work-type='picking']")).to_contain_text("3 ready")
+    expect(page.locator("#ready li[data-work-type='picking']")).to_contain_text("Order picking")
     expect(page.locator("#offline-banner")).to_contain_text("Offline: you can still take and return devices")
     expect(page.locator("#link-state")).to_have_text("Offline")
     expect(page.locator("#lang")).to_have_text("中文")
@@ -93,7 +95,7 @@ def test_ok__rent_highlights_the_slot_and_walks_through_door_open_and_device_tak
     expect(page.locator("#message")).to_have_text("请打开 1 号柜门")
     assert highlighted(page) == ["1"]
     expect(page.locator("#session-name")).to_have_text("Anna Li")
-    expect(page.locator("#session-work")).to_have_text("工作类型：Price tags")
+    expect(page.locator("#session-work")).to_have_text("工作类型：价签")  # the roster's Chinese name
     expect(page.locator("#held")).to_contain_text("您目前没有借用设备")
     expect(page.locator("#actions button")).to_have_text(["还设备", "取消"])
     expect(page.locator("#progress li.done")).to_have_text(["准备设备"])
