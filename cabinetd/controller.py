@@ -3,7 +3,8 @@
 Drivers post facts into `post()` from their threads' hand-off on the loop; the controller takes them
 one at a time in `run()`, so no two facts are ever handled at once. A badge opens a session: one tap
 does the common thing (a person holding nothing rents, a person holding a device returns it); the
-screen offers the other choice. One session at a time: a second person is asked to wait.
+screen offers only the choices that make sense for them (cabinetd/choices.py). One session at a
+time: a second person's badge puts a short notice over the screen and leaves the first person's in place.
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ import asyncio
 import enum
 import logging
 from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Final
 
+from cabinetd import choices
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
@@ -50,6 +54,12 @@ log = logging.getLogger(__name__)
 
 Fact = HardwareEvent | DeviceRefresh | StepFailed | RosterChecked
 
+NOTICE_S: Final = 5.0  # how long "please wait, someone is using the cabinet" stays over the screen
+# A finished screen (done, refused, returned) goes back to idle by itself after this long: long enough
+# to read two lines, short enough that the next person, or a reloaded kiosk, never meets it.
+FINISHED_SCREEN_S: Final = 10.0
+FINISHED_VIEWS: Final = frozenset({"done", "refused", "returned"})
+
 
 class BackgroundStepFailed(RuntimeError):
     """A background step died of an error no owner handles: the controller stops, the daemon exits."""
@@ -81,6 +91,7 @@ class Controller(Subsystem):
     ) -> None:
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
+        self.core.screen.on_shown = self._shown
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
@@ -242,7 +253,7 @@ class Controller(Subsystem):
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
         try:
-            await self._call_off(flow, "the door was not opened in time")
+            await self._call_off(flow, "the door was not opened in time", "door_not_opened")
         except LedgerError as refused:
             self.session = None
             await step_refused(self.core, f"door deadline at slot {slot.number}", slot.number, refused)
@@ -252,12 +263,32 @@ class Controller(Subsystem):
         # Handled as any background step's failure: a ledger refusal recorded, else the daemon down.
         self.post(StepFailed(f"door deadline at slot {slot.number}", error))
 
-    async def _call_off(self, flow: Flow, reason: str) -> None:
+    async def _call_off(self, flow: Flow, reason: str, cause: str) -> None:
         slot = self.core.slots[flow.slot]
         if flow.kind is FlowKind.RENT:
-            await rent.cancel(self.core, slot, reason)
+            await rent.cancel(self.core, slot, reason, cause=cause)
         else:
-            await return_.cancel(self.core, slot, reason)
+            await return_.cancel(self.core, slot, reason, cause=cause)
+
+    # --- what the screen shows by itself ------------------------------------------------------------------
+
+    def _shown(self, state: dict[str, Any]) -> None:
+        if state["view"] in FINISHED_VIEWS:
+            self.core.spawn(self._back_to_idle(state), "finished screen back to idle")
+
+    async def _back_to_idle(self, state: dict[str, Any]) -> None:
+        await self.core.clock.sleep(FINISHED_SCREEN_S)
+        if self.core.screen.state is state:  # nothing has been shown since
+            self.core.screen.show("idle")
+
+    def _notify_busy(self, name: str) -> None:
+        until = (self.core.clock.now() + timedelta(seconds=NOTICE_S)).isoformat(timespec="seconds")
+        notice = self.core.screen.notify("busy", name=name, until=until)
+        self.core.spawn(self._take_down(notice), "busy notice")
+
+    async def _take_down(self, notice: dict[str, Any]) -> None:
+        await self.core.clock.sleep(NOTICE_S)
+        self.core.screen.clear_notice(notice)
 
     # --- the slot machines report here ------------------------------------------------------------------
 
@@ -284,7 +315,7 @@ class Controller(Subsystem):
         if self.session is not None:
             if staff is not None and staff.staff_id == self.session.staff.staff_id:
                 return  # the same person again: their session is already on the screen
-            core.screen.show("busy", name=staff.name if staff else "")
+            self._notify_busy(staff.name if staff else "")
             return
         if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
             kind = SessionKind.PIN if staff.pin_hash else SessionKind.MAINTENANCE
@@ -296,23 +327,36 @@ class Controller(Subsystem):
             return
         held = core.ledger.held_by(staff.staff_id) if staff else []
         if staff is not None and held:
-            self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic())
-            choices = ["cancel"]
-            if self._refusal(staff, len(held)) is None:
-                choices.insert(0, "rent")
-            self.session.choices = choices
-            if not await return_.start_return(core, staff, held[0].device):
-                self.session = None
+            may_rent = self._refusal(staff, len(held)) is None
+            if core.config.kiosk.ask_before_return:
+                # "My devices": what they hold and when it is due; no slot opens until they choose.
+                mine = choices.my_devices(may_rent=may_rent)
+                self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic(), choices=mine)
+                core.screen.show("my_devices", name=staff.name)
+                return
+            await self._start_return(staff, may_rent)
             return
         refusal = self._refusal(staff, 0)
         if refusal is not None:
             core.refuse(refusal.value, staff)
             return
         assert staff is not None
-        work_type = core.ledger.work_type(staff.work_type)
-        assert work_type is not None
-        self.session = Session(staff, SessionKind.RENT, core.clock.monotonic(), choices=["return", "cancel"])
-        if not await rent.start_rent(core, staff, work_type):
+        await self._start_rent(staff, holds=False)
+
+    async def _start_rent(self, staff: StaffMember, *, holds: bool) -> None:
+        work_type = self.core.ledger.work_type(staff.work_type)
+        if work_type is None:
+            return
+        offered = choices.renting(holds=holds)
+        self.session = Session(staff, SessionKind.RENT, self.core.clock.monotonic(), choices=offered)
+        if not await rent.start_rent(self.core, staff, work_type):
+            self.session = None
+
+    async def _start_return(self, staff: StaffMember, may_rent: bool) -> None:
+        held = self.core.ledger.held_by(staff.staff_id)
+        offered = choices.returning(may_rent=may_rent)
+        self.session = Session(staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=offered)
+        if not await return_.start_return(self.core, staff, held[0].device if held else None):
             self.session = None
 
     def _refusal(self, staff: StaffMember | None, held: int) -> Refusal | None:
@@ -332,29 +376,30 @@ class Controller(Subsystem):
             self.session = None
 
     async def choose(self, choice: str) -> None:
-        """A button on the screen: take another device, return one instead, or cancel."""
+        """A button on the screen: take another device, return one, only look, or cancel. Only what
+        the session offers is done (`cancel` always is); nothing while its door is open."""
         session = self.session
-        if session is None or choice not in session.choices:
+        if session is None or (choice not in session.choices and choice != "cancel"):
             return
-        open_flow = next(
-            (f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None
-        )
-        if open_flow is not None and not open_flow.door_opened:
-            await self._call_off(open_flow, "cancelled on the screen")
+        staff = session.staff
+        open_flow = next((f for f in self.core.flows.values() if f.staff and f.staff.staff_id == staff.staff_id), None)
+        if open_flow is not None and open_flow.door_opened:
+            return  # the person is at the open door: the flow goes on to its close
+        if open_flow is not None:
+            if choice == "look":
+                await self._call_off(open_flow, "the person only wanted to look", "looked")
+            else:
+                await self._call_off(open_flow, "cancelled on the screen", "cancelled_on_screen")
         self.session = None
-        if choice == "cancel":
-            self.core.screen.show("idle")
-            return
+        if choice in ("cancel", "look"):
+            if open_flow is None or choice == "cancel":
+                self.core.screen.show("idle")
+            return  # after a look the screen says the slot is locked again (refused, cause "looked")
+        held = len(self.core.ledger.held_by(staff.staff_id))
         if choice == "rent":
-            work_type = self.core.ledger.work_type(session.staff.work_type)
-            if work_type is not None:
-                self.session = Session(session.staff, SessionKind.RENT, self.core.clock.monotonic(), choices=["cancel"])
-                if not await rent.start_rent(self.core, session.staff, work_type):
-                    self.session = None
+            await self._start_rent(staff, holds=held > 0)
         elif choice == "return":
-            self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=["cancel"])
-            if not await return_.start_return(self.core, session.staff, None):
-                self.session = None
+            await self._start_return(staff, self._refusal(staff, held) is None)
 
     # --- technicians --------------------------------------------------------------------------------------
 

@@ -103,6 +103,9 @@ class GpioLockBank(LockBank):
         for device in self._locks.values():
             device.off()
 
+    def has_led(self, slot: int) -> bool:
+        return slot in self._led_pins
+
     def set_led(self, slot: int, on: bool) -> None:
         led = self._leds.get(slot)
         if led is not None:
