@@ -111,7 +111,8 @@ async def test_ok__a_second_badge_leaves_the_first_persons_screen_and_shows_a_no
     assert rig.controller.session.staff.name == "Anna"
     await rig.clock.advance(NOTICE_S)
     assert rig.controller.screen.notice is None
-    assert screen(rig)["slot"] == slot and rig.state(slot) == "dispensing"
+    assert screen(rig)["slot"] == slot
+    assert rig.state(slot) == "dispensing"
 
 
 # --- the countdown and the reason of a relock ----------------------------------------------------------
@@ -139,7 +140,14 @@ async def test_ok__a_return_called_off_for_a_rent_carries_its_cause(rig: Rig) ->
     await rent(rig, PIET)
     await at_door(rig, PIET, "returning")
     seen: list[dict[str, Any]] = []
-    rig.controller.screen.on_shown = lambda state, keep=rig.controller.screen.on_shown: (seen.append(state), keep(state))
+    shown = rig.controller.screen.on_shown
+    assert shown is not None
+
+    def record(state: dict[str, Any]) -> None:
+        seen.append(state)
+        shown(state)
+
+    rig.controller.screen.on_shown = record
     await rig.controller.choose("rent")
     refused = [s for s in seen if s["view"] == "refused"]
     assert refused[0]["cause"] == "cancelled_on_screen"
