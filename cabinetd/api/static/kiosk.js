@@ -81,7 +81,9 @@ function putAway({ cancel = true, automatic = false } = {}) {
 
 function tick() {
   const screen = currentScreen();
-  if (ticking(screen)) render(); // a countdown runs, or a notice is due to go
+  // Only the countdown and the notice are redrawn each second: redrawing the buttons would lose a tap.
+  updateCountdown();
+  renderNotice(model?.notice, t);
   const quiet = Date.now() - lastActivity >= IDLE_AFTER_MS;
   if (!quiet) return;
   if (screen.view === "idle") {
@@ -133,17 +135,19 @@ function render() {
 
 // --- one clear next step: the relock countdown, the reason and what to do, a fresh start --------------
 
-function ticking(screen) {
-  return Boolean(screen.relock_at) || Boolean(model?.notice);
-}
-
 function countdown(screen) {
   if (!screen.relock_at || screen.step !== "door") return;
-  const seconds = Math.max(0, Math.ceil((Date.parse(screen.relock_at) - Date.now()) / 1000));
+  $("countdown").dataset.relockAt = screen.relock_at;
+  $("countdown").hidden = false;
+  updateCountdown();
+}
+
+function updateCountdown() {
   const shown = $("countdown");
+  if (shown.hidden || !shown.dataset.relockAt) return;
+  const seconds = Math.max(0, Math.ceil((Date.parse(shown.dataset.relockAt) - Date.now()) / 1000));
   shown.textContent = t("countdown.relock", { seconds });
   shown.dataset.seconds = String(seconds);
-  shown.hidden = false;
 }
 
 function ledHint(screen, detail) {
