@@ -3,26 +3,23 @@
 Drivers post facts into `post()` from their threads' hand-off on the loop; the controller takes them
 one at a time in `run()`, so no two facts are ever handled at once. A badge opens a session: one tap
 does the common thing (a person holding nothing rents, a person holding a device returns it); the
-screen offers only the choices that make sense for them (cabinetd/choices.py). One session at a
+screen offers only the choices that make sense for them (cabinetd/sessions.py). One session at a
 time: a second person's badge puts a short notice over the screen and leaves the first person's in place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any, Final
 
-from cabinetd import choices
+from cabinetd import sessions
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
 from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.refusal import step_refused
+from cabinetd.flows.screentimes import keep_screen_fresh, notify_busy
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import (
@@ -46,6 +43,7 @@ from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
 from cabinetd.rostercheck import RosterCheck, RosterChecked
 from cabinetd.screen import Screen
+from cabinetd.sessions import Session, SessionKind
 from cabinetproto.enums import Alarm, SlotState
 from cabinetproto.pins import verify_pin
 from cabinetproto.wire import Command, CommandOutcome
@@ -54,32 +52,9 @@ log = logging.getLogger(__name__)
 
 Fact = HardwareEvent | DeviceRefresh | StepFailed | RosterChecked
 
-NOTICE_S: Final = 5.0  # how long "please wait, someone is using the cabinet" stays over the screen
-# A finished screen (done, refused, returned) goes back to idle by itself after this long: long enough
-# to read two lines, short enough that the next person, or a reloaded kiosk, never meets it.
-FINISHED_SCREEN_S: Final = 10.0
-FINISHED_VIEWS: Final = frozenset({"done", "refused", "returned"})
-
 
 class BackgroundStepFailed(RuntimeError):
     """A background step died of an error no owner handles: the controller stops, the daemon exits."""
-
-
-# What the person at the cabinet is doing; the kiosk reads the value (`session.kind`).
-class SessionKind(enum.StrEnum):
-    RENT = "rent"
-    RETURN = "return"
-    MAINTENANCE = "maintenance"  # a technician, PIN accepted (or none needed)
-    PIN = "pin"  # a technician who still has to enter their PIN
-
-
-@dataclass
-class Session:
-    staff: StaffMember
-    kind: SessionKind
-    started: float
-    slot: int | None = None
-    choices: list[str] = field(default_factory=list)
 
 
 class Controller(Subsystem):
@@ -91,7 +66,7 @@ class Controller(Subsystem):
     ) -> None:
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
-        self.core.screen.on_shown = self._shown
+        keep_screen_fresh(self.core)  # finished screens go back to idle by themselves
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
@@ -270,26 +245,6 @@ class Controller(Subsystem):
         else:
             await return_.cancel(self.core, slot, reason, cause=cause)
 
-    # --- what the screen shows by itself ------------------------------------------------------------------
-
-    def _shown(self, state: dict[str, Any]) -> None:
-        if state["view"] in FINISHED_VIEWS:
-            self.core.spawn(self._back_to_idle(state), "finished screen back to idle")
-
-    async def _back_to_idle(self, state: dict[str, Any]) -> None:
-        await self.core.clock.sleep(FINISHED_SCREEN_S)
-        if self.core.screen.state is state:  # nothing has been shown since
-            self.core.screen.show("idle")
-
-    def _notify_busy(self, name: str) -> None:
-        until = (self.core.clock.now() + timedelta(seconds=NOTICE_S)).isoformat(timespec="seconds")
-        notice = self.core.screen.notify("busy", name=name, until=until)
-        self.core.spawn(self._take_down(notice), "busy notice")
-
-    async def _take_down(self, notice: dict[str, Any]) -> None:
-        await self.core.clock.sleep(NOTICE_S)
-        self.core.screen.clear_notice(notice)
-
     # --- the slot machines report here ------------------------------------------------------------------
 
     async def _state_changed(self, slot: Slot, before: SlotState, after: SlotState) -> None:
@@ -315,7 +270,7 @@ class Controller(Subsystem):
         if self.session is not None:
             if staff is not None and staff.staff_id == self.session.staff.staff_id:
                 return  # the same person again: their session is already on the screen
-            self._notify_busy(staff.name if staff else "")
+            notify_busy(core, staff.name if staff else "")
             return
         if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
             kind = SessionKind.PIN if staff.pin_hash else SessionKind.MAINTENANCE
@@ -330,7 +285,7 @@ class Controller(Subsystem):
             may_rent = self._refusal(staff, len(held)) is None
             if core.config.kiosk.ask_before_return:
                 # "My devices": what they hold and when it is due; no slot opens until they choose.
-                mine = choices.my_devices(may_rent=may_rent)
+                mine = sessions.my_devices(may_rent=may_rent)
                 self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic(), choices=mine)
                 core.screen.show("my_devices", name=staff.name)
                 return
@@ -347,14 +302,14 @@ class Controller(Subsystem):
         work_type = self.core.ledger.work_type(staff.work_type)
         if work_type is None:
             return
-        offered = choices.renting(holds=holds)
+        offered = sessions.renting(holds=holds)
         self.session = Session(staff, SessionKind.RENT, self.core.clock.monotonic(), choices=offered)
         if not await rent.start_rent(self.core, staff, work_type):
             self.session = None
 
     async def _start_return(self, staff: StaffMember, may_rent: bool) -> None:
         held = self.core.ledger.held_by(staff.staff_id)
-        offered = choices.returning(may_rent=may_rent)
+        offered = sessions.returning(may_rent=may_rent)
         self.session = Session(staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=offered)
         if not await return_.start_return(self.core, staff, held[0].device if held else None):
             self.session = None

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from cabinetd.controller import FINISHED_SCREEN_S, NOTICE_S
 from cabinetd.flows.leds import BLINK_S
+from cabinetd.flows.screentimes import FINISHED_SCREEN_S, NOTICE_S
 from tests.flows.rig import Rig
 from tests.flows.test_flows import ANNA, PIET, rent
 
