@@ -19,7 +19,8 @@ from typing import Any
 import tomli_w
 from pydantic import ValidationError
 
-from cabinetd.config import UNION_TAGS, CabinetConfig, KeyPath, cross_checks, path_text
+from cabinetd.config import UNION_TAGS, CabinetConfig, KeyPath, path_text
+from cabinetd.configchecks import cross_checks
 
 DEFAULTS_NAME = "<defaults>"
 CONFIG_DIR_ENV = "CABINETD_CONFIG_DIR"  # moves /etc/cabinetd, for tests and packaging

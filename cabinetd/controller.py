@@ -3,22 +3,23 @@
 Drivers post facts into `post()` from their threads' hand-off on the loop; the controller takes them
 one at a time in `run()`, so no two facts are ever handled at once. A badge opens a session: one tap
 does the common thing (a person holding nothing rents, a person holding a device returns it); the
-screen offers the other choice. One session at a time: a second person is asked to wait.
+screen offers only the choices that make sense for them (cabinetd/sessions.py). One session at a
+time: a second person's badge puts a short notice over the screen and leaves the first person's in place.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import logging
-from dataclasses import dataclass, field
 
+from cabinetd import sessions
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows import rent, return_
 from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.refusal import step_refused
+from cabinetd.flows.screentimes import keep_screen_fresh, notify_busy
 from cabinetd.flows.watch import DoorWatcher, device_appeared, device_vanished, keep_watch, refreshed
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import (
@@ -42,6 +43,7 @@ from cabinetd.policy import Refusal, Staff, may_rent
 from cabinetd.policy import Role as StaffRole
 from cabinetd.rostercheck import RosterCheck, RosterChecked
 from cabinetd.screen import Screen
+from cabinetd.sessions import Session, SessionKind
 from cabinetproto.enums import Alarm, SlotState
 from cabinetproto.pins import verify_pin
 from cabinetproto.wire import Command, CommandOutcome
@@ -55,23 +57,6 @@ class BackgroundStepFailed(RuntimeError):
     """A background step died of an error no owner handles: the controller stops, the daemon exits."""
 
 
-# What the person at the cabinet is doing; the kiosk reads the value (`session.kind`).
-class SessionKind(enum.StrEnum):
-    RENT = "rent"
-    RETURN = "return"
-    MAINTENANCE = "maintenance"  # a technician, PIN accepted (or none needed)
-    PIN = "pin"  # a technician who still has to enter their PIN
-
-
-@dataclass
-class Session:
-    staff: StaffMember
-    kind: SessionKind
-    started: float
-    slot: int | None = None
-    choices: list[str] = field(default_factory=list)
-
-
 class Controller(Subsystem):
     name = "controller"
     stall_after_s = 30.0
@@ -81,6 +66,7 @@ class Controller(Subsystem):
     ) -> None:
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
+        keep_screen_fresh(self.core)  # finished screens go back to idle by themselves
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
@@ -242,7 +228,7 @@ class Controller(Subsystem):
         if flow is None or flow.door_opened:
             return  # the door did open: the flow goes on (a door held open raises its own alarm)
         try:
-            await self._call_off(flow, "the door was not opened in time")
+            await self._call_off(flow, "the door was not opened in time", "door_not_opened")
         except LedgerError as refused:
             self.session = None
             await step_refused(self.core, f"door deadline at slot {slot.number}", slot.number, refused)
@@ -252,12 +238,12 @@ class Controller(Subsystem):
         # Handled as any background step's failure: a ledger refusal recorded, else the daemon down.
         self.post(StepFailed(f"door deadline at slot {slot.number}", error))
 
-    async def _call_off(self, flow: Flow, reason: str) -> None:
+    async def _call_off(self, flow: Flow, reason: str, cause: str) -> None:
         slot = self.core.slots[flow.slot]
         if flow.kind is FlowKind.RENT:
-            await rent.cancel(self.core, slot, reason)
+            await rent.cancel(self.core, slot, reason, cause=cause)
         else:
-            await return_.cancel(self.core, slot, reason)
+            await return_.cancel(self.core, slot, reason, cause=cause)
 
     # --- the slot machines report here ------------------------------------------------------------------
 
@@ -284,7 +270,7 @@ class Controller(Subsystem):
         if self.session is not None:
             if staff is not None and staff.staff_id == self.session.staff.staff_id:
                 return  # the same person again: their session is already on the screen
-            core.screen.show("busy", name=staff.name if staff else "")
+            notify_busy(core, staff.name if staff else "")
             return
         if staff is not None and StaffRole(staff.role) is not StaffRole.STAFF:
             kind = SessionKind.PIN if staff.pin_hash else SessionKind.MAINTENANCE
@@ -296,23 +282,36 @@ class Controller(Subsystem):
             return
         held = core.ledger.held_by(staff.staff_id) if staff else []
         if staff is not None and held:
-            self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic())
-            choices = ["cancel"]
-            if self._refusal(staff, len(held)) is None:
-                choices.insert(0, "rent")
-            self.session.choices = choices
-            if not await return_.start_return(core, staff, held[0].device):
-                self.session = None
+            may_rent = self._refusal(staff, len(held)) is None
+            if core.config.kiosk.ask_before_return:
+                # "My devices": what they hold and when it is due; no slot opens until they choose.
+                mine = sessions.my_devices(may_rent=may_rent)
+                self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic(), choices=mine)
+                core.screen.show("my_devices", name=staff.name)
+                return
+            await self._start_return(staff, may_rent)
             return
         refusal = self._refusal(staff, 0)
         if refusal is not None:
             core.refuse(refusal.value, staff)
             return
         assert staff is not None
-        work_type = core.ledger.work_type(staff.work_type)
-        assert work_type is not None
-        self.session = Session(staff, SessionKind.RENT, core.clock.monotonic(), choices=["return", "cancel"])
-        if not await rent.start_rent(core, staff, work_type):
+        await self._start_rent(staff, holds=False)
+
+    async def _start_rent(self, staff: StaffMember, *, holds: bool) -> None:
+        work_type = self.core.ledger.work_type(staff.work_type)
+        if work_type is None:
+            return
+        offered = sessions.renting(holds=holds)
+        self.session = Session(staff, SessionKind.RENT, self.core.clock.monotonic(), choices=offered)
+        if not await rent.start_rent(self.core, staff, work_type):
+            self.session = None
+
+    async def _start_return(self, staff: StaffMember, may_rent: bool) -> None:
+        held = self.core.ledger.held_by(staff.staff_id)
+        offered = sessions.returning(may_rent=may_rent)
+        self.session = Session(staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=offered)
+        if not await return_.start_return(self.core, staff, held[0].device if held else None):
             self.session = None
 
     def _refusal(self, staff: StaffMember | None, held: int) -> Refusal | None:
@@ -332,29 +331,30 @@ class Controller(Subsystem):
             self.session = None
 
     async def choose(self, choice: str) -> None:
-        """A button on the screen: take another device, return one instead, or cancel."""
+        """A button on the screen: take another device, return one, only look, or cancel. Only what
+        the session offers is done (`cancel` always is); nothing while its door is open."""
         session = self.session
-        if session is None or choice not in session.choices:
+        if session is None or (choice not in session.choices and choice != "cancel"):
             return
-        open_flow = next(
-            (f for f in self.core.flows.values() if f.staff and f.staff.staff_id == session.staff.staff_id), None
-        )
-        if open_flow is not None and not open_flow.door_opened:
-            await self._call_off(open_flow, "cancelled on the screen")
+        staff = session.staff
+        open_flow = next((f for f in self.core.flows.values() if f.staff and f.staff.staff_id == staff.staff_id), None)
+        if open_flow is not None and open_flow.door_opened:
+            return  # the person is at the open door: the flow goes on to its close
+        if open_flow is not None:
+            if choice == "look":
+                await self._call_off(open_flow, "the person only wanted to look", "looked")
+            else:
+                await self._call_off(open_flow, "cancelled on the screen", "cancelled_on_screen")
         self.session = None
-        if choice == "cancel":
-            self.core.screen.show("idle")
-            return
+        if choice in ("cancel", "look"):
+            if open_flow is None or choice == "cancel":
+                self.core.screen.show("idle")
+            return  # after a look the screen says the slot is locked again (refused, cause "looked")
+        held = len(self.core.ledger.held_by(staff.staff_id))
         if choice == "rent":
-            work_type = self.core.ledger.work_type(session.staff.work_type)
-            if work_type is not None:
-                self.session = Session(session.staff, SessionKind.RENT, self.core.clock.monotonic(), choices=["cancel"])
-                if not await rent.start_rent(self.core, session.staff, work_type):
-                    self.session = None
+            await self._start_rent(staff, holds=held > 0)
         elif choice == "return":
-            self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=["cancel"])
-            if not await return_.start_return(self.core, session.staff, None):
-                self.session = None
+            await self._start_return(staff, self._refusal(staff, held) is None)
 
     # --- technicians --------------------------------------------------------------------------------------
 

@@ -151,6 +151,7 @@ class SlotMark:
     slot: int
     state: str
     alarms: list[str]
+    led: bool  # the slot has an LED that blinks while its door is the one to use
 
 
 @dataclass(frozen=True)
@@ -349,8 +350,9 @@ class CabinetView:
         return counts
 
     def slot_marks(self) -> list[SlotMark]:
+        banks = self.core.hardware.lock_bank
         return [
-            SlotMark(number, slot.state.value, sorted(alarm.value for alarm in slot.alarms))
+            SlotMark(number, slot.state.value, sorted(a.value for a in slot.alarms), banks(number).has_led(number))
             for number, slot in sorted(self.core.slots.items())
         ]
 

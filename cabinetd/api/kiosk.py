@@ -36,7 +36,7 @@ STATIC: Final = Path(__file__).parent / "static"
 # ready, the cloud link going down); cheap, and only while a kiosk is connected.
 CABINET_CHECK_S: Final = 2.0
 KEEPALIVE_S: Final = 15.0
-CHOICES: Final = frozenset({"rent", "return", "cancel"})
+CHOICES: Final = frozenset({"rent", "return", "look", "cancel"})
 
 
 def kiosk_model(view: CabinetView) -> dict[str, Any]:
@@ -44,6 +44,7 @@ def kiosk_model(view: CabinetView) -> dict[str, Any]:
     kiosk = view.config.kiosk
     return {
         "screen": view.screen.snapshot(),
+        "notice": view.screen.notice,
         "cabinet": {
             "online": view.online(),
             "language": kiosk.language,

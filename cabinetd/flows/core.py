@@ -10,7 +10,7 @@ import enum
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cabinetd.clock import Clock
@@ -78,6 +78,8 @@ class Core:
     stuck: dict[int, float] = field(default_factory=dict)
     # Where a background step's failure goes (the controller's inbox); None: it is raised from the loop.
     on_failure: Callable[[StepFailed], None] | None = None
+    # The LED blink of each slot whose door is the one to use (flows/leds.py).
+    blinking: dict[int, asyncio.Task[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ports = PortHealth.for_config(self.config)
@@ -145,6 +147,11 @@ class Core:
             self.event("rent_refused", {"reason": reason, "minutes": minutes}, staff=staff.staff_id if staff else None)
         )
         self.screen.show("refused", reason=reason, minutes=minutes, name=staff.name if staff else "")
+
+    def relock_at(self) -> str:
+        """When a door unlocked now relocks if nobody opens it (UTC, ISO 8601): the kiosk counts down."""
+        when = self.clock.now() + timedelta(seconds=self.config.timeouts.door_open_s)
+        return when.isoformat(timespec="seconds")
 
     def raise_alarm(self, slot: Slot, alarm: Alarm, detail: str, device: str | None = None) -> NewEvent | None:
         if alarm in slot.alarms:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 
 from cabinetd.flows.core import Core
+from cabinetd.flows.leds import stop_blinking
 from cabinetd.flows.recovery import reconcile_slot
 from cabinetd.fsm.slot import DOOR_FLOW_STATES, Slot
 from cabinetd.hal.errors import HardwareError
@@ -52,7 +53,7 @@ def _rebuild(core: Core, slot_number: int | None) -> list[Slot]:
         slot.machine.set_state(state)
         slot.entered_at = core.clock.monotonic()
         slot.device, slot.alarms = device, alarms
-        core.hardware.lock_bank(number).set_led(number, False)
+        stop_blinking(core, number)
         rebuilt.append(slot)
     return rebuilt
 

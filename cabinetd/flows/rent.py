@@ -11,6 +11,7 @@ import logging
 from datetime import datetime
 
 from cabinetd.flows.core import Core, Flow, FlowKind, policy_work_type
+from cabinetd.flows.leds import start_blinking, stop_blinking
 from cabinetd.flows.watch import device_appeared, rejudge
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import AppPackage
@@ -117,11 +118,12 @@ async def _unlock_for_rent(core: Core, slot: Slot, staff: StaffMember, work_type
         await core.hardware.lock_bank(slot.number).unlock(slot.number)
     except LockFault as exc:
         await slot.fire(Trigger.RENT)
-        await cancel(core, slot, f"lock fault: {exc}", core.raise_alarm(slot, Alarm.LOCK_FAULT, str(exc)))
+        alarm = core.raise_alarm(slot, Alarm.LOCK_FAULT, str(exc))
+        await cancel(core, slot, f"lock fault: {exc}", alarm, cause="lock_fault")
         return False
     await slot.fire(Trigger.RENT)
-    core.hardware.lock_bank(slot.number).set_led(slot.number, True)
-    core.screen.show("dispensing", step="door", slot=slot.number, name=staff.name)
+    start_blinking(core, slot.number)
+    core.screen.show("dispensing", step="door", slot=slot.number, name=staff.name, relock_at=core.relock_at())
     return True
 
 
@@ -187,17 +189,18 @@ async def door_closed(core: Core, flow: Flow) -> None:
     if flow.device_removed:
         core.flows.pop(flow.slot, None)
         await core.fire(slot, Trigger.DEVICE_TAKEN)
-        core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
+        stop_blinking(core, flow.slot)
         core.screen.show("done", kind="rent", slot=flow.slot)
         other = core.hardware.ports.present(flow.slot)
         if other is not None:
             await device_appeared(core, slot, other)  # another device left behind the closed door
     else:
-        await cancel(core, slot, "the door closed with the device inside")
+        await cancel(core, slot, "the door closed with the device inside", cause="device_left_inside")
 
 
-async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None) -> None:
-    """End a rent that did not hand the device over; the slot goes back to what it holds."""
+async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None, cause: str = "other") -> None:
+    """End a rent that did not hand the device over; the slot goes back to what it holds. `cause` is
+    the reason as the kiosk words it (door_not_opened, cancelled_on_screen, looked, ...)."""
     flow = core.flows.pop(slot.number, None)
     log.info("slot %d: rent cancelled: %s", slot.number, reason)
     cancelled = core.event(
@@ -209,5 +212,5 @@ async def cancel(core: Core, slot: Slot, reason: str, *extra: NewEvent | None) -
     )
     if slot.state is SlotState.DISPENSING:
         await core.fire(slot, Trigger.RENT_CANCELLED, cancelled, *[e for e in extra if e is not None])
-    core.hardware.lock_bank(slot.number).set_led(slot.number, False)
-    core.screen.show("refused", reason="dispense_cancelled", detail=reason, slot=slot.number)
+    stop_blinking(core, slot.number)
+    core.screen.show("refused", reason="dispense_cancelled", cause=cause, detail=reason, slot=slot.number)

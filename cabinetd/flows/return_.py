@@ -9,6 +9,7 @@ import logging
 
 from cabinetd.flows.core import Core, Flow, FlowKind
 from cabinetd.flows.inspection import inspect
+from cabinetd.flows.leds import start_blinking, stop_blinking
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import LockFault
@@ -58,10 +59,11 @@ async def _unlock_for_return(core: Core, slot: Slot, staff: StaffMember | None, 
     try:
         await core.hardware.lock_bank(slot.number).unlock(slot.number)
     except LockFault as exc:
-        await cancel(core, slot, f"lock fault: {exc}", alarm=str(exc))
+        await cancel(core, slot, f"lock fault: {exc}", alarm=str(exc), cause="lock_fault")
         return False
-    core.hardware.lock_bank(slot.number).set_led(slot.number, True)
-    core.screen.show("returning", step="door", slot=slot.number, name=staff.name if staff else "")
+    start_blinking(core, slot.number)
+    name = staff.name if staff else ""
+    core.screen.show("returning", step="door", slot=slot.number, name=name, relock_at=core.relock_at())
     return True
 
 
@@ -88,19 +90,19 @@ async def device_pulled(core: Core, flow: Flow) -> None:
 async def door_closed(core: Core, flow: Flow) -> None:
     slot = core.slots[flow.slot]
     if flow.inserted is None:
-        await cancel(core, slot, "the door closed with no device inside")
+        await cancel(core, slot, "the door closed with no device inside", cause="no_device_put_in")
         return
     core.flows.pop(flow.slot, None)
     slot.device = flow.inserted.serial or flow.device
     slot.battery = None
     await core.fire(slot, Trigger.DEVICE_INSERTED)
-    core.hardware.lock_bank(flow.slot).set_led(flow.slot, False)
+    stop_blinking(core, flow.slot)
     core.screen.show("returning", step="checking", slot=flow.slot)
     expected_back = flow.device is None or flow.device == slot.device
     core.spawn(inspect(core, slot, unexpected=not expected_back, show=True), f"inspect slot {slot.number}")
 
 
-async def cancel(core: Core, slot: Slot, reason: str, *, alarm: str | None = None) -> None:
+async def cancel(core: Core, slot: Slot, reason: str, *, alarm: str | None = None, cause: str = "other") -> None:
     flow = core.flows.pop(slot.number, None)
     log.info("slot %d: return cancelled: %s", slot.number, reason)
     events = [
@@ -117,5 +119,5 @@ async def cancel(core: Core, slot: Slot, reason: str, *, alarm: str | None = Non
             events.append(raised)
     if slot.state is SlotState.RECEIVING:
         await core.fire(slot, Trigger.RETURN_CANCELLED, *events)
-    core.hardware.lock_bank(slot.number).set_led(slot.number, False)
-    core.screen.show("refused", reason="return_cancelled", detail=reason, slot=slot.number)
+    stop_blinking(core, slot.number)
+    core.screen.show("refused", reason="return_cancelled", cause=cause, detail=reason, slot=slot.number)

@@ -146,6 +146,10 @@ class LockBank(Subsystem):
     def set_led(self, slot: int, on: bool) -> None:
         """Light or darken the slot's LED (shows a person which door to use); a no-op without one."""
 
+    def has_led(self, slot: int) -> bool:
+        """Whether the slot has an LED this bank drives (the kiosk then says "the blinking light")."""
+        return False
+
     def parts(self) -> list[PartState]:
         """Boards behind this bank, for technicians; GPIO banks have none."""
         return []

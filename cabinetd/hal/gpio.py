@@ -59,7 +59,7 @@ class GpioLockBank(LockBank):
         self._pulse_s = lock.pulse_ms / 1000
         self._lock_pins: dict[int, int] = {}
         for slot in module.slots:
-            if slot.lock.pin is None:  # config.cross_checks refuses this; the check keeps mypy honest
+            if slot.lock.pin is None:  # configchecks.cross_checks refuses this; the check keeps mypy honest
                 raise ValueError(f"slot {slot.number}: a gpio lock needs lock.pin")
             self._lock_pins[slot.number] = slot.lock.pin
         self._led_pins = {slot.number: slot.led_pin for slot in module.slots if slot.led_pin is not None}
@@ -102,6 +102,9 @@ class GpioLockBank(LockBank):
     async def lock_all(self) -> None:
         for device in self._locks.values():
             device.off()
+
+    def has_led(self, slot: int) -> bool:
+        return slot in self._led_pins
 
     def set_led(self, slot: int, on: bool) -> None:
         led = self._leds.get(slot)

@@ -98,7 +98,7 @@ class LockBoard(LockBank):
         self.slots = tuple(slot.number for slot in module.slots)
         self._channel: dict[int, int] = {}
         for slot in module.slots:
-            if slot.lock.channel is None:  # config.cross_checks refuses this; the check keeps mypy honest
+            if slot.lock.channel is None:  # configchecks.cross_checks refuses this; the check keeps mypy honest
                 raise ValueError(f"slot {slot.number}: a {self.protocol} lock needs lock.channel")
             self._channel[slot.number] = slot.lock.channel
         self._slot_of = {channel: slot for slot, channel in self._channel.items()}

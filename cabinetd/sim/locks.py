@@ -68,6 +68,9 @@ class SimLocks:
     def door(self, slot: int) -> SimDoor:
         return self.doors[slot]
 
+    def has_led(self, slot: int) -> bool:
+        return slot in self._led_pins
+
     def led_lit(self, slot: int) -> bool:
         pin = self._led_pins.get(slot)
         return pin is not None and bool(self.pin_factory.pin(pin).state)

@@ -179,6 +179,7 @@ class SimWorld(SimCabinet):
                     "slot": slot,
                     "door": "open" if self._door(slot).is_open else "closed",
                     "lock": "released" if self.released(slot) else "locked",
+                    "led": self.locks.led_lit(slot) if self.locks.has_led(slot) else None,
                     "device": handheld.serial if handheld else None,
                     "battery": handheld.agent.battery_percent if handheld else None,
                 }

@@ -151,8 +151,8 @@ class CabinetDayModel(RuleBasedStateMachine):
 
     async def someone_else_taps(self, badge: str, staff: str, *, pulled: bool) -> None:
         """A second person taps during a session: told to wait, and the session goes on unmixed."""
-        if not pulled:
-            await self.badge(badge, lambda s: s["view"] == "busy")
+        if not pulled:  # a notice over the screen; the first person's screen stays
+            await self.badge(badge, lambda s: self.controller.screen.notice is not None and s["view"] != "busy")
             return
         # The door's opening redraws the screen too, perhaps right over "busy": wait for the read to be
         # handled instead, and look at the session.
@@ -240,16 +240,16 @@ class CabinetDayModel(RuleBasedStateMachine):
         assert self.slot_state(slot) == "receiving"
         choices = list(self.controller.session.choices) if self.controller.session else []
         ways = ["the expected one", "another one", "one never rented here", "walk away", "shut it empty"]
-        ways += [way for choice, way in (("cancel", "cancel"), ("rent", "rent instead")) if choice in choices]
+        ways += [way for choice, way in (("look", "only look"), ("rent", "rent instead")) if choice in choices]
         what = data.draw(st.sampled_from(ways))
         if what == "walk away":
             event("return: walk away")
             await rig.clock.advance(DOOR_OPEN_S + 1)
             await rig.until(lambda: self.slot_state(slot) == "empty")
             return
-        if what == "cancel":
-            event("return: cancel")
-            await self.controller.choose("cancel")
+        if what == "only look":
+            event("return: only look")
+            await self.controller.choose("look")
             await rig.until(lambda: self.slot_state(slot) == "empty")
             return
         if what == "rent instead":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from cabinetd.flows import return_
 from cabinetd.flows.watch import REMINDER_CHECK_S
 from cabinetd.fsm.slot import Trigger
 from cabinetd.hal.base import PortRecovery
@@ -73,7 +74,7 @@ async def test_fail__limit_reached_offers_the_return_instead(rig: Rig) -> None:
     await rent(rig)
     rig.sim.badge(ANNA)  # holds one, limit one: the return starts, "rent" is not offered
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["cancel"]
+    assert rig.controller.session.choices == ["look"]
     await rig.controller.choose("cancel")
     await rig.until(lambda: not any(rig.state(n) == "receiving" for n in rig.controller.slots))
     assert rig.events()[-2:] == ["return_cancelled", "slot_state_changed"]
@@ -83,7 +84,7 @@ async def test_ok__a_holder_below_the_limit_may_take_another_then_not_more(rig: 
     first = await rent(rig, PIET)  # picking: two rugged devices at most
     rig.sim.badge(PIET)
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["rent", "cancel"]
+    assert rig.controller.session.choices == ["rent", "look"]
     await rig.controller.choose("rent")
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
     second = int(screen(rig)["slot"])  # type: ignore[call-overload]
@@ -147,9 +148,8 @@ async def test_fail__door_closed_on_the_device_cancels_the_rent(rig: Rig) -> Non
 
 
 async def test_ok__a_device_never_rented_here_is_accepted_and_flagged(rig: Rig) -> None:
-    rig.sim.badge(ANNA)  # holds nothing: a rent starts; she chooses to return instead
-    await rig.until(lambda: screen(rig).get("step") == "door", within=10)
-    await rig.controller.choose("return")
+    await rent(rig)
+    rig.sim.badge(ANNA)  # her return starts; she puts in a device this cabinet never rented out
     await rig.until(lambda: screen(rig).get("view") == "returning")
     slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
     rig.sim.locks.door(slot).pull()
@@ -187,7 +187,9 @@ async def test_ok__second_badge_during_a_session_is_told_to_wait(rig: Rig) -> No
     rig.sim.badge(ANNA)
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
     rig.sim.badge(PIET)
-    await rig.until(lambda: screen(rig).get("view") == "busy")
+    await rig.until(lambda: rig.controller.screen.notice is not None)
+    assert rig.controller.screen.notice["kind"] == "busy"
+    assert screen(rig)["view"] == "dispensing"  # Anna's instructions stay
     assert [e.type for e in rig.ledger.tail(3)].count("dispense_started") <= 1
     assert sum(1 for n in rig.controller.slots if rig.state(n) == "dispensing") == 1
 
@@ -281,11 +283,14 @@ async def test_ok__restart_during_a_dispense_ends_it_and_keeps_the_device(rig: R
 
 
 async def return_instead(rig: Rig, badge: str) -> int:
-    """A person holding nothing taps, the rent starts, they return a device instead: the slot offered."""
-    rig.sim.badge(badge)
+    """A return of a device the cabinet cannot place (no model known: any slot fits): the slot offered.
+    The screen offers a return only to a holder, so the return flow is started as the controller does."""
+    rig.sim.badge(badge)  # a rent starts (they hold nothing); they call it off
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
-    await rig.controller.choose("return")
-    await rig.until(lambda: screen(rig).get("view") == "returning")
+    staff = rig.controller.session.staff
+    await rig.controller.choose("cancel")
+    assert await return_.start_return(rig.controller.core, staff, None)
+    assert screen(rig)["view"] == "returning"
     return int(screen(rig)["slot"])  # type: ignore[call-overload]
 
 

@@ -16,6 +16,12 @@ let dismissed = -1; // the screen version the person (or the idle timer) put awa
 let lastActivity = Date.now(); // a touch, or a change the cabinet made
 let pin = "";
 let lastDue = null; // the due time of the rent under way, repeated on the done screen
+let person = undefined; // who the session is for (undefined: nothing received yet), see startFresh
+
+// The store's language from the daemon's config ([kiosk] language); every person starts in it.
+function homeLanguage() {
+  return model?.cabinet.language ?? DEFAULT_LANG;
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -68,19 +74,21 @@ function putAway({ cancel = true, automatic = false } = {}) {
   const screen = currentScreen();
   if (model) dismissed = model.screen.version;
   if (cancel && model?.session && !holds(screen)) post("/kiosk/choose", { choice: "cancel" });
-  if (automatic) lang = DEFAULT_LANG; // the next person starts in the cabinet's language
+  if (automatic) lang = homeLanguage(); // the next person starts in the cabinet's language
   pin = "";
   render();
 }
 
 function tick() {
   const screen = currentScreen();
+  // Only the countdown and the notice are redrawn each second: redrawing the buttons would lose a tap.
   renderCountdown(screen);
+  renderNotice(model?.notice, t);
   const quiet = Date.now() - lastActivity >= IDLE_AFTER_MS;
   if (!quiet) return;
   if (screen.view === "idle") {
-    if (lang !== DEFAULT_LANG) {
-      lang = DEFAULT_LANG;
+    if (lang !== homeLanguage()) {
+      lang = homeLanguage();
       render();
     }
   } else if (!holds(screen)) {
@@ -115,6 +123,8 @@ function render() {
   detail.textContent = "";
   actions.replaceChildren();
   $("progress").hidden = true;
+  $("countdown").hidden = true;
+  $("next-step").hidden = true;
   $("ready").hidden = true;
   $("keypad").hidden = true;
   $("pin-dots").hidden = true;
@@ -124,6 +134,26 @@ function render() {
   renderHelp();
   renderSession(screen);
   renderMap(screen);
+  renderNotice(model?.notice, t);
+}
+
+// --- one clear next step: the relock countdown, the reason and what to do, a fresh start --------------
+
+function nextStep(key) {
+  $("next-step").textContent = t(key);
+  $("next-step").hidden = false;
+}
+
+// Each person starts fresh in the store's language: on (re)load, when the session passes to another
+// person, and when a session has ended and the screen is back to idle (a person reads how their rent
+// or return ended in the language they picked, and one picked on the idle screen before the badge
+// holds for their session).
+function startFresh(next) {
+  const who = next.session ? next.session.name : null;
+  const changed = who !== null && person && who !== person;
+  const ended = who === null && person && next.screen.view === "idle";
+  if (person === undefined || changed || ended) lang = next.cabinet.language ?? DEFAULT_LANG;
+  if (who !== null || next.screen.view === "idle") person = who;
 }
 
 function okButton(actions, options) {
@@ -133,15 +163,18 @@ function okButton(actions, options) {
 function choiceButtons(actions) {
   for (const choice of model?.session?.choices ?? []) {
     const label = t(`button.${choice}`);
-    actions.append(button(label, () => post("/kiosk/choose", { choice }), choice === "cancel" ? "secondary" : ""));
+    const secondary = ["cancel", "look"].includes(choice);
+    actions.append(button(label, () => post("/kiosk/choose", { choice }), secondary ? "secondary" : ""));
   }
 }
 
-function progress(steps, current, prefix) {
+// The steps show what has happened (`done` of them), not what is expected: the message says that.
+// `active` marks a step the cabinet itself is doing now (preparing a device, its self-test).
+function progress(steps, done, prefix, active = -1) {
   const list = $("progress");
   list.replaceChildren(
     ...steps.map((step, index) => {
-      const state = index < current ? "done" : index === current ? "current" : "";
+      const state = index < done ? "done" : index === active ? "current" : "";
       const item = element("li", t(`progress.${step}`), state);
       item.dataset.step = step;
       return item;
@@ -187,21 +220,34 @@ const VIEWS = {
     if (screen.reason === "no_device_available") {
       detail.textContent = screen.minutes ? t("refused.minutes", { minutes: screen.minutes }) : t("refused.no_estimate");
     }
+    if (screen.cause) {
+      // A called-off rent or return: why, in words, and what to do next.
+      const cause = `cause.${screen.cause}`;
+      if (screen.cause === "looked") message.textContent = t("refused.looked", { slot: screen.slot });
+      detail.textContent = catalogues[lang]?.[cause] ? t(cause) : t("cause.other");
+      nextStep("refused.badge_again");
+    }
     okButton(actions);
   },
   dispensing(screen, message, detail, actions) {
     const step = screen.step;
     message.textContent = t(`dispensing.${step}`, { slot: screen.slot });
     if (screen.due_at) detail.textContent = t("dispensing.due", { time: clock(screen.due_at) });
-    const current = { provisioning: 0, door: 1, take: 2, close: 3 }[step] ?? 0;
-    progress(DISPENSE_STEPS, current, "dispense");
+    const done = { provisioning: 0, door: 1, take: 2, close: 3 }[step] ?? 0;
+    progress(DISPENSE_STEPS, done, "dispense", step === "provisioning" ? 0 : -1);
     if (!holds(screen)) choiceButtons(actions);
   },
   returning(screen, message, detail, actions) {
     const step = screen.step;
     message.textContent = t(`returning.${step}`, { slot: screen.slot });
-    progress(RETURN_STEPS, { door: 0, insert: 1, checking: 2 }[step] ?? 0, "return");
+    progress(RETURN_STEPS, { door: 0, insert: 1, checking: 2 }[step] ?? 0, "return", step === "checking" ? 2 : -1);
     if (!holds(screen)) choiceButtons(actions);
+  },
+  my_devices(screen, message, detail, actions) {
+    // What they hold and when it is due is in the session panel; nothing opens until they choose.
+    message.textContent = t("my_devices.title", { name: screen.name });
+    detail.textContent = t("my_devices.hint");
+    choiceButtons(actions);
   },
   returned(screen, message, detail, actions) {
     progress(RETURN_STEPS, RETURN_STEPS.length, "return");
@@ -347,6 +393,7 @@ function receive(next) {
     if (model) toneFor(next);
     if (next.screen.view === "dispensing") lastDue = next.screen.due_at ?? (next.screen.step === "close" ? lastDue : null);
   }
+  startFresh(next);
   model = next;
   render();
 }

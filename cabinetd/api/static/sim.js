@@ -37,7 +37,8 @@ function drawSlots() {
       const card = element("div", undefined, `slot ${slot.door} ${slot.lock}`);
       card.dataset.slot = String(slot.slot);
       card.append(element("div", `Slot ${slot.slot}`, "title"));
-      card.append(element("div", `door ${slot.door}, lock ${slot.lock}`));
+      const led = slot.led === null || slot.led === undefined ? "" : `, LED ${slot.led ? "lit" : "dark"}`;
+      card.append(element("div", `door ${slot.door}, lock ${slot.lock}${led}`));
       const battery = slot.battery === null ? "" : ` (${slot.battery} %)`;
       card.append(element("div", slot.device ? `${slot.device}${battery}` : "empty"));
       const row = element("div", undefined, "row");

@@ -18,6 +18,10 @@ LANGUAGES = ("zh-CN", "en")
 # Reasons the flows give besides the policy's refusals, and checks the inspection reports itself.
 FLOW_REASONS = ("no_free_slot", "dispense_cancelled", "return_cancelled", "step_refused")
 FLOW_CHECKS = ("unresponsive", "link", "port_power", "lock", "hardware")
+# Why the flows call off a rent or return (the refused screen's `cause`).
+FLOW_CAUSES = (
+    "door_not_opened", "cancelled_on_screen", "looked", "device_left_inside", "no_device_put_in", "lock_fault"
+)
 
 
 def catalogue(language: str) -> dict[str, str]:
@@ -41,7 +45,7 @@ def test_ok__both_languages_have_the_same_keys_and_placeholders() -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_ok__every_string_the_page_asks_for_is_in_the_catalogue(language: str) -> None:
     strings = catalogue(language)
-    script = (STATIC / "kiosk.js").read_text(encoding="utf-8")
+    script = "".join((STATIC / name).read_text(encoding="utf-8") for name in ("kiosk.js", "notice.js"))
     page = (STATIC / "kiosk.html").read_text(encoding="utf-8")
     asked = set(re.findall(r'\bt\("([\w.]+)"', script)) | set(re.findall(r'data-t="([\w.]+)"', page))
     assert asked  # the patterns still match how the page is written
@@ -57,5 +61,6 @@ def test_ok__everything_the_daemon_can_show_has_words(language: str) -> None:
     wanted |= {f"check.{check}" for check in (*SELFTEST_CHECKS, *FLOW_CHECKS)}
     wanted |= {f"dispensing.{step}" for step in ("provisioning", "door", "take", "close")}
     wanted |= {f"returning.{step}" for step in ("door", "insert", "checking")}
-    wanted |= {f"button.{choice}" for choice in ("rent", "return", "cancel")}
+    wanted |= {f"button.{choice}" for choice in ("rent", "return", "look", "cancel")}
+    wanted |= {f"cause.{cause}" for cause in FLOW_CAUSES}
     assert sorted(wanted - set(strings)) == []

@@ -52,8 +52,12 @@ def rent_from_slot_1(cabinet: Daemon) -> None:
 def test_ok__state_lists_every_slot_with_door_lock_device_and_battery(untouched: Daemon) -> None:
     world = untouched.world()
     assert [s["slot"] for s in world["slots"]] == list(range(1, 9))
-    assert world["slots"][0] == {"slot": 1, "door": "closed", "lock": "locked", "device": "S1-0001", "battery": 96}
-    assert world["slots"][2] == {"slot": 3, "door": "closed", "lock": "locked", "device": None, "battery": None}
+    assert world["slots"][0] == {
+        "slot": 1, "door": "closed", "lock": "locked", "led": False, "device": "S1-0001", "battery": 96
+    }
+    assert world["slots"][2] == {
+        "slot": 3, "door": "closed", "lock": "locked", "led": False, "device": None, "battery": None
+    }
     assert {d["serial"]: d["selftest"] for d in world["devices"]}["S1-0003"] == "fail:scanner"
 
 
@@ -117,7 +121,7 @@ def test_fail__bad_requests_name_what_is_wrong(
 def test_ok__a_forced_door_is_open_with_its_lock_locked_and_raises_the_alarm(cabinet: Daemon) -> None:
     world = cabinet.sim("slots/5/door", {"open": True, "force": True}).json()
     assert world["slots"][4] | {"battery": 0} == {
-        "slot": 5, "door": "open", "lock": "locked", "device": "R1-0001", "battery": 0
+        "slot": 5, "door": "open", "lock": "locked", "led": None, "device": "R1-0001", "battery": 0
     }
     cabinet.until(lambda s: "door_forced" in s["cabinet"]["slots"][4]["alarms"])
     world = cabinet.sim("slots/5/door", {"open": False}).json()
@@ -133,11 +137,14 @@ def test_ok__a_released_lock_lets_the_door_open_until_it_is_shut_again(cabinet: 
     time.sleep(0.7)  # past the lock's 0.5 s pulse: the latch let go of the door, and it stays free
     assert cabinet.world()["slots"][0]["lock"] == "released"
     world = cabinet.sim("slots/1/take").json()
-    assert world["slots"][0] == {"slot": 1, "door": "closed", "lock": "locked", "device": None, "battery": None}
+    assert world["slots"][0] | {"led": None} == {  # the LED blinks until the daemon sees the door shut
+        "slot": 1, "door": "closed", "lock": "locked", "led": None, "device": None, "battery": None
+    }
     out = {d["serial"]: d for d in world["devices"]}["S1-0001"]
     assert (out["slot"], out["charging"]) == (None, False)
     state = cabinet.until(lambda s: s["screen"]["view"] == "done")
     assert state["cabinet"]["slots"][0]["state"] == "empty"
+    assert cabinet.world()["slots"][0]["led"] is False
 
 
 # A daemon process of its own, started for this test: two to three seconds.
