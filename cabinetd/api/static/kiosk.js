@@ -210,10 +210,6 @@ const VIEWS = {
     message.textContent = t("checking.title");
     detail.textContent = t("checking.hint");
   },
-  busy(screen, message, detail, actions) {
-    message.textContent = t("busy");
-    okButton(actions, { cancel: false });
-  },
   refused(screen, message, detail, actions) {
     const key = `refused.${screen.reason}`;
     message.textContent = catalogues[lang]?.[key] ? t(key) : t("refused.other");

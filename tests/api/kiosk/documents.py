@@ -91,7 +91,16 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     online["cabinet"]["online"] = True
     out["idle-online"] = online
     out["checking"] = _with(idle, 0, view="checking")
-    out["busy"] = _with(rent, 0, view="busy", name="Bo Wang")
+    # A second badge: the first person's screen stays, a notice over it (docs/kiosk.md).
+    busy = copy.deepcopy(rent)
+    # Standing for the whole run: the page takes a notice down at its `until`.
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
+    busy["notice"] = {"kind": "busy", "name": "Bo Wang", "until": until}
+    out["notice-busy"] = busy
+    holder = found["returning-insert"]
+    mine = _with(holder, 0, view="my_devices", name=name)
+    mine["session"]["choices"] = ["return", "rent", "look"]
+    out["my-devices"] = mine
     out["session"] = _with(rent, 0, view="idle")  # the page's own screen: the person's choices
     out["dispensing-provisioning"] = _with(rent, 0, view="dispensing", step="provisioning", slot=slot, name=name)
     due = (datetime.now(UTC) + timedelta(hours=8)).isoformat(timespec="seconds")
@@ -110,6 +119,10 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
         suffix = "-estimate" if fields.get("minutes") else ""
         key = f"refused-{fields['reason'].replace('_', '-')}{suffix}"
         out[key] = _with(idle, 0, view="refused", name=name, **fields)
+    for cause in ("door_not_opened", "looked", "device_left_inside"):
+        out[f"refused-cancelled-{cause.replace('_', '-')}"] = _with(
+            idle, 0, view="refused", reason="dispense_cancelled", cause=cause, slot=slot, name=name
+        )
     alarm = _with(found["dispensing-take"], 0, view="alarm", alarm="door_left_open", slot=slot)
     alarm["cabinet"]["slots"][slot - 1]["alarms"] = ["door_left_open"]
     alarm["cabinet"]["slots"][4]["alarms"] = ["door_forced"]  # and another door, in the banner
