@@ -159,7 +159,9 @@ def current_version(conn: Connection) -> int:
 
 
 def _v1_initial(conn: Connection) -> None:
-    tables = [table for table in schema.metadata.sorted_tables if table.name != "schema_version"]
+    # The tables of version 1 only: a later step creates its own, so that it finds them missing.
+    later = {table.name for table in schema.OPERATOR_TABLES}
+    tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
         sa.insert(schema.counters),
@@ -186,8 +188,13 @@ def _v2_roster_badges(conn: Connection) -> None:
         fleet.upsert(conn, Entity.STAFF, {**row, "badge": badge.roster_text()})
 
 
+def _v4_operators(conn: Connection) -> None:
+    """Operators, their stores, API tokens, browser sessions and the audit log (docs/fleet.md)."""
+    schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v4_operators]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:
