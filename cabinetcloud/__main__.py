@@ -140,14 +140,14 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
         return 0
     with storage.writing() as conn:
         if args.command in ("enroll", "rotate", "revoke"):
-            before = users.cabinet_view(conn, args.cabinet)
+            before = auth.cabinet_record(conn, args.cabinet)
         if args.command == "enroll":
             token = auth.enroll(conn, args.cabinet, args.store)
         elif args.command == "rotate":
             token = auth.rotate(conn, args.cabinet)
         elif args.command == "revoke":
             auth.revoke(conn, args.cabinet)
-            after = users.cabinet_view(conn, args.cabinet)
+            after = auth.cabinet_record(conn, args.cabinet)
             audit.record(conn, users.cli_actor(), "revoke", "cabinet", args.cabinet, before=before, after=after)
             print(f"cabinet {args.cabinet}: token revoked")
             return 0
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
             through = fleet.compact(conn, args.keep)
             print(f"change feed compacted through {through}")
             return 0
-        after = users.cabinet_view(conn, args.cabinet)
+        after = auth.cabinet_record(conn, args.cabinet)
         audit.record(conn, users.cli_actor(), args.command, "cabinet", args.cabinet, before=before, after=after)
     _hand_out(token, args.token_file, args.cabinet)
     return 0

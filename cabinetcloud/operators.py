@@ -21,6 +21,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.storage import Storage
 
 TOKEN_PREFIX: Final = "op1_"
 SESSION_LIFETIME: Final = timedelta(hours=12)
@@ -189,7 +190,20 @@ def update(
     _set_stores(conn, before.id, new_stores)
     if active is False:
         end_sessions(conn, before.id)
+    if before.role is Role.ADMIN and before.active:
+        _keep_an_admin(conn, name)
     return before, get(conn, name)
+
+
+def _keep_an_admin(conn: Connection, name: str) -> None:
+    admins = conn.execute(
+        sa.select(sa.func.count())
+        .select_from(schema.operators)
+        .where(schema.operators.c.role == Role.ADMIN.value, schema.operators.c.active.is_(True))
+    ).scalar_one()
+    if admins == 0:
+        # Without one, only the CLI (direct access to the database) could manage accounts again.
+        raise OperatorError(f"operator {name!r} is the last active admin: make another admin first")
 
 
 def set_password(conn: Connection, name: str, password: str) -> Operator:
@@ -299,10 +313,11 @@ def by_token(conn: Connection, token: str, now: datetime) -> tuple[Operator, str
     return _operator(conn, operator_row), row.name
 
 
-def is_operator_token(conn: Connection, token: str) -> bool:
+def is_operator_token_of(storage: Storage, token: str) -> bool:
     """Whether this is an operator's API token (revoked or not): a cabinet route refuses it as such."""
-    row = conn.execute(sa.select(schema.api_tokens.c.id).where(schema.api_tokens.c.token_hash == digest(token))).first()
-    return row is not None
+    with storage.reading() as conn:
+        query = sa.select(schema.api_tokens.c.id).where(schema.api_tokens.c.token_hash == digest(token))
+        return conn.execute(query).first() is not None
 
 
 # --- browser sessions ------------------------------------------------------------------------------

@@ -13,10 +13,7 @@ import pwd
 import sys
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
-
-from cabinetcloud import audit, operators, schema
+from cabinetcloud import audit, operators
 from cabinetcloud.operators import Role
 from cabinetcloud.storage import Storage
 
@@ -31,20 +28,6 @@ def cli_actor() -> audit.Actor:
     except KeyError:
         user = str(os.getuid())
     return audit.Actor(name=f"cli:{user}", via="cli")
-
-
-def cabinet_view(conn: Connection, cabinet_id: str) -> dict[str, Any] | None:
-    """A cabinet as the audit log shows it: never its token's hash."""
-    row = conn.execute(sa.select(schema.cabinets).where(schema.cabinets.c.id == cabinet_id)).first()
-    if row is None:
-        return None
-    return {
-        "id": row.id,
-        "store": row.store,
-        "enrolled": row.token_hash is not None,
-        "token_issued_at": row.token_issued_at,
-        "revoked_at": row.revoked_at,
-    }
 
 
 def add_parser(sub: Any, db: argparse.ArgumentParser) -> None:
