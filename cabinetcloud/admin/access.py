@@ -12,7 +12,7 @@ A store-manager sees only their own stores: another store, or a cabinet of anoth
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Final
@@ -58,9 +58,6 @@ class Principal:
 
     def sees_store(self, store: str) -> bool:
         return self.role is not Role.STORE_MANAGER or store in self.operator.stores
-
-    def visible(self, stores: Iterable[str]) -> list[str]:
-        return [store for store in stores if self.sees_store(store)]
 
 
 def storage_of(request: Request) -> Storage:
