@@ -19,6 +19,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cabinetcloud import audit, auth, operators
 from cabinetcloud.operators import Operator, Role
@@ -89,7 +90,10 @@ async def _csrf_sent(request: Request) -> str:
     if not sent and request.headers.get("content-type", "").startswith(
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
-        form = await request.form()
+        try:
+            form = await request.form()
+        except (StarletteHTTPException, ValueError):
+            return ""  # a form that cannot be read carries no token
         field = form.get(CSRF_FIELD)
         sent = field if isinstance(field, str) else ""
     return sent

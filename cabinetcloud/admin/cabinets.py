@@ -95,7 +95,7 @@ def get_cabinet(request: Request, cabinet_id: CabinetId, who: Reader) -> Cabinet
         return _visible_cabinet(conn, who, cabinet_id)
 
 
-@router.post("", status_code=201, responses=refusals(401, 403, 404, 409))
+@router.post("", status_code=201, responses=refusals(400, 413, 415, 401, 403, 404, 409))
 def enrol_cabinet(request: Request, body: CabinetIn, who: Writer) -> IssuedCabinetToken:
     """Register a cabinet (or take over a seeded one without a token) and issue its first token."""
     with storage_of(request).writing() as conn:

@@ -68,7 +68,7 @@ async def _credentials(request: Request) -> LoginBody:
         raise Refusal(422, "invalid", validation_detail(RequestValidationError(errors))) from None
 
 
-@router.post("/login", responses=refusals(401, 413, 415), openapi_extra=_LOGIN_BODY)
+@router.post("/login", responses=refusals(400, 401, 413, 415), openapi_extra=_LOGIN_BODY)
 async def login(request: Request, response: Response) -> LoginReply:
     body = await _credentials(request)
     storage = storage_of(request)

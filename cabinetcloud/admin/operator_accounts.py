@@ -42,7 +42,7 @@ def get_operator(request: Request, name: OperatorName, who: Admin) -> OperatorOu
             raise refusal(exc) from None
 
 
-@router.post("", status_code=201, responses=refusals(401, 403, 404, 409))
+@router.post("", status_code=201, responses=refusals(400, 413, 415, 401, 403, 404, 409))
 def create_operator(request: Request, body: OperatorIn, who: Admin) -> OperatorOut:
     with storage_of(request).writing() as conn:
         try:
@@ -53,7 +53,7 @@ def create_operator(request: Request, body: OperatorIn, who: Admin) -> OperatorO
         return OperatorOut.of(made)
 
 
-@router.patch("/{name}", responses=refusals(401, 403, 404, 409))
+@router.patch("/{name}", responses=refusals(400, 413, 415, 401, 403, 404, 409))
 def update_operator(request: Request, name: OperatorName, body: OperatorPatch, who: Admin) -> OperatorOut:
     """Change the role, a store-manager's stores, or disable (active=false: their sessions end)."""
     with storage_of(request).writing() as conn:
@@ -72,7 +72,7 @@ def update_operator(request: Request, name: OperatorName, body: OperatorPatch, w
         return OperatorOut.of(after)
 
 
-@router.put("/{name}/password", status_code=204, responses=refusals(401, 403, 404))
+@router.put("/{name}/password", status_code=204, responses=refusals(400, 413, 415, 401, 403, 404))
 def set_password(request: Request, name: OperatorName, body: PasswordIn, who: Admin) -> Response:
     """A new password; the operator's browser sessions end."""
     with storage_of(request).writing() as conn:
@@ -94,7 +94,7 @@ def list_tokens(request: Request, name: OperatorName, who: Admin) -> list[TokenO
             raise refusal(exc) from None
 
 
-@router.post("/{name}/tokens", status_code=201, responses=refusals(401, 403, 404))
+@router.post("/{name}/tokens", status_code=201, responses=refusals(400, 413, 415, 401, 403, 404))
 def issue_token(request: Request, name: OperatorName, body: TokenIn, who: Admin) -> IssuedToken:
     """A new API token for the operator, shown in this reply only."""
     with storage_of(request).writing() as conn:

@@ -52,7 +52,7 @@ def get_store(request: Request, store_id: StoreId, who: Reader) -> StoreOut:
         return visible_store(conn, who, store_id)
 
 
-@router.post("", status_code=201, responses=refusals(401, 403, 409))
+@router.post("", status_code=201, responses=refusals(400, 413, 415, 401, 403, 409))
 def create_store(request: Request, body: StoreIn, who: Writer) -> StoreOut:
     with storage_of(request).writing() as conn:
         if _stores(conn, [body.id]):
@@ -63,7 +63,7 @@ def create_store(request: Request, body: StoreIn, who: Writer) -> StoreOut:
         return made
 
 
-@router.patch("/{store_id}", responses=refusals(401, 403, 404))
+@router.patch("/{store_id}", responses=refusals(400, 413, 415, 401, 403, 404))
 def update_store(request: Request, store_id: StoreId, body: StorePatch, who: Writer) -> StoreOut:
     with storage_of(request).writing() as conn:
         before = visible_store(conn, who, store_id)
