@@ -332,6 +332,8 @@ class Session:
 
 def open_session(conn: Connection, operator: Operator, now: datetime) -> tuple[str, Session]:
     """A new browser session: the cookie's value (shown once) and the session."""
+    # Sessions that ran out go when a new one comes: the table holds only live ones and a few more.
+    conn.execute(sa.delete(schema.operator_sessions).where(schema.operator_sessions.c.expires_at <= now))
     session_id = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
     expires = now + SESSION_LIFETIME

@@ -19,6 +19,7 @@ from typing import Annotated, Final
 
 from fastapi import Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cabinetcloud import audit, auth, operators
@@ -85,6 +86,11 @@ def _by_token(storage: Storage, token: str, now: datetime) -> Principal:
     return Principal(operator=found[0], via="token")
 
 
+def _session(storage: Storage, session_id: str, now: datetime) -> operators.Session | None:
+    with storage.reading() as conn:
+        return operators.session(conn, session_id, now)
+
+
 async def _csrf_sent(request: Request) -> str:
     sent = request.headers.get(CSRF_HEADER, "")
     if not sent and request.headers.get("content-type", "").startswith(
@@ -110,11 +116,11 @@ async def principal(
     if request.headers.get("authorization") is not None:
         if credentials is None or not credentials.credentials.strip():
             raise _unauthorized("missing or unknown operator token")
-        return _by_token(storage, credentials.credentials.strip(), now)
+        # The database is read off the event loop, which the cabinets' long polls share.
+        return await run_in_threadpool(_by_token, storage, credentials.credentials.strip(), now)
     if not session_id:
         raise _unauthorized("sign in (POST /v1/admin/login) or send an operator token")
-    with storage.reading() as conn:
-        found = operators.session(conn, session_id, now)
+    found = await run_in_threadpool(_session, storage, session_id, now)
     if found is None:
         raise _unauthorized("the session has ended: sign in again")
     if request.method not in SAFE_METHODS:

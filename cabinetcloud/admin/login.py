@@ -14,12 +14,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from cabinetcloud import audit, operators
 from cabinetcloud.admin.access import SESSION_COOKIE, AnyOperator, now_of, storage_of
 from cabinetcloud.admin.models import OperatorOut
 from cabinetcloud.bodies import BodyLimitedRoute
+from cabinetcloud.operators import Operator
 from cabinetcloud.replies import Refusal, refusals, validation_detail
+from cabinetcloud.storage import Storage
 
 router = APIRouter(tags=["login"], route_class=BodyLimitedRoute)
 
@@ -68,17 +71,21 @@ async def _credentials(request: Request) -> LoginBody:
         raise Refusal(422, "invalid", validation_detail(RequestValidationError(errors))) from None
 
 
-@router.post("/login", responses=refusals(400, 401, 413, 415), openapi_extra=_LOGIN_BODY)
-async def login(request: Request, response: Response) -> LoginReply:
-    body = await _credentials(request)
-    storage = storage_of(request)
-    now = now_of(request)
+def _open(storage: Storage, body: LoginBody, now: datetime) -> tuple[Operator, str, operators.Session]:
     with storage.writing() as conn:
         found = operators.login(conn, body.name, body.password)
         if found is None:
             raise Refusal(401, "login_failed", "unknown operator, wrong password or a disabled account")
         session_id, session = operators.open_session(conn, found, now)
         audit.record(conn, audit.Actor(found.name, "session"), "login", "operator", found.name, now=now)
+    return found, session_id, session
+
+
+@router.post("/login", responses=refusals(400, 401, 413, 415), openapi_extra=_LOGIN_BODY)
+async def login(request: Request, response: Response) -> LoginReply:
+    body = await _credentials(request)
+    # argon2 takes its time on purpose: off the event loop, which the cabinets' long polls share.
+    found, session_id, session = await run_in_threadpool(_open, storage_of(request), body, now_of(request))
     response.set_cookie(
         SESSION_COOKIE,
         session_id,

@@ -5,13 +5,14 @@ with its CSRF token, and the API's documentation pages served from this server."
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
-from cabinetcloud import schema
+from cabinetcloud import operators, schema
 from cabinetcloud.app import create_app
 from cabinetcloud.operators import Role, digest
 from tests.cabinetcloud.operators_rig import PASSWORD, Fleet, fleet, sqlite_fleet
@@ -216,3 +217,17 @@ def test_ok__the_docs_pages_load_their_assets_from_this_server(sqlite_storage: A
 def test_ok__the_front_page_leads_to_the_docs(sqlite_storage: Any) -> None:
     reply = TestClient(create_app(sqlite_storage)).get("/", follow_redirects=False)
     assert (reply.status_code, reply.headers["location"]) == (307, "/docs")
+
+
+def test_fail__a_session_ends_after_its_lifetime_and_leaves_the_table(sqlite_storage: Any) -> None:
+    clock = [datetime(2026, 1, 5, 8, 0, tzinfo=UTC)]
+    with sqlite_storage.writing() as conn:
+        operators.add(conn, "ada", Role.ADMIN, password=PASSWORD)
+    client = TestClient(create_app(sqlite_storage, clock=lambda: clock[0]))
+    assert client.post("/v1/admin/login", json={"name": "ada", "password": PASSWORD}).status_code == 200
+    clock[0] += operators.SESSION_LIFETIME
+    reply = client.get("/v1/admin/me")
+    assert (reply.status_code, reply.json()["detail"]) == (401, "the session has ended: sign in again")
+    assert client.post("/v1/admin/login", json={"name": "ada", "password": PASSWORD}).status_code == 200
+    with sqlite_storage.reading() as conn:
+        assert len(conn.execute(sa.select(schema.operator_sessions)).all()) == 1
