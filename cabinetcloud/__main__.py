@@ -154,6 +154,8 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
         elif args.command == "command":
             kind, values = commands.parse_args(args.kind, args.args)
             queued = commands.queue(conn, args.cabinet, kind, values, timedelta(minutes=args.expires_in))
+            after = queued.model_dump(mode="json")
+            audit.record(conn, users.cli_actor(), "queue", "command", queued.command_id, after=after)
             print(f"{queued.command_id} queued for cabinet {args.cabinet}, expires {queued.expires_at.isoformat()}")
             return 0
         else:

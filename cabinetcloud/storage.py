@@ -26,8 +26,6 @@ from cabinetproto.wire import Entity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB: Final = "sqlite:///cabinet-cloud.db"
-
 
 class StorageError(Exception):
     """The database cannot be used: wrong URL, newer schema, unreachable server."""
@@ -79,7 +77,7 @@ def _sqlite_engine(url: sa.URL, immediate: bool) -> Engine:
 
 
 class Storage:
-    def __init__(self, url: str = DEFAULT_DB) -> None:
+    def __init__(self, url: str) -> None:
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:

@@ -129,13 +129,19 @@ def test_fail__an_operator_name_is_taken_once(sqlite_storage: Storage, capsys: p
     assert capsys.readouterr().err == "cabinet-cloud: operator 'bot' already exists\n"
 
 
-def test_ok__cabinet_enrolment_from_the_cli_is_audited(sqlite_storage: Storage) -> None:
+def test_ok__cabinet_enrolment_and_commands_from_the_cli_are_audited(sqlite_storage: Storage) -> None:
     db = ["--db", sqlite_storage.url]
     cloudharness.seeded(sqlite_storage)
     assert main(["rotate", *db, "--cabinet", "sim-1"]) == 0
     assert main(["revoke", *db, "--cabinet", "sim-1"]) == 0
+    assert main(["command", *db, "--cabinet", "sim-1", "unlock_slot", "slot=2"]) == 0
     with sqlite_storage.reading() as conn:
         events, _ = audit.page(conn, resource="cabinet")
     assert [(e["action"], e["resource_id"]) for e in events] == [("revoke", "sim-1"), ("rotate", "sim-1")]
     assert events[0]["before"]["enrolled"] is True
     assert events[0]["after"]["enrolled"] is False
+    with sqlite_storage.reading() as conn:
+        queued, _ = audit.page(conn, resource="command")
+    assert [(e["action"], e["after"]["kind"], e["after"]["args"]) for e in queued] == [
+        ("queue", "unlock_slot", {"slot": 2})
+    ]
