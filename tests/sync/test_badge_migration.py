@@ -48,7 +48,7 @@ def test_ok__the_cloud_migrates_an_old_roster_and_a_cabinet_follows_through_the_
 ) -> None:
     storage = _old_cloud(tmp_path / "cloud.db")
     try:
-        assert storage.migrate() == len(MIGRATIONS)
+        assert storage.migrate() == len(MIGRATIONS) >= 2  # through version 2, and whatever came after it
         with storage.reading() as conn:
             assert current_version(conn) == len(MIGRATIONS)
             badges = {row.id: row.badge for row in conn.execute(sa.select(schema.staff.c.id, schema.staff.c.badge))}
