@@ -12,6 +12,7 @@ from typing import Any
 
 import usb.core
 
+from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -118,6 +119,27 @@ USED_BY_NAME: list[object] = [
     SimUsbBackend.is_kernel_driver_active,
     SimUsbBackend.detach_kernel_driver,
     SimUsbBackend.attach_kernel_driver,
+    # The operators' API (docs/fleet.md): FastAPI calls each route function its router registers.
+    stores.list_stores,
+    stores.get_store,
+    stores.create_store,
+    stores.update_store,
+    cabinets.list_cabinets,
+    cabinets.get_cabinet,
+    cabinets.enrol_cabinet,
+    cabinets.rotate_token,
+    audit_log.list_audit,
+    login.logout,
+    login.me,
+    operator_accounts.list_operators,
+    operator_accounts.get_operator,
+    operator_accounts.create_operator,
+    operator_accounts.update_operator,
+    operator_accounts.list_tokens,
+    # A reply field sent as JSON whether or not our code reads it back.
+    models.SyncHealth.clock_skew_flagged,
+    # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
+    access.FLEET_COMMANDS,
     # SQLAlchemy's TypeDecorator reads these by name.
     UtcDateTime.impl,
     UtcDateTime.cache_ok,

@@ -13,9 +13,9 @@ from types import FrameType
 
 import sqlalchemy as sa
 
-from cabinetcloud import auth, commands, fleet, schema
+from cabinetcloud import audit, auth, commands, fleet, operators, schema, users
 from cabinetcloud.seed import SeedError, seed_file
-from cabinetcloud.storage import DEFAULT_DB, Storage, StorageError
+from cabinetcloud.storage import Storage, StorageError
 from cabinetproto import __version__
 
 log = logging.getLogger("cabinetcloud")
@@ -28,9 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     db = argparse.ArgumentParser(add_help=False)
     db.add_argument(
         "--db",
-        default=os.environ.get("CABINET_CLOUD_DB", DEFAULT_DB),
+        default=os.environ.get("CABINET_CLOUD_DB") or None,
         metavar="URL",
-        help="sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME (default: $CABINET_CLOUD_DB or %(default)s)",
+        help="sqlite:///PATH or postgresql+psycopg://USER@HOST/NAME (default: $CABINET_CLOUD_DB; one is required)",
     )
     parser = argparse.ArgumentParser(
         prog="cabinet-cloud", description="The reference cloud endpoint for smart device cabinets."
@@ -71,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     compact.add_argument("--keep", type=int, default=10_000, metavar="N", help="changes to keep (default 10000)")
 
     sub.add_parser("cabinets", parents=[db], help="list cabinets with their sync state")
+    users.add_parser(sub, db)
     return parser
 
 
@@ -131,34 +132,48 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
         return _serve(storage, args.host, args.port, args.log_level)
     if args.command == "cabinets":
         return _cabinets(storage)
+    if args.command == "user":
+        return users.run(args, storage)
     if args.command == "seed":
         report = seed_file(args.file, storage.writing, prune=args.prune)
         print(f"seeded {args.file}: {report.text()}")
         return 0
     with storage.writing() as conn:
+        if args.command in ("enroll", "rotate", "revoke"):
+            before = auth.cabinet_record(conn, args.cabinet)
         if args.command == "enroll":
             token = auth.enroll(conn, args.cabinet, args.store)
         elif args.command == "rotate":
             token = auth.rotate(conn, args.cabinet)
         elif args.command == "revoke":
             auth.revoke(conn, args.cabinet)
+            after = auth.cabinet_record(conn, args.cabinet)
+            audit.record(conn, users.cli_actor(), "revoke", "cabinet", args.cabinet, before=before, after=after)
             print(f"cabinet {args.cabinet}: token revoked")
             return 0
         elif args.command == "command":
             kind, values = commands.parse_args(args.kind, args.args)
             queued = commands.queue(conn, args.cabinet, kind, values, timedelta(minutes=args.expires_in))
+            after = queued.model_dump(mode="json")
+            audit.record(conn, users.cli_actor(), "queue", "command", queued.command_id, after=after)
             print(f"{queued.command_id} queued for cabinet {args.cabinet}, expires {queued.expires_at.isoformat()}")
             return 0
         else:
             through = fleet.compact(conn, args.keep)
             print(f"change feed compacted through {through}")
             return 0
+        after = auth.cabinet_record(conn, args.cabinet)
+        audit.record(conn, users.cli_actor(), args.command, "cabinet", args.cabinet, before=before, after=after)
     _hand_out(token, args.token_file, args.cabinet)
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if not args.db:
+        # Never a database in the current directory by accident: an empty fleet nobody meant to create.
+        print("cabinet-cloud: no database: pass --db URL or set CABINET_CLOUD_DB", file=sys.stderr)
+        return EXIT_USAGE
     try:
         storage = Storage(args.db)
         storage.migrate()
@@ -171,7 +186,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.lines:
             print(line, file=sys.stderr)
         return EXIT_REFUSED
-    except (auth.EnrolmentError, commands.CommandError) as exc:
+    except (auth.EnrolmentError, commands.CommandError, operators.OperatorError, users.UserError) as exc:
         print(f"cabinet-cloud: {exc}", file=sys.stderr)
         return EXIT_REFUSED
     finally:

@@ -15,10 +15,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cabinetcloud import auth, commands, fleet, ingest, replies
+from cabinetcloud import admin, auth, commands, fleet, ingest, operators, replies
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.replies import Refusal, refusals
@@ -126,6 +128,8 @@ def _caller(
     with storage.reading() as conn:
         found = auth.authenticate(conn, header)
     if found is None:
+        if credentials is not None and operators.is_operator_token_of(storage, credentials.credentials.strip()):
+            raise Refusal(403, "forbidden", "an operator's token is not accepted on cabinet routes")
         raise Refusal(401, "unauthorized", "missing or unknown cabinet token", headers={"WWW-Authenticate": "Bearer"})
     if found.cabinet_id != cabinet_id:
         log.warning("token of cabinet %s used for cabinet %s", found.cabinet_id, cabinet_id)
@@ -140,14 +144,21 @@ def create_app(
     storage: Storage, *, max_wait_s: float = MAX_WAIT_S, poll_s: float = 1.0, clock: Clock | None = None
 ) -> FastAPI:
     now: Clock = clock or (lambda: datetime.now(UTC))
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets packaged with fastapi-offline: no CDN, so /docs works offline.
+    app = FastAPIOffline(
         title="cabinet-cloud",
         version=__version__,
         summary="The reference sync endpoint for smart device cabinets.",
     )
     app.router.route_class = BodyLimitedRoute
     app.state.storage = storage
+    app.state.clock = now
     replies.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        # Until the dashboard exists, the API's own documentation is the front page (docs/fleet.md).
+        return RedirectResponse("/docs", status_code=307)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -156,6 +167,7 @@ def create_app(
     _add_event_routes(app, storage, now)
     app.state.changes_poll = ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s)
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
+    admin.install(app)
     return app
 
 

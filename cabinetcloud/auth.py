@@ -64,6 +64,20 @@ def _cabinet(conn: Connection, cabinet_id: str) -> Any:
     ).first()
 
 
+def cabinet_record(conn: Connection, cabinet_id: str) -> dict[str, Any] | None:
+    """A cabinet's enrolment as the audit log shows it: never its token's hash."""
+    row = conn.execute(sa.select(schema.cabinets).where(schema.cabinets.c.id == cabinet_id)).first()
+    if row is None:
+        return None
+    return {
+        "id": row.id,
+        "store": row.store,
+        "enrolled": row.token_hash is not None,
+        "token_issued_at": row.token_issued_at,
+        "revoked_at": row.revoked_at,
+    }
+
+
 def enroll(conn: Connection, cabinet_id: str, store: str, now: datetime | None = None) -> str:
     """Register (or take over a seeded) cabinet and issue its first token."""
     now = now or datetime.now(UTC)

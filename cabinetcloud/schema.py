@@ -203,3 +203,67 @@ commands = sa.Table(
     sa.Column("result_at", UtcDateTime, nullable=True),
     sa.Index("commands_by_cabinet", "cabinet_id", "number"),
 )
+
+# --- operators (schema version 4: `_v4_operators`) ------------------------------------------------
+
+# The people (and scripts) who run the fleet. A store-manager's stores are in operator_stores.
+operators = sa.Table(
+    "operators",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    # argon2id (argon2-cffi's encoded form); NULL until a password is set: tokens only.
+    sa.Column("password_hash", sa.Text, nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+operator_stores = sa.Table(
+    "operator_stores",
+    metadata,
+    sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id"), primary_key=True),
+    sa.Column("store", sa.String(64), sa.ForeignKey("stores.id"), primary_key=True),
+)
+
+# Operators' API tokens: only the SHA-256 of the token is kept (it is 256 random bits).
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id"), nullable=False),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("last_used_at", UtcDateTime, nullable=True),
+    sa.Column("revoked_at", UtcDateTime, nullable=True),
+)
+
+# Browser logins, kept on the server: the cookie holds the id, the table its SHA-256.
+operator_sessions = sa.Table(
+    "operator_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("operator_id", sa.Integer, sa.ForeignKey("operators.id"), nullable=False),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+# Every change an operator makes: who, when, what, and the resource before and after (JSON text).
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("resource", sa.String(32), nullable=False),
+    sa.Column("resource_id", sa.String(128), nullable=False),
+    sa.Column("before", sa.Text, nullable=True),
+    sa.Column("after", sa.Text, nullable=True),
+    sa.Index("audit_by_resource", "resource", "resource_id", "id"),
+)
+
+OPERATOR_TABLES = (operators, operator_stores, api_tokens, operator_sessions, audit_events)

@@ -26,8 +26,6 @@ from cabinetproto.wire import Entity
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DB: Final = "sqlite:///cabinet-cloud.db"
-
 
 class StorageError(Exception):
     """The database cannot be used: wrong URL, newer schema, unreachable server."""
@@ -79,7 +77,7 @@ def _sqlite_engine(url: sa.URL, immediate: bool) -> Engine:
 
 
 class Storage:
-    def __init__(self, url: str = DEFAULT_DB) -> None:
+    def __init__(self, url: str) -> None:
         try:
             parsed = sa.make_url(url)
         except sa.exc.ArgumentError as exc:
@@ -159,7 +157,9 @@ def current_version(conn: Connection) -> int:
 
 
 def _v1_initial(conn: Connection) -> None:
-    tables = [table for table in schema.metadata.sorted_tables if table.name != "schema_version"]
+    # The tables of version 1 only: a later step creates its own, so that it finds them missing.
+    later = {table.name for table in schema.OPERATOR_TABLES}
+    tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
         sa.insert(schema.counters),
@@ -195,8 +195,13 @@ def _v3_names(conn: Connection) -> None:
             conn.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN names TEXT NOT NULL DEFAULT '{{}}'")
 
 
+def _v4_operators(conn: Connection) -> None:
+    """Operators, their stores, API tokens, browser sessions and the audit log (docs/fleet.md)."""
+    schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v3_names]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v3_names, _v4_operators]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:
