@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.flows import rent, return_
+from cabinetd.flows import rent, report, return_
 from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.refusal import step_refused
@@ -84,6 +84,8 @@ class Controller(Subsystem):
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
+        # The last return whose door closed: a problem may still be reported for it on its screens.
+        self.last_return: report.ReportedReturn | None = None
         self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
         # Every technician's action, from the control socket or the cloud (execute_command).
@@ -127,6 +129,7 @@ class Controller(Subsystem):
                 slot.machine.set_state(SlotState(row.state.value))
                 slot.device = row.device
                 slot.alarms = {Alarm(alarm) for alarm in row.alarms}
+        self.core.critical = self.core.ledger.critical_devices()
         await reconcile(self.core, first_start=not rows)
 
     async def run(self) -> None:
@@ -225,6 +228,8 @@ class Controller(Subsystem):
         if flow.kind is FlowKind.RENT:
             await rent.door_closed(self.core, flow)
         else:
+            rental_id = self.core.ledger.open_rental_of(flow.device) if flow.device else None
+            self.last_return = report.ReportedReturn(number, flow.staff, rental_id)
             await return_.door_closed(self.core, flow)
         self._end_session(number)
 
@@ -297,7 +302,7 @@ class Controller(Subsystem):
         held = core.ledger.held_by(staff.staff_id) if staff else []
         if staff is not None and held:
             self.session = Session(staff, SessionKind.RETURN, core.clock.monotonic())
-            choices = ["cancel"]
+            choices = ["report", "cancel"]
             if self._refusal(staff, len(held)) is None:
                 choices.insert(0, "rent")
             self.session.choices = choices
@@ -352,9 +357,33 @@ class Controller(Subsystem):
                 if not await rent.start_rent(self.core, session.staff, work_type):
                     self.session = None
         elif choice == "return":
-            self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=["cancel"])
+            choices = ["report", "cancel"]
+            self.session = Session(session.staff, SessionKind.RETURN, self.core.clock.monotonic(), choices=choices)
             if not await return_.start_return(self.core, session.staff, None):
                 self.session = None
+
+    async def report_problem(self, reason: str, note: str) -> None:
+        """"I have a problem with this device", while returning it (before or after it is in);
+        ReportRefused when no return is there to report about."""
+        session = self.session
+        flow = next(
+            (
+                f
+                for f in self.core.flows.values()
+                if session is not None and f.kind is FlowKind.RETURN and f.staff == session.staff
+            ),
+            None,
+        )
+        if flow is not None:
+            about = report.ReportedReturn(flow.slot, flow.staff)
+        else:
+            shown = self.screen.state
+            last = self.last_return
+            on_its_screen = shown.get("view") in ("returning", "returned") and last and shown.get("slot") == last.slot
+            if last is None or not on_its_screen:
+                raise report.ReportRefused("no return is under way")
+            about = last
+        await report.submit(self.core, about, reason, note)
 
     # --- technicians --------------------------------------------------------------------------------------
 

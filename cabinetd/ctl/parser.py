@@ -28,6 +28,7 @@ commands:
   usb list                      each slot's USB port, its power and the device on it
   usb power N on|off|cycle      switch the power of slot N's USB port
   device info N                 ask the device in slot N who it is and how it is
+  device clear SERIAL           lift a critical problem report (damaged, battery) from a device
   selftest N                    run the self-test of the device in slot N
   ledger tail [-n N] [-f]       the last ledger events, and new ones as they come
   ledger verify                 check the ledger's hash chain
@@ -145,7 +146,11 @@ def build() -> argparse.ArgumentParser:
     add(usb, "list", "each port, its power and device", USB_LIST)
     numbered(usb, "power", "switch a port's power", USB_POWER).add_argument("power", choices=["on", "off", "cycle"])
 
-    numbered(family("device", "the device in a slot"), "info", "ask the device who it is", DEVICE_INFO)
+    device = family("device", "the device in a slot")
+    numbered(device, "info", "ask the device who it is", DEVICE_INFO)
+    clear = add(device, "clear", "lift a critical problem report", DEVICE_CLEAR)
+    clear.add_argument("serial", metavar="SERIAL", help="the device's serial")
+    clear.add_argument("--reason", metavar="TEXT", help="what you found (recorded in the ledger)")
     numbered(commands, "selftest", "run a device's self-test", SELFTEST)
 
     ledger = family("ledger", "the cabinet's ledger")
@@ -177,6 +182,13 @@ the RS-485 buses and lock boards, the USB hubs, and a count of slots per state."
 SLOTS: Final = """\
 Every slot in one table: state, device, battery, device health, door (open/closed as the sensor
 reads it), lock (as its board reports it) and alarms."""
+
+DEVICE_CLEAR: Final = """\
+Lift a critical problem report from device SERIAL. A device reported at the cabinet as damaged or
+with a swollen or hot battery is never handed out again, whatever its self-test says, until a
+technician has looked at it and runs this. A device sitting faulty in its slot is then inspected
+again (its slot is disabled and enabled), so a passing self-test puts it back in service. Recorded
+in the ledger as a technician action (clear_report) with your login name and --reason."""
 
 SLOT: Final = """\
   cabinetctl slot N
