@@ -123,7 +123,7 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
     # Taken in and recorded whatever the fleet knows of it; one it does not list is flagged and kept.
     flagged = [alarm] if (alarm := core.judge_fleet(slot)) is not None else []
     # A problem the person reported makes the device faulty beside whatever the self-test says.
-    reported = problems.beside_selftest(core, slot, device)
+    reported = problems.beside_selftest(core, slot.number, device)
     if selftest.passed and not reported:
         await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned, *flagged)
         core.hardware.link.watch(slot.number)
@@ -169,7 +169,7 @@ def repair_ticket(core: Core, slot: Slot, device: str | None, evidence: dict[str
 async def _faulty(
     core: Core, slot: Slot, device: str | None, rental_id: str | None, evidence: dict[str, Any], unexpected: bool
 ) -> None:
-    evidence = {**evidence, **problems.beside_selftest(core, slot, device)}
+    evidence = {**evidence, **problems.beside_selftest(core, slot.number, device)}
     events = []
     if device is not None:
         events.append(

@@ -73,7 +73,7 @@ async def test_fail__limit_reached_offers_the_return_instead(rig: Rig) -> None:
     await rent(rig)
     rig.sim.badge(ANNA)  # holds one, limit one: the return starts, "rent" is not offered
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["cancel"]
+    assert rig.controller.session.choices == ["report", "cancel"]
     await rig.controller.choose("cancel")
     await rig.until(lambda: not any(rig.state(n) == "receiving" for n in rig.controller.slots))
     assert rig.events()[-2:] == ["return_cancelled", "slot_state_changed"]
