@@ -117,6 +117,7 @@ function render() {
   $("pin-dots").hidden = true;
   const draw = VIEWS[screen.view] ?? VIEWS.refused;
   draw(screen, message, detail, actions);
+  drawReport(screen, message, detail, actions);
   renderSession(screen);
   renderMap(screen);
 }
@@ -128,7 +129,10 @@ function okButton(actions, options) {
 function choiceButtons(actions) {
   for (const choice of model?.session?.choices ?? []) {
     const label = t(`button.${choice}`);
-    actions.append(button(label, () => post("/kiosk/choose", { choice }), choice === "cancel" ? "secondary" : ""));
+    const press = choice === "report" ? openReport : () => post("/kiosk/choose", { choice });
+    const made = button(label, press, choice === "cancel" ? "secondary" : "");
+    made.dataset.choice = choice;
+    actions.append(made);
   }
 }
 
@@ -197,6 +201,8 @@ const VIEWS = {
     message.textContent = t(`returning.${step}`, { slot: screen.slot });
     progress(RETURN_STEPS, { door: 0, insert: 1, checking: 2 }[step] ?? 0, "return");
     if (!holds(screen)) choiceButtons(actions);
+    if (screen.report) detail.textContent = t("report.sent");
+    reportButton(actions, screen);
   },
   returned(screen, message, detail, actions) {
     progress(RETURN_STEPS, RETURN_STEPS.length, "return");
@@ -213,6 +219,12 @@ const VIEWS = {
       detail.textContent = t("returned.ticket");
       detail.className = "bad";
     }
+    if (screen.report) {
+      message.textContent = t("returned.reported");
+      detail.textContent = t("returned.ticket");
+      detail.className = "bad";
+    }
+    reportButton(actions, screen);
     okButton(actions);
   },
   done(screen, message, detail, actions) {
