@@ -83,7 +83,7 @@ async def test_ok__a_holder_below_the_limit_may_take_another_then_not_more(rig: 
     first = await rent(rig, PIET)  # picking: two rugged devices at most
     rig.sim.badge(PIET)
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["rent", "cancel"]
+    assert rig.controller.session.choices == ["rent", "report", "cancel"]
     await rig.controller.choose("rent")
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
     second = int(screen(rig)["slot"])  # type: ignore[call-overload]
