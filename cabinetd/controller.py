@@ -362,9 +362,9 @@ class Controller(Subsystem):
             if not await return_.start_return(self.core, session.staff, None):
                 self.session = None
 
-    async def report_problem(self, reason: str, note: str) -> None:
-        """"I have a problem with this device", while returning it (before or after it is in);
-        ReportRefused when no return is there to report about."""
+    async def report_problem(self, reason: str, note: str) -> str | None:
+        """A problem with the device being returned ("I have a problem with this device"), before or
+        after it is in. None when it is recorded; else why not, for the page (no return to report on)."""
         session = self.session
         flow = next(
             (
@@ -381,9 +381,13 @@ class Controller(Subsystem):
             last = self.last_return
             on_its_screen = shown.get("view") in ("returning", "returned") and last and shown.get("slot") == last.slot
             if last is None or not on_its_screen:
-                raise report.ReportRefused("no return is under way")
+                return "no return is under way"
             about = last
-        await report.submit(self.core, about, reason, note)
+        try:
+            await report.submit(self.core, about, reason, note)
+        except report.ReportRefused as refused:
+            return str(refused)
+        return None
 
     # --- technicians --------------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from cabinetd.api.jsonbody import BodyError, read_object
-from cabinetd.flows.report import ReportRefused
 from cabinetproto.events import PROBLEM_REASONS
 
 MAX_NOTE: Final = 500
@@ -23,7 +22,8 @@ FIELDS: Final = frozenset({"reason", "note"})
 
 
 class Reporter(Protocol):
-    async def report_problem(self, reason: str, note: str) -> None: ...
+    async def report_problem(self, reason: str, note: str) -> str | None:
+        """None when the report is recorded; else why not (no return to report on)."""
 
 
 def read_report(body: dict[str, Any]) -> tuple[str, str]:
@@ -55,10 +55,9 @@ def report_endpoint(
             reason, note = read_report(await read_object(request))
         except BodyError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
-        try:
-            await reporter.report_problem(reason, note)
-        except ReportRefused as refused:
-            return JSONResponse({"error": str(refused)}, status_code=409)
+        refused = await reporter.report_problem(reason, note)
+        if refused is not None:
+            return JSONResponse({"error": refused}, status_code=409)
         return JSONResponse(model())
 
     return report
