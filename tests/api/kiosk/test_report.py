@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from cabinetd.ledger import open_ledger
-from tests.api.kiosk.conftest import Shots
+from tests.api.kiosk.conftest import VIEWPORT, Shots
 from tests.api.kiosk.daemon import ANNA, Daemon
 from tests.api.kiosk.test_screens import open_kiosk, rent, view
 
@@ -21,11 +21,20 @@ def test_ok__report_with_a_typed_note_then_the_returned_screen_and_the_ledger_sh
 ) -> None:
     open_kiosk(page, cabinet)
     rent(cabinet, page)
-    page.click("#lang")  # English
     cabinet.sim("badge", {"uid": ANNA})
     back = int(cabinet.until(lambda s: s["screen"].get("view") == "returning")["screen"]["slot"])
     view(page, "returning")
     page.click("#actions button[data-choice='report']")
+    expect(page.locator("#message")).to_have_text("设备有什么问题？")
+    page.set_viewport_size({"width": 800, "height": 480})
+    for key in page.locator("#keyboard button, #report-reasons button").all():
+        box = key.bounding_box()
+        assert box is not None
+        assert box["width"] >= 48, (key.inner_text(), box)
+        assert box["height"] >= 48, (key.inner_text(), box)
+    shot("report-form-zh-800x480")
+    page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
+    page.click("#lang")  # English
     expect(page.locator("#message")).to_have_text("What is wrong with the device?")
     expect(page.locator("#report-send")).to_be_disabled()
     page.click("#report-reasons button[data-reason='screen']")
