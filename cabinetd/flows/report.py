@@ -49,6 +49,10 @@ async def submit(core: Core, about: ReportedReturn, reason: str, note: str) -> N
         device = (flow.inserted.serial if flow.inserted else None) or flow.device or device
     if slot.state not in (*WAITING, *AT_REST) or (slot.state in AT_REST and device is None):
         raise ReportRefused(f"the device of this return is no longer in slot {slot.number}")
+    shown_now = core.screen.state
+    if slot.state in AT_REST and shown_now.get("slot") == slot.number and shown_now.get("report"):
+        # Its repair ticket is open; a second report would open a second ticket for one problem.
+        raise ReportRefused(f"a problem is already reported for the return to slot {slot.number}")
     rental_id = about.rental_id or (core.ledger.open_rental_of(device) if device else None)
     critical = reason in CRITICAL_REASONS
     payload: dict[str, Any] = {"reason": reason, "note": note, "rental_id": rental_id, "critical": critical}

@@ -88,6 +88,9 @@ async def test_ok__a_report_after_the_device_is_checked_opens_a_ticket_and_quara
     assert evidence["battery_health"]["passed"] is True  # the self-test of the return, beside it
     assert screen(rig)["view"] == "returned"
     assert screen(rig)["report"] == {"reason": "wont_charge", "note": ""}
+    again = await rig.controller.report_problem("other", "")
+    assert again == f"a problem is already reported for the return to slot {slot}"
+    assert rig.events("repair_ticket_opened") == [*before, "repair_ticket_opened"]
 
 
 async def test_fail__no_return_no_report(rig: Rig) -> None:
