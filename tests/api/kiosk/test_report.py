@@ -27,11 +27,11 @@ def test_ok__report_with_a_typed_note_then_the_returned_screen_and_the_ledger_sh
     page.click("#actions button[data-choice='report']")
     expect(page.locator("#message")).to_have_text("设备有什么问题？")
     page.set_viewport_size({"width": 800, "height": 480})
-    for key in page.locator("#keyboard button, #report-reasons button").all():
-        box = key.bounding_box()
+    for target in page.locator("#keyboard button, #report-reasons button").all():
+        box = target.bounding_box()
         assert box is not None
-        assert box["width"] >= 48, (key.inner_text(), box)
-        assert box["height"] >= 48, (key.inner_text(), box)
+        assert box["width"] >= 48, (target.inner_text(), box)
+        assert box["height"] >= 48, (target.inner_text(), box)
     shot("report-form-zh-800x480")
     page.set_viewport_size(VIEWPORT)  # type: ignore[arg-type]
     page.click("#lang")  # English
