@@ -176,6 +176,7 @@ def test_ok__kiosk_unit() -> None:
         "--disable-background-networking",
         "--disable-component-update",
         "--disable-sync",
+        "--autoplay-policy=no-user-gesture-required",  # the kiosk's tones (sound.js) without a touch first
     ):
         assert flag in browser
     api = ApiSection()

@@ -75,6 +75,7 @@ function putAway({ cancel = true, automatic = false } = {}) {
 
 function tick() {
   const screen = currentScreen();
+  renderCountdown(screen);
   const quiet = Date.now() - lastActivity >= IDLE_AFTER_MS;
   if (!quiet) return;
   if (screen.view === "idle") {
@@ -96,6 +97,7 @@ function render() {
   const online = Boolean(model?.cabinet.online);
   $("link-state").textContent = t(online ? "status.online" : "status.offline");
   $("link-state").className = `pill ${online ? "online" : "offline"}`;
+  $("banners").setAttribute("aria-label", t("banner.label"));
   $("offline-banner").textContent = t("banner.offline");
   $("offline-banner").hidden = !model || online;
   const screen = currentScreen();
@@ -105,6 +107,7 @@ function render() {
   $("alarm-banner").hidden = alarms.length === 0;
 
   document.body.dataset.view = screen.view;
+  document.body.dataset.version = String(model?.screen.version ?? "");
   const message = $("message");
   const detail = $("detail");
   const actions = $("actions");
@@ -117,6 +120,8 @@ function render() {
   $("pin-dots").hidden = true;
   const draw = VIEWS[screen.view] ?? VIEWS.refused;
   draw(screen, message, detail, actions);
+  renderOpenSlot(screen);
+  renderHelp();
   drawReport(screen, message, detail, actions);
   renderSession(screen);
   renderMap(screen);
@@ -310,11 +315,48 @@ function renderMap(screen) {
   $("map").replaceChildren(...modules);
 }
 
+// The open slot (dispensing, returning): its number, where it is on the front, its light, the relock.
+function renderOpenSlot(screen) {
+  const shown = ["dispensing", "returning"].includes(screen.view) && Number.isInteger(screen.slot);
+  $("open-slot").hidden = !shown;
+  if (!shown) return;
+  $("open-slot-digits").textContent = String(screen.slot);
+  const modules = model?.cabinet.modules ?? [];
+  $("front").replaceChildren(frontPicture(modules, screen.slot, t("open.front", { slot: screen.slot })));
+  const slot = (model?.cabinet.slots ?? []).find((entry) => entry.slot === screen.slot);
+  $("led-hint").hidden = !slot?.led;
+  renderCountdown(screen);
+}
+
+function renderCountdown(screen) {
+  const countdown = $("countdown");
+  const until = ["dispensing", "returning"].includes(screen.view) && screen.relock_at ? Date.parse(screen.relock_at) : NaN;
+  countdown.hidden = Number.isNaN(until);
+  if (countdown.hidden) return;
+  const seconds = Math.max(0, Math.ceil((until - Date.now()) / 1000));
+  countdown.textContent = t("open.relock", { seconds });
+  countdown.className = seconds <= 5 ? "soon" : "";
+}
+
+function renderHelp() {
+  const contact = model?.cabinet.help_contact ?? "";
+  $("help-contact").textContent = contact ? t("help.contact", { contact }) : "";
+}
+
+// The tone for a screen the cabinet has just put up: a door unlocked for the person, or a no.
+function toneFor(next) {
+  if (!next.cabinet.sound) return;
+  const screen = next.screen;
+  if (["dispensing", "returning"].includes(screen.view) && screen.step === "door" && screen.slot) playTone("unlock");
+  else if (screen.view === "refused") playTone("refusal");
+}
+
 // --- the stream of what to show ---------------------------------------------------------------------
 
 function receive(next) {
   if (!model || next.screen.version !== model.screen.version) {
     lastActivity = Date.now();
+    if (model) toneFor(next);
     if (next.screen.view === "dispensing") lastDue = next.screen.due_at ?? (next.screen.step === "close" ? lastDue : null);
   }
   model = next;
@@ -342,6 +384,8 @@ async function boot() {
   for (const type of ["pointerdown", "keydown"]) {
     document.addEventListener(type, () => (lastActivity = Date.now()), { capture: true });
   }
+  $("help").addEventListener("click", () => ($("help-panel").hidden = false));
+  $("help-close").addEventListener("click", () => ($("help-panel").hidden = true));
   $("lang").addEventListener("click", () => {
     lang = lang === "zh-CN" ? "en" : "zh-CN";
     render();

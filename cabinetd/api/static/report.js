@@ -62,6 +62,7 @@ function drawReport(screen, message, detail, actions) {
   send.disabled = report.reason === null;
   actions.replaceChildren(send, button(t("report.back"), closeReport, "secondary"));
   form.hidden = false;
+  $("open-slot")?.setAttribute("hidden", ""); // the form needs the room; the slot shows again after
   return true;
 }
 

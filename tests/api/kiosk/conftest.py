@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.api.kiosk.daemon import Daemon
+from tests.api.kiosk.documents import Document, capture
 from tests.conftest import require_system
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,3 +71,9 @@ class Shots:
 @pytest.fixture
 def shot(page: Page, tmp_path: Path) -> Shots:
     return Shots(page, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def documents(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Document]:
+    """Every kiosk screen as the daemon's document, captured once per test module (documents.py)."""
+    return capture(tmp_path_factory.mktemp("cabinet"))
