@@ -2,26 +2,19 @@
 // An on-screen keyboard for short free text (the problem report's note): the kiosk has no physical
 // keyboard and is used with a finger. Latin letters, digits, space, a few punctuation marks, delete.
 
-const KEYBOARD_ROWS = ["1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm", ",.-?!'"];
+const KEYBOARD_KEYS = "1234567890qwertyuiopasdfghjklzxcvbnm,.-?!'";
 
-// Draws the keys into `container`; `onKey` gets one character, "space" or "delete".
+// Draws the keys into `container`, which wraps them into as many rows as its width takes; `onKey`
+// gets one character, "space" or "delete".
 function drawKeyboard(container, onKey) {
-  const rows = KEYBOARD_ROWS.map((keys) => {
-    const row = element("div", undefined, "keyboard-row");
-    for (const key of keys) {
-      const made = button(key, () => onKey(key), "key");
-      made.dataset.key = key;
-      row.append(made);
-    }
-    return row;
-  });
-  const last = element("div", undefined, "keyboard-row");
-  const space = button(t("keyboard.space"), () => onKey("space"), "key space");
-  space.dataset.key = "space";
-  const del = button(t("keyboard.delete"), () => onKey("delete"), "key secondary");
-  del.dataset.key = "delete";
-  last.append(space, del);
-  container.replaceChildren(...rows, last);
+  const key = (label, value, className) => {
+    const made = button(label, () => onKey(value), className);
+    made.dataset.key = value;
+    return made;
+  };
+  const keys = [...KEYBOARD_KEYS].map((character) => key(character, character, "key"));
+  keys.push(key(t("keyboard.space"), "space", "key space"), key(t("keyboard.delete"), "delete", "key wide secondary"));
+  container.replaceChildren(...keys);
 }
 
 // The text after one key, at most `limit` characters.

@@ -34,6 +34,7 @@ function drawReport(screen, message, detail, actions) {
   if (!report.open || !reportAllowed(screen)) {
     report.open = false;
     form.hidden = true;
+    delete document.body.dataset.report;
     return false;
   }
   message.textContent = t("report.title");
@@ -60,9 +61,14 @@ function drawReport(screen, message, detail, actions) {
   const send = button(t("report.send"), submitReport, "enter");
   send.id = "report-send";
   send.disabled = report.reason === null;
-  actions.replaceChildren(send, button(t("report.back"), closeReport, "secondary"));
+  const back = button(t("report.back"), closeReport, "secondary");
+  back.id = "report-back";
+  actions.replaceChildren(send, back);
   form.hidden = false;
-  $("open-slot")?.setAttribute("hidden", ""); // the form needs the room; the slot shows again after
+  // The form takes the screen below the header (kiosk.css), so the language can still be switched.
+  const header = document.querySelector("header");
+  document.body.style.setProperty("--report-top", `${header ? header.getBoundingClientRect().bottom : 0}px`);
+  document.body.dataset.report = "open";
   return true;
 }
 
