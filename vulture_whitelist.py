@@ -72,6 +72,7 @@ USED_BY_NAME: list[object] = [
     events.ReconciliationDifference,
     events.StepRefused,
     events.SlotStuck,
+    events.ProblemReported,
     # Payload and wire fields are validated and sent whether or not the cabinet reads them back.
     events.SlotStateChanged.from_,  # the payload's "from" (a keyword in Python, hence the alias)
     events.RepairTicketOpened.ticket_id,

@@ -15,7 +15,7 @@ import logging
 from cabinetd import sessions
 from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
-from cabinetd.flows import rent, return_
+from cabinetd.flows import rent, report, return_
 from cabinetd.flows.core import Core, Flow, FlowKind, StepFailed, policy_work_type
 from cabinetd.flows.recovery import reconcile
 from cabinetd.flows.refusal import step_refused
@@ -70,6 +70,8 @@ class Controller(Subsystem):
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None
+        # The last return whose door closed: a problem may still be reported for it on its screens.
+        self.last_return: report.ReportedReturn | None = None
         self._handling = False  # a fact is being handled (see _heartbeat)
         self.doors = DoorWatcher(self.core)
         # Every technician's action, from the control socket or the cloud (execute_command).
@@ -113,6 +115,7 @@ class Controller(Subsystem):
                 slot.machine.set_state(SlotState(row.state.value))
                 slot.device = row.device
                 slot.alarms = {Alarm(alarm) for alarm in row.alarms}
+        self.core.critical = self.core.ledger.critical_devices()
         await reconcile(self.core, first_start=not rows)
 
     async def run(self) -> None:
@@ -211,6 +214,7 @@ class Controller(Subsystem):
         if flow.kind is FlowKind.RENT:
             await rent.door_closed(self.core, flow)
         else:
+            self.last_return = report.closing(self.core, flow)
             await return_.door_closed(self.core, flow)
         self._end_session(number)
 
@@ -355,6 +359,11 @@ class Controller(Subsystem):
             await self._start_rent(staff, holds=held > 0)
         elif choice == "return":
             await self._start_return(staff, self._refusal(staff, held) is None)
+
+    async def report_problem(self, reason: str, note: str) -> str | None:
+        """"I have a problem with this device": None when recorded, else why not (flows/report.py)."""
+        staff = self.session.staff if self.session is not None else None
+        return await report.from_screen(self.core, staff, self.last_return, reason, note)
 
     # --- technicians --------------------------------------------------------------------------------------
 

@@ -251,6 +251,27 @@ class Maintenance:
         self.record("reprovision", number, who, work_type=work_type.id)
         return work_type.id
 
+    async def clear_report(self, serial: str, who: Technician, reason: str = "") -> Slot | None:
+        """Lift a critical problem report (a damaged device, a swollen or hot battery) from a device
+        the technician has looked at. A device sitting faulty in its slot is then inspected again
+        (its slot taken out of service and back, as `slot disable` and `slot enable` do), so a passing
+        self-test puts it back in service; returns that slot, if any."""
+        if serial not in self.core.critical:
+            raise Refused(Why.NOT_NOW, f"device {serial} has no critical problem report to clear")
+        held = next((slot for slot in self.core.slots.values() if slot.device == serial), None)
+        number = held.number if held is not None else None
+        if number is not None:
+            self.idle(number)
+        args = _with_reason(reason, {"serial": serial})
+        self.core.commit(self._event("clear_report", number, who, args))
+        del self.core.critical[serial]
+        _log_done(number or 0, "clear_report", who, reason)
+        if held is not None and held.state is SlotState.FAULTY:
+            why = f"re-inspect {serial} after its problem report was cleared"
+            await self.disable(held.number, who, why)
+            await self.enable(held.number, who, why)
+        return held
+
     # --- the cabinet as a whole -------------------------------------------------------------------
 
     def sync_now(self, who: Technician) -> None:

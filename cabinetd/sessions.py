@@ -32,8 +32,9 @@ class Session:
     choices: list[str] = field(default_factory=list)
 
 
-# What the returning screen offers beyond `rent` and `look`: the problem report adds "report" here.
-RETURNING_EXTRA: Final[list[str]] = []
+# What the returning screen offers beyond `rent` and `look`: "I have a problem with this device"
+# (flows/report.py; the page opens its form, it is not a POST /kiosk/choose).
+RETURNING_EXTRA: Final[list[str]] = ["report"]
 
 
 def renting(*, holds: bool) -> list[str]:

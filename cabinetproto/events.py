@@ -10,7 +10,7 @@ were written with.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar, Final, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, JsonValue, PlainSerializer, ValidationError
 
@@ -24,6 +24,11 @@ Ident = Annotated[str, Field(min_length=1, max_length=64)]
 Text = Annotated[str, Field(max_length=500)]
 Percent = Annotated[int, Field(ge=0, le=100)]
 JsonObject = dict[str, JsonValue]
+# What a person can report at the screen about the device they return; the critical ones keep the
+# device out of service until a technician clears it.
+ProblemReason = Literal["screen", "battery", "scanner", "wont_charge", "damaged", "other"]
+PROBLEM_REASONS: Final = get_args(ProblemReason)
+CRITICAL_REASONS: Final = frozenset({"damaged", "battery"})
 
 ENVELOPE_FIELDS: Final = ("slot", "device", "staff")
 
@@ -126,6 +131,19 @@ class DeviceProvisioned(Payload):
 class RepairTicketOpened(Payload):
     ticket_id: Ident
     evidence: JsonObject
+
+
+@declare("problem_reported", needs=("slot",))
+class ProblemReported(Payload):
+    """A problem the person returning a device reported at the screen ("I have a problem with this
+    device"), recorded when submitted. The device is named when the cabinet knows it (the one expected
+    back, or the one in the slot). A critical report (a damaged device, a swollen or hot battery)
+    keeps the device out of service until a technician clears it."""
+
+    reason: ProblemReason
+    note: Text = ""
+    rental_id: Ident | None = None
+    critical: bool = False
 
 
 # --- rent and return ---------------------------------------------------------------------------

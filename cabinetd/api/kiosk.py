@@ -26,6 +26,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 
 from cabinetd.api.jsonbody import BodyError, read_object
+from cabinetd.api.problem_report import report_endpoint
 from cabinetd.screen import Screen
 from cabinetd.views import CabinetView
 
@@ -64,6 +65,8 @@ class Touchscreen(Protocol):
     async def choose(self, choice: str) -> None: ...
 
     async def submit_pin(self, pin: str) -> bool: ...
+
+    async def report_problem(self, reason: str, note: str) -> str | None: ...
 
 
 def kiosk_routes(view: CabinetView, touchscreen: Touchscreen) -> list[BaseRoute]:
@@ -106,6 +109,7 @@ def kiosk_routes(view: CabinetView, touchscreen: Touchscreen) -> list[BaseRoute]
         Route("/kiosk/events", EventStream(view.screen, model)),
         Route("/kiosk/choose", choose, methods=["POST"]),
         Route("/kiosk/pin", pin, methods=["POST"]),
+        Route("/kiosk/report", report_endpoint(touchscreen, model), methods=["POST"]),
         Mount("/kiosk/static", StaticFiles(directory=STATIC), name="kiosk-static"),
     ]
 

@@ -26,6 +26,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("usb", "list"): commands.usb_list,
     ("usb", "power"): commands.usb_power,
     ("device", "info"): commands.device_info,
+    ("device", "clear"): commands.device_clear,
     ("selftest", None): commands.selftest,
     ("ledger", "tail"): commands.ledger_tail,
     ("ledger", "verify"): commands.ledger_verify,

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TextIO
+from urllib.parse import quote
 
 import tomli_w
 
@@ -141,6 +142,18 @@ def usb_power(run: Run) -> int:
 
 def device_info(run: Run) -> int:
     run.show(run.client.get(f"/slots/{run.args.number}/device", timeout_s=SLOW_TIMEOUT_S), render.device_info)
+    return EXIT_OK
+
+
+def device_clear(run: Run) -> int:
+    body = {"reason": run.args.reason} if run.args.reason else {}
+    done = run.client.post(f"/devices/{quote(run.args.serial, safe='')}/clear", body, timeout_s=SLOW_TIMEOUT_S)
+
+    def text(d: dict[str, Any]) -> str:
+        where = f"; slot {d['slot']} now {d['state']}" if d["slot"] is not None else ""
+        return f"device {d['device']}: problem report cleared by {d['technician']}{where}\n"
+
+    run.show(done, text)
     return EXIT_OK
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final, TypeAlias
 
@@ -28,6 +29,7 @@ commands:
   usb list                      each slot's USB port, its power and the device on it
   usb power N on|off|cycle      switch the power of slot N's USB port
   device info N                 ask the device in slot N who it is and how it is
+  device clear SERIAL           lift a critical problem report (damaged, battery) from a device
   selftest N                    run the self-test of the device in slot N
   ledger tail [-n N] [-f]       the last ledger events, and new ones as they come
   ledger verify                 check the ledger's hash chain
@@ -145,18 +147,14 @@ def build() -> argparse.ArgumentParser:
     add(usb, "list", "each port, its power and device", USB_LIST)
     numbered(usb, "power", "switch a port's power", USB_POWER).add_argument("power", choices=["on", "off", "cycle"])
 
-    numbered(family("device", "the device in a slot"), "info", "ask the device who it is", DEVICE_INFO)
+    device = family("device", "the device in a slot")
+    numbered(device, "info", "ask the device who it is", DEVICE_INFO)
+    clear = add(device, "clear", "lift a critical problem report", DEVICE_CLEAR)
+    clear.add_argument("serial", metavar="SERIAL", help="the device's serial")
+    clear.add_argument("--reason", metavar="TEXT", help="what you found (recorded in the ledger)")
     numbered(commands, "selftest", "run a device's self-test", SELFTEST)
 
-    ledger = family("ledger", "the cabinet's ledger")
-    tail = add(ledger, "tail", "the last events", LEDGER_TAIL)
-    tail.add_argument("-n", type=int, default=20, metavar="N", help="how many (20, at most 10000)")
-    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events (Ctrl-C stops)")
-    tail.add_argument("--for", dest="seconds", type=_seconds, metavar="SECONDS", help="stop following after this long")
-    add(ledger, "verify", "check the hash chain", LEDGER_VERIFY)
-    export = add(ledger, "export", "events since a time, as JSON lines", LEDGER_EXPORT)
-    export.add_argument("--since", required=True, metavar="T", help="e.g. 2026-11-02, 2026-11-02T08:00Z, 90m, 12h, 7d")
-    export.add_argument("file", metavar="FILE", help="where to write; - for standard output")
+    _ledger_commands(family("ledger", "the cabinet's ledger"), add)
 
     sync = family("sync", "the link to the cloud")
     add(sync, "status", "the link to the cloud", SYNC_STATUS)
@@ -177,6 +175,13 @@ the RS-485 buses and lock boards, the USB hubs, and a count of slots per state."
 SLOTS: Final = """\
 Every slot in one table: state, device, battery, device health, door (open/closed as the sensor
 reads it), lock (as its board reports it) and alarms."""
+
+DEVICE_CLEAR: Final = """\
+Lift a critical problem report from device SERIAL. A device reported at the cabinet as damaged or
+with a swollen or hot battery is never handed out again, whatever its self-test says, until a
+technician has looked at it and runs this. A device sitting faulty in its slot is then inspected
+again (its slot is disabled and enabled), so a passing self-test puts it back in service. Recorded
+in the ledger as a technician action (clear_report) with your login name and --reason."""
 
 SLOT: Final = """\
   cabinetctl slot N
@@ -247,3 +252,15 @@ DIAG_BUNDLE: Final = """\
 Write FILE.tar.gz for support: the configuration (redacted), status, slots, USB ports, sync, the
 last 10,000 events, the hash chain check, the log records the daemon keeps in memory and the
 versions of everything. A progress bar shows on standard error."""
+
+
+def _ledger_commands(ledger: Commands, add: Callable[[Commands, str, str, str], argparse.ArgumentParser]) -> None:
+    """`ledger tail | verify | export`: the technician's reading of the ledger."""
+    tail = add(ledger, "tail", "the last events", LEDGER_TAIL)
+    tail.add_argument("-n", type=int, default=20, metavar="N", help="how many (20, at most 10000)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new events (Ctrl-C stops)")
+    tail.add_argument("--for", dest="seconds", type=_seconds, metavar="SECONDS", help="stop following after this long")
+    add(ledger, "verify", "check the hash chain", LEDGER_VERIFY)
+    export = add(ledger, "export", "events since a time, as JSON lines", LEDGER_EXPORT)
+    export.add_argument("--since", required=True, metavar="T", help="e.g. 2026-11-02, 2026-11-02T08:00Z, 90m, 12h, 7d")
+    export.add_argument("file", metavar="FILE", help="where to write; - for standard output")

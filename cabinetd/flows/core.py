@@ -80,6 +80,9 @@ class Core:
     on_failure: Callable[[StepFailed], None] | None = None
     # The LED blink of each slot whose door is the one to use (flows/leds.py).
     blinking: dict[int, asyncio.Task[Any]] = field(default_factory=dict)
+    # Devices a critical problem report keeps out of service until a technician clears them, with the
+    # reason (flows/problems.py); folded from the ledger when the controller prepares.
+    critical: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.ports = PortHealth.for_config(self.config)
@@ -192,7 +195,7 @@ class Core:
                     serial=slot.device,
                     model=(row.model if row and row.model else ""),
                     battery=slot.battery,
-                    healthy=row is None or row.health != "faulty",
+                    healthy=(row is None or row.health != "faulty") and slot.device not in self.critical,
                     provisioned_work_type=row.provisioned_work_type if row else None,
                     last_rented_at=datetime.fromisoformat(rented) if rented else None,
                     charge_rate=slot.charge_rate,

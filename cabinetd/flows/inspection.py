@@ -10,6 +10,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from cabinetd.flows import problems
 from cabinetd.flows.core import Core
 from cabinetd.fsm.slot import Slot, Trigger
 from cabinetd.hal.agentprotocol import Hello
@@ -121,7 +122,9 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
     )
     # Taken in and recorded whatever the fleet knows of it; one it does not list is flagged and kept.
     flagged = [alarm] if (alarm := core.judge_fleet(slot)) is not None else []
-    if selftest.passed:
+    # A problem the person reported makes the device faulty beside whatever the self-test says.
+    reported = problems.beside_selftest(core, slot.number, device)
+    if selftest.passed and not reported:
         await core.fire(slot, Trigger.INSPECTION_PASSED, status_event(core, slot, hello), returned, *flagged)
         core.hardware.link.watch(slot.number)
     else:
@@ -130,15 +133,20 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
             Trigger.INSPECTION_FAILED,
             status_event(core, slot, hello),
             returned,
-            repair_ticket(core, slot, device, checks),
+            repair_ticket(core, slot, device, {**checks, **reported}),
             *flagged,
         )
     if show:
         failing = [name for name, check in checks.items() if not check["passed"]]
         unknown = Alarm.UNKNOWN_TO_FLEET in slot.alarms
-        core.screen.show(
-            "returned", slot=slot.number, passed=selftest.passed, failing=failing, unknown_to_fleet=unknown
-        )
+        shown = {"passed": selftest.passed, "failing": failing, "unknown_to_fleet": unknown, **_shown(reported)}
+        core.screen.show("returned", slot=slot.number, **shown)
+
+
+def _shown(reported: dict[str, Any]) -> dict[str, Any]:
+    """The returned screen's `report` (what the person reported; the device went to repair)."""
+    found = reported.get("report")
+    return {} if found is None else {"report": {"reason": found["reason"], "note": found["note"]}}
 
 
 def _rental_start(core: Core, rental_id: str | None) -> datetime | None:
@@ -155,6 +163,7 @@ def repair_ticket(core: Core, slot: Slot, device: str | None, evidence: dict[str
 async def _faulty(
     core: Core, slot: Slot, device: str | None, rental_id: str | None, evidence: dict[str, Any], unexpected: bool
 ) -> None:
+    evidence = {**evidence, **problems.beside_selftest(core, slot.number, device)}
     events = []
     if device is not None:
         events.append(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 
+from cabinetd.flows import problems
 from cabinetd.flows.core import Core, Flow, FlowKind
 from cabinetd.flows.inspection import inspect
 from cabinetd.flows.leds import start_blinking, stop_blinking
@@ -69,7 +70,8 @@ async def _unlock_for_return(core: Core, slot: Slot, staff: StaffMember | None, 
 
 async def door_opened(core: Core, flow: Flow) -> None:
     flow.door_opened = True
-    core.screen.show("returning", step="insert", slot=flow.slot, name=flow.staff.name if flow.staff else "")
+    name = flow.staff.name if flow.staff else ""
+    core.screen.show("returning", step="insert", slot=flow.slot, name=name, **problems.on_screen(core, flow.slot))
 
 
 async def device_inserted(core: Core, flow: Flow, identity: UsbIdentity) -> None:
@@ -97,7 +99,7 @@ async def door_closed(core: Core, flow: Flow) -> None:
     slot.battery = None
     await core.fire(slot, Trigger.DEVICE_INSERTED)
     stop_blinking(core, flow.slot)
-    core.screen.show("returning", step="checking", slot=flow.slot)
+    core.screen.show("returning", step="checking", slot=flow.slot, **problems.on_screen(core, flow.slot))
     expected_back = flow.device is None or flow.device == slot.device
     core.spawn(inspect(core, slot, unexpected=not expected_back, show=True), f"inspect slot {slot.number}")
 

@@ -286,6 +286,17 @@ class Ledger:
     def last_pin_attempt(self, technician: str) -> queries.PinAttempt | None:
         return queries.last_pin_attempt(self._store, technician)
 
+    def pending_report(self, slot: int) -> StoredEvent | None:
+        """The problem reported for the return at `slot` not yet taken in by an inspection or ticket."""
+        return queries.pending_report(self._store, slot)
+
+    def last_at_slot(self, slot: int, event_type: str) -> StoredEvent | None:
+        return queries.last_at_slot(self._store, slot, event_type)
+
+    def critical_devices(self) -> dict[str, str]:
+        """Devices under a critical problem report no technician has cleared, with the reason."""
+        return queries.critical_devices(self._store)
+
     def roster_size(self) -> int:
         """Staff members on the roster replica (0: the cabinet has no roster yet)."""
         return queries.roster_size(self._store)

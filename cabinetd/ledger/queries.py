@@ -326,3 +326,53 @@ class SqlView:
     def open_incidents(self) -> list[str]:
         rows = self._store.rows("SELECT incident_id FROM incidents WHERE cleared_at IS NULL ORDER BY rowid")
         return [row[0] for row in rows]
+
+
+# The events that settle whether a slot's return still has a report to take in: the latest of them
+# at the slot is a `problem_reported` exactly while one waits (an inspection or a ticket takes it in;
+# a return called off drops it, the device having left with the person).
+_REPORT_SCOPE: Final = (
+    "return_started", "return_cancelled", "problem_reported", "device_returned", "repair_ticket_opened"
+)
+
+
+def pending_report(store: Store, slot: int) -> StoredEvent | None:
+    """The problem reported for the return at `slot` that no inspection or repair ticket has taken
+    in yet (the latest report wins), or None. Newest first, so the search stops at once."""
+    marks = ", ".join("?" * len(_REPORT_SCOPE))
+    rows = store.rows(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE slot = ? AND type IN ({marks}) ORDER BY id DESC LIMIT 1",
+        (slot, *_REPORT_SCOPE),
+    )
+    found = event_from_row(rows[0]) if rows else None
+    return found if found is not None and found.type == "problem_reported" else None
+
+
+def last_at_slot(store: Store, slot: int, event_type: str) -> StoredEvent | None:
+    """The latest event of a type at a slot, newest first so that the search stops at it."""
+    rows = store.rows(
+        f"SELECT {EVENT_COLUMNS} FROM events WHERE slot = ? AND type = ? ORDER BY id DESC LIMIT 1", (slot, event_type)
+    )
+    return event_from_row(rows[0]) if rows else None
+
+
+def critical_devices(store: Store) -> dict[str, str]:
+    """Devices under a critical problem report that no technician has cleared, with the reason: the
+    fold of the reports, the repair tickets that carried a report (a report made before the device was
+    known names it there) and the technicians' `clear_report` actions."""
+    rows = store.rows(
+        "SELECT type, device, json_extract(payload, '$.reason'), json_extract(payload, '$.critical'), "
+        "json_extract(payload, '$.evidence.report.reason'), json_extract(payload, '$.evidence.report.critical'), "
+        "json_extract(payload, '$.args.serial') FROM events "
+        "WHERE type IN ('problem_reported', 'repair_ticket_opened') "
+        "OR (type = 'technician_action' AND json_extract(payload, '$.action') = 'clear_report') ORDER BY id"
+    )
+    critical: dict[str, str] = {}
+    for kind, device, reason, is_critical, ticket_reason, ticket_critical, cleared in rows:
+        if kind == "problem_reported" and device and is_critical:
+            critical[str(device)] = str(reason)
+        elif kind == "repair_ticket_opened" and device and ticket_critical:
+            critical[str(device)] = str(ticket_reason)
+        elif kind == "technician_action" and cleared:
+            critical.pop(str(cleared), None)
+    return critical

@@ -74,7 +74,7 @@ async def test_fail__limit_reached_offers_the_return_instead(rig: Rig) -> None:
     await rent(rig)
     rig.sim.badge(ANNA)  # holds one, limit one: the return starts, "rent" is not offered
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["look"]
+    assert rig.controller.session.choices == ["report", "look"]
     await rig.controller.choose("cancel")
     await rig.until(lambda: not any(rig.state(n) == "receiving" for n in rig.controller.slots))
     assert rig.events()[-2:] == ["return_cancelled", "slot_state_changed"]
@@ -84,7 +84,7 @@ async def test_ok__a_holder_below_the_limit_may_take_another_then_not_more(rig: 
     first = await rent(rig, PIET)  # picking: two rugged devices at most
     rig.sim.badge(PIET)
     await rig.until(lambda: screen(rig).get("view") == "returning")
-    assert rig.controller.session.choices == ["rent", "look"]
+    assert rig.controller.session.choices == ["rent", "report", "look"]
     await rig.controller.choose("rent")
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
     second = int(screen(rig)["slot"])  # type: ignore[call-overload]

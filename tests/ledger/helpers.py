@@ -41,6 +41,10 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
         {"device": "PDA-001"},
     ),
     "repair_ticket_opened": ({"ticket_id": "T-1", "evidence": {"battery": "fail"}}, {"device": "PDA-001"}),
+    "problem_reported": (
+        {"reason": "battery", "note": "hot to the touch", "rental_id": "R-1", "critical": True},
+        {"slot": 2, "device": "PDA-001", "staff": "S-100"},
+    ),
     "dispense_started": ({"work_type": "picking"}, {"slot": 1, "device": "PDA-001", "staff": "S-100"}),
     "dispense_cancelled": ({"reason": "door not opened within 20 s"}, {"slot": 1}),
     "return_cancelled": ({"reason": "door closed with no device inside"}, {"slot": 2}),

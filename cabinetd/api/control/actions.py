@@ -93,6 +93,17 @@ class Actions:
             slot=done.slot, device=done.device, passed=done.passed, checks=checks, technician=asking.name
         )
 
+    async def clear_report(self, request: Request) -> BaseModel:
+        reason = (await body(request, OptionalReasonBody)).reason
+        serial, asking = str(request.path_params["serial"]), who(request)
+        held = await self.maintenance.clear_report(serial, asking, reason)
+        return shapes.ReportCleared(
+            device=serial,
+            slot=held.number if held else None,
+            technician=asking.name,
+            state=held.state.value if held else None,
+        )
+
     async def sync_now(self, request: Request) -> BaseModel:
         self.maintenance.sync_now(who(request))
         return shapes.SyncReport.model_validate(self.view.sync(), from_attributes=True)
@@ -107,5 +118,6 @@ class Actions:
             Route(f"{slot_path}/usb-power", answer(self.usb_power), methods=["POST"]),
             Route(f"{slot_path}/device", answer(self.device_info)),
             Route(f"{slot_path}/selftest", answer(self.selftest), methods=["POST"]),
+            Route("/devices/{serial}/clear", answer(self.clear_report), methods=["POST"]),
             Route("/sync/now", answer(self.sync_now), methods=["POST"]),
         ]

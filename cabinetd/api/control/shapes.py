@@ -132,6 +132,13 @@ class ActionDone(Shape):
     state: Annotated[str, Field(description="the slot's state afterwards")]
 
 
+class ReportCleared(Shape):
+    device: str
+    slot: Annotated[int | None, Field(description="the slot holding the device, if any")]
+    technician: Annotated[str, Field(description="login name of the user who asked")]
+    state: Annotated[str | None, Field(description="that slot's state afterwards")]
+
+
 class LockTest(Shape):
     slot: int
     door_opened: Annotated[bool, Field(description="the door sensor saw the door open after the pulse")]

@@ -132,6 +132,7 @@ function render() {
   draw(screen, message, detail, actions);
   renderOpenSlot(screen);
   renderHelp();
+  drawReport(screen, message, detail, actions);
   renderSession(screen);
   renderMap(screen);
   renderNotice(model?.notice, t);
@@ -163,8 +164,11 @@ function okButton(actions, options) {
 function choiceButtons(actions) {
   for (const choice of model?.session?.choices ?? []) {
     const label = t(`button.${choice}`);
-    const secondary = ["cancel", "look"].includes(choice);
-    actions.append(button(label, () => post("/kiosk/choose", { choice }), secondary ? "secondary" : ""));
+    const secondary = ["cancel", "look", "report"].includes(choice);
+    const press = choice === "report" ? openReport : () => post("/kiosk/choose", { choice });
+    const made = button(label, press, secondary ? "secondary" : "");
+    made.dataset.choice = choice;
+    actions.append(made);
   }
 }
 
@@ -238,6 +242,8 @@ const VIEWS = {
     message.textContent = t(`returning.${step}`, { slot: screen.slot });
     progress(RETURN_STEPS, { door: 0, insert: 1, checking: 2 }[step] ?? 0, "return", step === "checking" ? 2 : -1);
     if (!holds(screen)) choiceButtons(actions);
+    if (screen.report) detail.textContent = t("report.sent");
+    reportButton(actions, screen);
   },
   my_devices(screen, message, detail, actions) {
     // What they hold and when it is due is in the session panel; nothing opens until they choose.
@@ -260,6 +266,12 @@ const VIEWS = {
       detail.textContent = t("returned.ticket");
       detail.className = "bad";
     }
+    if (screen.report) {
+      message.textContent = t("returned.reported");
+      detail.textContent = t("returned.ticket");
+      detail.className = "bad";
+    }
+    reportButton(actions, screen);
     okButton(actions);
   },
   done(screen, message, detail, actions) {

@@ -91,17 +91,8 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     online["cabinet"]["online"] = True
     out["idle-online"] = online
     out["checking"] = _with(idle, 0, view="checking")
-    # A second badge: the first person's screen stays, a notice over it (docs/kiosk.md).
-    busy = copy.deepcopy(rent)
-    # Standing for the whole run: the page takes a notice down at its `until`.
-    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
-    busy["notice"] = {"kind": "busy", "name": "Bo Wang", "until": until}
-    out["notice-busy"] = busy
-    holder = found["returning-insert"]
-    mine = _with(holder, 0, view="my_devices", name=name)
-    mine["session"]["choices"] = ["return", "rent", "look"]
-    out["my-devices"] = mine
     out["session"] = _with(rent, 0, view="idle")  # the page's own screen: the person's choices
+    _add_session_screens(out, rent, found["returning-insert"], name)
     out["dispensing-provisioning"] = _with(rent, 0, view="dispensing", step="provisioning", slot=slot, name=name)
     due = (datetime.now(UTC) + timedelta(hours=8)).isoformat(timespec="seconds")
     out["dispensing-close"] = _with(found["dispensing-take"], 0, view="dispensing", step="close", slot=slot,
@@ -142,3 +133,16 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
         document["screen"]["version"] = version
         document["cabinet"]["help_contact"] = HELP_CONTACT
     return out
+
+
+def _add_session_screens(out: dict[str, Document], rent: Document, holder: Document, name: str) -> None:
+    """A second badge's notice over the first person's screen, and "My devices" (docs/kiosk.md)."""
+    # A second badge: the first person's screen stays, a notice over it (docs/kiosk.md).
+    busy = copy.deepcopy(rent)
+    # Standing for the whole run: the page takes a notice down at its `until`.
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat(timespec="seconds")
+    busy["notice"] = {"kind": "busy", "name": "Bo Wang", "until": until}
+    out["notice-busy"] = busy
+    mine = _with(holder, 0, view="my_devices", name=name)
+    mine["session"]["choices"] = ["return", "rent", "look"]
+    out["my-devices"] = mine

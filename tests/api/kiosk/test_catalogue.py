@@ -12,6 +12,7 @@ import pytest
 from cabinetd.hal.agentprotocol import SELFTEST_CHECKS
 from cabinetd.policy import Refusal
 from cabinetproto.enums import Alarm, SlotState
+from cabinetproto.events import PROBLEM_REASONS
 
 STATIC = Path(__file__).resolve().parents[3] / "cabinetd" / "api" / "static"
 LANGUAGES = ("zh-CN", "en")
@@ -45,7 +46,9 @@ def test_ok__both_languages_have_the_same_keys_and_placeholders() -> None:
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_ok__every_string_the_page_asks_for_is_in_the_catalogue(language: str) -> None:
     strings = catalogue(language)
-    script = "".join((STATIC / name).read_text(encoding="utf-8") for name in ("kiosk.js", "notice.js"))
+    script = "".join(
+        (STATIC / name).read_text(encoding="utf-8") for name in ("kiosk.js", "notice.js", "report.js", "keyboard.js")
+    )
     page = (STATIC / "kiosk.html").read_text(encoding="utf-8")
     asked = set(re.findall(r'\bt\("([\w.]+)"', script)) | set(re.findall(r'data-t="([\w.]+)"', page))
     assert asked  # the patterns still match how the page is written
@@ -61,6 +64,7 @@ def test_ok__everything_the_daemon_can_show_has_words(language: str) -> None:
     wanted |= {f"check.{check}" for check in (*SELFTEST_CHECKS, *FLOW_CHECKS)}
     wanted |= {f"dispensing.{step}" for step in ("provisioning", "door", "take", "close")}
     wanted |= {f"returning.{step}" for step in ("door", "insert", "checking")}
-    wanted |= {f"button.{choice}" for choice in ("rent", "return", "look", "cancel")}
+    wanted |= {f"button.{choice}" for choice in ("rent", "return", "look", "cancel", "report")}
     wanted |= {f"cause.{cause}" for cause in FLOW_CAUSES}
+    wanted |= {f"report.reason.{reason}" for reason in PROBLEM_REASONS}
     assert sorted(wanted - set(strings)) == []

@@ -28,8 +28,8 @@ SIZES = [*LANDSCAPE, *[(height, width) for width, height in LANDSCAPE]]
 LANGUAGES = ("zh-CN", "en")
 SHOTS = ROOT / "test-output" / "kiosk"
 SHOT_SIZES = {(800, 480), (1280, 800)}
-# Page states a document alone does not give: the stream lost, the help panel open.
-EXTRA = ("reconnecting", "help")
+# Page states a document alone does not give: the stream lost, the help panel open, the report form open.
+EXTRA = ("reconnecting", "help", "report")
 AXE = Axe()
 
 
@@ -58,9 +58,15 @@ def check(page: Page, where: str, shoot: bool) -> list[str]:
     return found
 
 
-def show_extra(page: Page, name: str, base: Document, lang: str) -> None:
-    deliver(page, base, lang)
-    if name == "reconnecting":
+def show_extra(page: Page, name: str, base: Document, lang: str, returning: Document) -> None:
+    deliver(page, returning if name == "report" else base, lang)
+    if name == "report":
+        page.click("#actions button[data-choice='report']")
+        page.click("#report-reasons button[data-reason='battery']")
+        for key in "hot":
+            page.click(f"#keyboard button[data-key='{key}']")
+        page.wait_for_selector("#report-form", state="visible")
+    elif name == "reconnecting":
         page.evaluate("() => window.__disconnect()")
         page.wait_for_selector("#reconnecting-banner", state="visible")
     else:
@@ -69,7 +75,9 @@ def show_extra(page: Page, name: str, base: Document, lang: str) -> None:
 
 
 def hide_extra(page: Page, name: str) -> None:
-    if name == "reconnecting":
+    if name == "report":
+        page.click("#report-back")
+    elif name == "reconnecting":
         page.evaluate("() => { document.getElementById('reconnecting-banner').hidden = true; }")
     else:
         page.click("#help-close")
@@ -88,7 +96,7 @@ def test_ok__every_screen_fits_the_screen_in_both_languages(sized: Page, documen
             deliver(page, document, lang)
             problems += check(page, f"{name} {width}x{height} {lang}", shoot)
         for name in EXTRA:
-            show_extra(page, name, documents["dispensing-door"], lang)
+            show_extra(page, name, documents["dispensing-door"], lang, documents["returning-door"])
             problems += check(page, f"{name} {width}x{height} {lang}", shoot)
             hide_extra(page, name)
     assert problems == []

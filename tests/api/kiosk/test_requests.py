@@ -15,7 +15,7 @@ from tests.api.kiosk.daemon import Daemon
 
 # Deep enough to overflow Python's recursive parser (1,000 levels), small enough for the size limit.
 DEEP = b"[" * 30_000 + b"]" * 30_000
-BUTTONS = ("/kiosk/choose", "/kiosk/pin", "/sim/badge")
+BUTTONS = ("/kiosk/choose", "/kiosk/pin", "/kiosk/report", "/sim/badge")
 
 
 @pytest.fixture(scope="module")
