@@ -24,13 +24,18 @@ async def rent(rig: Rig, badge: str = ANNA) -> int:
     rig.sim.badge(badge)
     await rig.until(lambda: screen(rig).get("step") == "door", within=10)
     slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
+    await take_out(rig, slot)
+    return slot
+
+
+async def take_out(rig: Rig, slot: int) -> None:
+    """The person at the released door of `slot`: opens it, takes the device, shuts it."""
     rig.sim.locks.door(slot).pull()
     await rig.until(lambda: screen(rig).get("step") == "take")
     rig.sim.remove(slot)
     await rig.until(lambda: screen(rig).get("step") == "close")
     rig.sim.locks.door(slot).push()
     await rig.until(lambda: rig.state(slot) == "empty")
-    return slot
 
 
 async def put_back(rig: Rig, serial: str, badge: str = ANNA, *, model: str = "pda-s1") -> int:

@@ -19,7 +19,7 @@ from testbed import cloudharness
 from testbed.syncrig import cabinet_config, client_for, run_until
 from tests.cabinetcloud.conftest import sqlite_storage
 from tests.flows.rig import Rig
-from tests.flows.test_flows import ANNA, rent, screen
+from tests.flows.test_flows import ANNA, rent, screen, take_out
 from tests.sync.faulty_transport import FaultyTransport
 
 __all__ = ["sqlite_storage"]
@@ -163,13 +163,7 @@ async def rent_tapping(rig: Rig) -> None:
         with contextlib.suppress(AssertionError):
             await rig.until(lambda: screen(rig).get("step") == "door", within=1.0)
             break
-    slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
-    rig.sim.locks.door(slot).pull()
-    await rig.until(lambda: screen(rig).get("step") == "take")
-    rig.sim.remove(slot)
-    await rig.until(lambda: screen(rig).get("step") == "close")
-    rig.sim.locks.door(slot).push()
-    await rig.until(lambda: rig.state(slot) == "empty")
+    await take_out(rig, int(screen(rig)["slot"]))  # type: ignore[call-overload]
 
 
 async def test_ok__a_report_survives_a_restart_before_the_device_is_in(rig: Rig) -> None:

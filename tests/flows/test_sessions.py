@@ -14,7 +14,7 @@ import pytest
 from cabinetd.flows.leds import BLINK_S
 from cabinetd.flows.screentimes import FINISHED_SCREEN_S, NOTICE_S
 from tests.flows.rig import Rig
-from tests.flows.test_flows import ANNA, PIET, rent
+from tests.flows.test_flows import ANNA, PIET, rent, take_out
 
 STOCKED = (1, 3, 5, 7)
 
@@ -195,12 +195,7 @@ async def test_ok__the_slot_led_blinks_while_its_door_waits_and_goes_dark_when_i
         seen.append(rig.sim.locks.led_lit(slot))
         await rig.clock.advance(BLINK_S)
     assert seen == [True, False, True, False]
-    rig.sim.locks.door(slot).pull()
-    await rig.until(lambda: screen(rig).get("step") == "take")
-    rig.sim.remove(slot)
-    await rig.until(lambda: screen(rig).get("step") == "close")
-    rig.sim.locks.door(slot).push()
-    await rig.until(lambda: rig.state(slot) == "empty")
+    await take_out(rig, slot)
     for _ in range(3):
         await rig.clock.advance(BLINK_S)
         assert not rig.sim.locks.led_lit(slot)
