@@ -227,8 +227,10 @@ class Ledger:
         return replicas.work_types(self._store)
 
     def staff_of_store(self, store_id: str) -> list[StaffMember]:
-        """The store's active staff on the roster replica."""
-        return replicas.staff_of_store(self._store, store_id)
+        """The store's active staff on the roster replica (kept in memory until the next replica write:
+        a rent with a choice of devices reads it, on the badge-to-unlock path)."""
+        found: list[StaffMember] = self._replica_reads.read("staff of store", store_id, replicas.staff_of_store)
+        return found
 
     def fleet_device(self, serial: str) -> FleetDevice | None:
         return replicas.fleet_device(self._store, serial)
