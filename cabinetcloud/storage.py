@@ -122,6 +122,15 @@ class Storage:
         # SQLite has no row locks; its writer already holds the database lock (BEGIN IMMEDIATE).
         return query.with_for_update() if self.dialect == "postgresql" else query
 
+    def claim(self, query: sa.Select[Any]) -> sa.Select[Any]:
+        """The rows of `query` that no other worker holds, locked until commit (FOR UPDATE SKIP LOCKED).
+
+        Work that must happen once (projecting a cabinet's events, an outbound delivery) is claimed
+        this way on PostgreSQL, so that several `cabinet-cloud serve` processes share it with nothing
+        done twice. SQLite has one writer at a time (BEGIN IMMEDIATE): the query is enough there.
+        """
+        return query.with_for_update(skip_locked=True) if self.dialect == "postgresql" else query
+
     def dispose(self) -> None:
         self._writer.dispose()
         if self._reader is not self._writer:
