@@ -81,8 +81,9 @@ def enqueue(
     return bool(inserted.rowcount)
 
 
-def claim(storage: Storage, now: datetime, limit: int) -> list[Claimed]:
-    """Lease up to `limit` due deliveries to this worker and open an attempt for each; committed at once."""
+def claim(storage: Storage, now: datetime, limit: int, *, only: int | None = None) -> list[Claimed]:
+    """Lease up to `limit` due deliveries to this worker and open an attempt for each; committed at once.
+    `only` claims that one delivery (an operator's test message, sent while they wait)."""
     due = (
         sa.select(D.c.id, D.c.attempts, D.c.leased_until, D.c.endpoint_id, D.c.message_id, D.c.event_type, D.c.payload)
         .where(D.c.status == PENDING, D.c.next_attempt_at <= now)
@@ -90,6 +91,8 @@ def claim(storage: Storage, now: datetime, limit: int) -> list[Claimed]:
         .order_by(D.c.next_attempt_at, D.c.id)
         .limit(limit)
     )
+    if only is not None:
+        due = due.where(D.c.id == only)
     claimed: list[Claimed] = []
     with storage.writing() as conn:
         for row in conn.execute(storage.claim(due)).all():
@@ -185,3 +188,12 @@ def retry(conn: Connection, delivery_ids: list[int], now: datetime) -> int:
         .values(status=PENDING, next_attempt_at=now, leased_until=None)
     )
     return int(moved.rowcount)
+
+
+def give_up(conn: Connection, delivery_id: int, reason: str) -> None:
+    """A pending delivery that is not to be tried again (an operator's test message that failed)."""
+    conn.execute(
+        sa.update(D)
+        .where(D.c.id == delivery_id, D.c.status == PENDING)
+        .values(status=FAILED, next_attempt_at=None, last_error=sa.func.coalesce(D.c.last_error, "") + f" ({reason})")
+    )

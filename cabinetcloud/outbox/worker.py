@@ -83,11 +83,12 @@ def run_once(
     clock: Clock | None = None,
     limit: int = BATCH,
     timeout_s: float = webhooks.TIMEOUT_S,
+    only: int | None = None,
 ) -> int:
     """Send what is due now; returns how many attempts were made."""
     tick: Clock = clock or (lambda: datetime.now(UTC))
     started = now or tick()
-    claimed = queue.claim(storage, started, limit)
+    claimed = queue.claim(storage, started, limit, only=only)
     if not claimed:
         return 0
 
