@@ -350,4 +350,25 @@ cloud_alarms = sa.Table(
     sa.Column("cleared_at", UtcDateTime, nullable=True),
 )
 
-OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms)
+# A repair ticket's life with the store's repair service: opened by the cabinet's repair_ticket_opened,
+# answered with the service's own reference, updated by its posts, closed by it (or an operator).
+repair_tickets = sa.Table(
+    "repair_tickets",
+    metadata,
+    sa.Column("ticket_id", sa.String(64), primary_key=True),
+    sa.Column("store", sa.String(64), nullable=False),
+    sa.Column("cabinet_id", sa.String(64), nullable=False),
+    sa.Column("slot", sa.Integer, nullable=True),
+    sa.Column("device", sa.String(128), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # open | accepted | in_repair | closed | rejected
+    sa.Column("reference", sa.String(128), nullable=True),  # the repair service's own ticket id
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("updates", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("opened_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("closed_at", UtcDateTime, nullable=True),
+    sa.Column("payload", sa.Text, nullable=False),  # the repair_ticket.opened data, as sent
+    sa.Index("repair_tickets_by_device", "device", "status"),
+)
+
+OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets)

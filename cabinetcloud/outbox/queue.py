@@ -53,6 +53,7 @@ class Outcome:
     status_code: int | None = None
     detail: str = ""
     retry_at: datetime | None = None  # a Retry-After the receiver asked for
+    answer: str = ""  # what a receiver that took the message said (a repair service's ticket id)
 
 
 def enqueue(

@@ -43,7 +43,7 @@ def signed_headers(secrets_: Sequence[str], message_id: str, at: datetime, body:
 def _classify(reply: httpx.Response, now: datetime) -> Outcome:
     code = reply.status_code
     if 200 <= code < 300:
-        return Outcome("delivered", code)
+        return Outcome("delivered", code, answer=reply.text[:2000])
     if code == 410:
         return Outcome("gone", code, "the receiver answered 410 Gone: endpoint disabled")
     if 300 <= code < 400:

@@ -13,7 +13,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from cabinetcloud import schema
-from cabinetcloud.outbox import channels, queue, webhooks
+from cabinetcloud.outbox import channels, queue, tickets, webhooks
 from cabinetcloud.outbox.publish import clear_alarm, raise_alarm
 from cabinetcloud.outbox.queue import Claimed, Outcome
 from cabinetcloud.storage import Storage
@@ -72,6 +72,8 @@ def _settle(
             raise_alarm(storage, conn, endpoint.store, "endpoint_failing", subject, detail, now, exclude=endpoint.id)
         elif status == queue.DELIVERED:
             clear_alarm(conn, "endpoint_failing", subject, now)
+            if claimed.event_type == "repair_ticket.opened":
+                tickets.take_reference(conn, json.loads(claimed.payload)["data"]["ticket_id"], result.answer)
     if status is None:
         log.warning("delivery %s: lease lost before the attempt was settled", claimed.message_id)
 
