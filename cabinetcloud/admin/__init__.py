@@ -10,7 +10,17 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from cabinetcloud.admin import audit_log, cabinets, deliveries, endpoints, login, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    deliveries,
+    endpoints,
+    fleet_views,
+    histories,
+    login,
+    operator_accounts,
+    stores,
+)
 from cabinetcloud.bodies import BodyLimitedRoute
 
 PREFIX: Final = "/v1/admin"
@@ -20,6 +30,8 @@ ROUTERS: Final = (
     cabinets.router,
     audit_log.router,
     operator_accounts.router,
+    fleet_views.router,
+    histories.router,
     endpoints.router,
     deliveries.router,
 )
