@@ -12,7 +12,20 @@ from typing import Any
 
 import usb.core
 
-from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    commands,
+    device_models,
+    devices,
+    fleet_shapes,
+    login,
+    models,
+    operator_accounts,
+    staff,
+    stores,
+    work_types,
+)
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -137,10 +150,33 @@ USED_BY_NAME: list[object] = [
     operator_accounts.create_operator,
     operator_accounts.update_operator,
     operator_accounts.list_tokens,
+    staff.list_staff,
+    staff.get_staff,
+    staff.create_staff,
+    staff.update_staff,
+    staff.deactivate_staff,
+    work_types.list_work_types,
+    work_types.get_work_type,
+    work_types.create_work_type,
+    work_types.update_work_type,
+    work_types.delete_work_type,
+    device_models.list_device_models,
+    device_models.get_device_model,
+    device_models.create_device_model,
+    device_models.update_device_model,
+    device_models.delete_device_model,
+    device_models.list_slot_types,
+    devices.get_device,
+    devices.create_device,
+    devices.update_device,
+    devices.deactivate_device,
+    commands.list_commands,
+    commands.get_command,
+    commands.queue_command,
+    commands.get_slots,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
-    # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
-    access.FLEET_COMMANDS,
+    fleet_shapes.StaffOut.has_pin,
     # SQLAlchemy's TypeDecorator reads these by name.
     UtcDateTime.impl,
     UtcDateTime.cache_ok,

@@ -10,11 +10,34 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from cabinetcloud.admin import audit_log, cabinets, login, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    commands,
+    device_models,
+    devices,
+    login,
+    operator_accounts,
+    staff,
+    stores,
+    work_types,
+)
 from cabinetcloud.bodies import BodyLimitedRoute
 
 PREFIX: Final = "/v1/admin"
-ROUTERS: Final = (login.router, stores.router, cabinets.router, audit_log.router, operator_accounts.router)
+ROUTERS: Final = (
+    login.router,
+    stores.router,
+    cabinets.router,
+    audit_log.router,
+    operator_accounts.router,
+    # the fleet data (docs/fleet.md, "Fleet data")
+    staff.router,
+    work_types.router,
+    device_models.router,
+    devices.router,
+    commands.router,
+)
 
 
 def install(app: FastAPI) -> None:
