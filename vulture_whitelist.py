@@ -26,6 +26,7 @@ from cabinetcloud.admin import (
     stores,
     work_types,
 )
+from cabinetcloud.projections import shapes as fleet_views
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -117,6 +118,13 @@ USED_BY_NAME: list[object] = [
     shapes.Versions.cabinetd,
     shapes.Versions.python,
     shapes.Versions.ledger_schema,
+    # Fields of the fleet's views (docs/fleet-views.md): the admin API and the dashboard send them as JSON.
+    fleet_views.Rental.returned_cabinet,
+    fleet_views.UsageDay.hours_out,
+    fleet_views.UsageDay.devices_rented,
+    fleet_views.UsageDay.devices_idle,
+    fleet_views.UsageDay.battery_out_avg,
+    fleet_views.UsageDay.battery_in_avg,
     # pyusb calls its backend's methods by name: the simulated bus is one (usb.backend.IBackend).
     SimUsbBackend.enumerate_devices,
     SimUsbBackend.get_parent,
