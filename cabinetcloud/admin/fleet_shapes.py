@@ -21,6 +21,7 @@ from cabinetcloud.fleetdata import (
     Slots,
     StaffRole,
 )
+from cabinetcloud.projections import DeviceState
 
 
 class StaffOut(BaseModel):
@@ -88,6 +89,10 @@ class DeviceOut(BaseModel):
     model: str
     store: str = Field(description="the device's home store")
     active: bool
+    status: DeviceState = Field(
+        description="where it stands by its cabinets' events (docs/fleet-views.md): in_slot, rented, in_repair, "
+        "lost (not seen for 3 days), unknown (never seen)"
+    )
 
 
 class DevicePatch(Entry):

@@ -8,13 +8,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from cabinetcloud import fleet as cloud_fleet
+from cabinetcloud import operators
+from cabinetcloud.app import create_app
 from cabinetcloud.operators import Role
+from cabinetcloud.projections import catch_up
 from cabinetcloud.seed import SeedError, seed_file
+from cabinetcloud.storage import Storage
 from cabinetproto.pins import verify_pin
 from cabinetproto.wire import Entity
 from testbed import cloudharness
+from tests.cabinetcloud.fleet_history import Clock
+from tests.cabinetcloud.fleet_history import Fleet as History
 from tests.cabinetcloud.operators_rig import Fleet, fleet, serving, sqlite_fleet
 
 __all__ = ["fleet", "sqlite_fleet"]
@@ -191,7 +198,7 @@ def test_ok__a_device_is_added_moved_and_retired(fleet: Fleet) -> None:
     )
     assert (made.status_code, made.json()) == (
         201,
-        {"serial": "S1-0009", "model": "pda-s1", "store": "demo", "active": True},
+        {"serial": "S1-0009", "model": "pda-s1", "store": "demo", "active": True, "status": "unknown"},
     )
     twice = client.post(
         "/v1/admin/devices", json={"serial": "S1-0009", "model": "pda-s1", "store": "demo"}, headers=operator
@@ -211,3 +218,31 @@ def test_ok__a_device_is_added_moved_and_retired(fleet: Fleet) -> None:
     events = audit_of(fleet, "device", "S1-0009")
     assert [e["action"] for e in events] == ["disable", "update", "create"]
     assert (events[1]["before"]["store"], events[1]["after"]["store"]) == ("demo", "north")
+
+
+def test_ok__a_device_shows_where_it_stands_by_its_cabinets_events(sqlite_storage: Storage, tmp_path: Path) -> None:
+    cloudharness.seeded(sqlite_storage)
+    with sqlite_storage.writing() as conn:
+        operators.add(conn, "vic", Role.VIEWER)
+        token = operators.issue_token(conn, "vic", "tests")[1]
+    clock = Clock()
+    history = History(sqlite_storage, clock, tmp_path)
+    cabinet = history.cabinet("sim-1", "demo")
+    cabinet.status(1, "S1-0001", 90)
+    cabinet.status(2, "S1-0002", 90)
+    clock.advance(minutes=5)
+    cabinet.rent(2, "S1-0002", "demo-anna", "R-1", "price-tags")
+    history.contact(cabinet)
+    history.sync(cabinet)
+    catch_up(sqlite_storage, clock.now)
+    history.close()
+    viewer = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(sqlite_storage, clock=clock)) as client:
+        listed = client.get("/v1/admin/devices", params={"store": "demo", "model": "pda-s1"}, headers=viewer).json()
+        rented = client.get("/v1/admin/devices", params={"status": "rented"}, headers=viewer).json()
+    assert [(d["serial"], d["status"]) for d in listed] == [
+        ("S1-0001", "in_slot"),
+        ("S1-0002", "rented"),
+        ("S1-0003", "unknown"),  # no cabinet has named it yet
+    ]
+    assert [d["serial"] for d in rented] == ["S1-0002"]
