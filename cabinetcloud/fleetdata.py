@@ -84,7 +84,8 @@ _MOBILE: Final = re.compile(r"^\+?[0-9]{6,15}$")
 def _notify(value: str) -> str:
     if len(value) > MAX_NOTIFY:
         raise PydanticCustomError("notify", "must be at most {most} characters", {"most": MAX_NOTIFY})
-    if value.startswith("mailto:") and not _MAILTO.match(value):
+    # `mailto:name@host` is an address (RFC 6068); Apprise's own e-mail URLs are `mailto://user:pass@host`.
+    if value.startswith("mailto:") and not value.startswith("mailto://") and not _MAILTO.match(value):
         raise PydanticCustomError(
             "notify", "{got} is not an e-mail address (mailto:name@example.com)", {"got": repr(value)}
         )
