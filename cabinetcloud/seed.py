@@ -121,8 +121,9 @@ class _Checker:
         self.problems += [f"{label}: {problem.key}: {problem.message}" for problem in problems]
 
 
-def check(conn: Connection, seed: SeedFile) -> list[str]:
-    """Problems that span entries or need the database: duplicates and references."""
+def check(conn: Connection, seed: SeedFile, *, prune: bool = False) -> list[str]:
+    """Problems that span entries or need the database: duplicates and references. With `prune`, the
+    work types and models the file does not name are about to go: nothing may refer to them."""
     c = _Checker()
     for table, key in (
         ("stores", "id"),
@@ -133,8 +134,8 @@ def check(conn: Connection, seed: SeedFile) -> list[str]:
         ("staff", "id"),
     ):
         c.unique(table, getattr(seed, table), key)
-    known = Known.in_cloud(conn)
-    known.stores |= {s.id for s in seed.stores}
+    known = Known(set(), set(), set()) if prune else Known.in_cloud(conn)
+    known.stores = Known.in_cloud(conn).stores | {s.id for s in seed.stores}  # stores are never pruned
     known.device_models |= {m.id for m in seed.device_models}
     known.work_types |= {w.id for w in seed.work_types}
     for i, cabinet in enumerate(seed.cabinets):
@@ -199,7 +200,7 @@ def seed_file(
     """Load, check and apply a seed file in one transaction (`writing` opens it)."""
     seed = load(path)
     with writing() as conn:
-        problems = check(conn, seed)
+        problems = check(conn, seed, prune=prune)
         if problems:
             raise SeedError([f"{path}: {line}" for line in problems])
         return apply(conn, seed, prune=prune, actor=actor)
