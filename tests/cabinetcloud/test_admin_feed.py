@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from fastapi.testclient import TestClient
 
 from cabinetcloud.app import create_app
@@ -56,29 +56,37 @@ def head_cursor(client: TestClient, cabinet: dict[str, str]) -> str:
             return str(cursor)
 
 
-@pytest.mark.parametrize(("method", "path", "body", "entity", "entity_id", "data"), CHANGES_MADE)
-def test_ok__a_held_long_poll_answers_with_the_admin_change(
-    fleet: Fleet, method: str, path: str, body: dict[str, Any], entity: str, entity_id: str, data: dict[str, Any]
-) -> None:
+def held_poll(client: TestClient, cabinet: dict[str, str], change: Callable[[], None]) -> list[dict[str, Any]]:
+    """The ops of one long poll held open from the head of the feed while `change` is made."""
+    cursor = head_cursor(client, cabinet)
+    answered: list[Any] = []
+    poll = threading.Thread(
+        target=lambda: answered.append(
+            client.get(CHANGES, params={"cursor": cursor, "wait": 30}, headers=cabinet).json()
+        )
+    )
+    poll.start()
+    time.sleep(0.2)  # the poll is held: nothing has changed yet
+    assert not answered
+    change()
+    poll.join(timeout=60)
+    # A poll that ran to its deadline would answer the page it started with: no ops.
+    ops: list[dict[str, Any]] = answered[0]["ops"]
+    return ops
+
+
+def test_ok__a_held_long_poll_answers_with_the_admin_change(fleet: Fleet) -> None:
     cabinet = {"Authorization": f"Bearer {fleet.cabinet_token}"}
     with TestClient(create_app(fleet.storage, max_wait_s=30, poll_s=0.02)) as client:
-        cursor = head_cursor(client, cabinet)
-        answered: list[Any] = []
-        poll = threading.Thread(
-            target=lambda: answered.append(
-                client.get(CHANGES, params={"cursor": cursor, "wait": 30}, headers=cabinet).json()
-            )
-        )
-        poll.start()
-        time.sleep(0.2)  # the poll is held: nothing has changed yet
-        assert not answered
-        reply = client.request(method, path, json=body or None, headers=fleet.as_role(Role.OPERATOR))
-        assert reply.status_code == 200, reply.text
-        poll.join(timeout=60)
-    # A poll that ran to its deadline would answer the page it started with: no ops.
-    ops = answered[0]["ops"]
-    assert [(op["entity"], op["id"], op["op"]) for op in ops] == [(entity, entity_id, "upsert")]
-    assert data.items() <= ops[0]["data"].items()
+        for method, path, body, entity, entity_id, data in CHANGES_MADE:
+
+            def change(method: str = method, path: str = path, body: dict[str, Any] = body) -> None:
+                reply = client.request(method, path, json=body or None, headers=fleet.as_role(Role.OPERATOR))
+                assert reply.status_code == 200, reply.text
+
+            ops = held_poll(client, cabinet, change)
+            assert [(op["entity"], op["id"], op["op"]) for op in ops] == [(entity, entity_id, "upsert")]
+            assert data.items() <= ops[0]["data"].items()
 
 
 def test_ok__a_notify_address_is_no_change_for_the_cabinets(sqlite_fleet: Fleet) -> None:
