@@ -144,7 +144,9 @@ def check(conn: Connection, seed: SeedFile, *, prune: bool = False) -> list[str]
         c.add(f"work_types[{i}] (id {work_type.id!r})", fleetcheck.work_type_problems(work_type, known))
     for i, device in enumerate(seed.devices):
         c.add(f"devices[{i}] (serial {device.serial!r})", fleetcheck.device_problems(device, known))
-    badges = Badges.in_cloud(conn, leaving_out={member.id for member in seed.staff}, suffix=" (already in the cloud)")
+    # Staff the file does not name keep their cards, unless they are about to be pruned.
+    in_file = {member.id for member in seed.staff}
+    badges = Badges() if prune else Badges.in_cloud(conn, leaving_out=in_file, suffix=" (already in the cloud)")
     for i, member in enumerate(seed.staff):
         # A seed file is the whole truth of an entry: a privileged person's PIN is in it, never kept.
         label = f"staff[{i}] (id {member.id!r})"
