@@ -12,6 +12,7 @@ from typing import Any
 
 import usb.core
 
+from cabinetcloud import app
 from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
@@ -39,6 +40,8 @@ USED_BY_NAME: list[object] = [
     Slot.has_device,  # the condition of the "enable" rows of TRANSITIONS
     Slot._door_timed_out,  # on_timeout of the dispensing and receiving states
     ClockTimeout.create_timer,  # AsyncTimeout's hook that starts a state's timer
+    # `cabinet-cloud serve` names the app factory to uvicorn as a string, for each worker to import.
+    app.app_from_environment,
     # uvicorn's serve loop calls these overrides of its Server.
     EmbeddedServer.capture_signals,
     EmbeddedServer.main_loop,

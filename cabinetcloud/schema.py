@@ -267,3 +267,20 @@ audit_events = sa.Table(
 )
 
 OPERATOR_TABLES = (operators, operator_stores, api_tokens, operator_sessions, audit_events)
+
+# --- background jobs (schema version 7: `_v7_background_jobs`) ------------------------------------
+
+# One row per registered job (cabinetcloud/jobs.py). A worker about to run a job locks its row (FOR
+# UPDATE SKIP LOCKED on PostgreSQL) until the run ends, so a job runs in one process at a time, and
+# `due_at` is shared, so every process keeps to one schedule: a job every 30 s runs every 30 s, not
+# every 30 s in each of the workers.
+background_jobs = sa.Table(
+    "background_jobs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("last_run_at", UtcDateTime, nullable=True),
+    sa.Column("last_count", sa.BigInteger, nullable=True),
+)
+
+JOB_TABLES = (background_jobs,)
