@@ -1,13 +1,15 @@
 """Background jobs: work the cloud does besides answering requests, in every `cabinet-cloud serve` process.
 
 A job is a name, an interval and a function `fn(storage, now) -> int` that does one round of its work
-and says how much it did. Each serve process (each uvicorn worker) runs the same loop over the
-registered jobs; a job's row in `background_jobs` is claimed for the length of a run (FOR UPDATE SKIP
-LOCKED on PostgreSQL), so a job runs in one process at a time, and its due time is shared, so the
-fleet's processes keep one schedule between them. SQLite serves one process, so there the loop's own
-order is the claim.
+and says how much it did. Each serve process (each uvicorn worker) runs every registered job, each in
+a task of its own. A job that claims its own work items (`parallel`: the projector claims cabinets,
+the delivery worker deliveries, FOR UPDATE SKIP LOCKED) runs in every process side by side. Any other
+job is claimed whole: its row in `background_jobs` is locked for the length of a run (FOR UPDATE SKIP
+LOCKED on PostgreSQL), so it runs in one process at a time, and its due time is shared, so the
+fleet's processes keep one schedule between them. SQLite serves one process, in which a job's task
+never overlaps itself: that is the claim there.
 
-A run that did something (`fn` returned more than 0) is followed at once by another, until a round
+A round that did something (`fn` returned more than 0) is followed at once by another, until a round
 finds nothing left. A job marked `after_ingest` is also run at once when a batch of events has been
 committed in this process, rather than at its next tick; when another process holds it then, this one
 tries again shortly, since the holder may have started its round before the batch was committed.
@@ -18,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final, NamedTuple
@@ -41,7 +42,12 @@ class Job(NamedTuple):
     name: str
     every_s: float
     fn: Callable[[Storage, datetime], int]
+    # Run at once when a batch of events commits in this process, not only every `every_s`.
     after_ingest: bool = False
+    # The job claims its own work (rows taken FOR UPDATE SKIP LOCKED, as the projector takes cabinets
+    # and the delivery worker deliveries): every process runs it side by side, each on other rows,
+    # on a schedule of its own. Otherwise the job's row is the claim, and one process runs it at a time.
+    parallel: bool = False
 
 
 # The jobs every serve process runs. The projector joins as
@@ -75,6 +81,8 @@ def _record(conn: Connection, job: Job, now: datetime, count: int) -> None:
 def run_job(storage: Storage, job: Job, now: datetime, *, at_once: bool = False) -> int | None:
     """One run of `job` if it is due (or `at_once`) and no other process holds it: what `fn` returned,
     or None when it did not run."""
+    if job.parallel:
+        return job.fn(storage, now)
     if storage.dialect == "postgresql":
         # The row stays locked while fn runs on connections of its own, and is released at commit.
         with storage.writing() as conn:
@@ -97,15 +105,15 @@ def run_job(storage: Storage, job: Job, now: datetime, *, at_once: bool = False)
 
 
 class JobLoop:
-    """The loop one serve process runs over the jobs, on its event loop, each run in a thread."""
+    """The jobs of one serve process, each in a task of its own on the process's event loop (a slow
+    round of one job, a delivery waiting on a receiver, holds up no other), each round in a thread."""
 
     def __init__(self, storage: Storage, jobs: Sequence[Job], clock: Clock) -> None:
         self.storage = storage
         self.jobs = tuple(jobs)
         self.clock = clock
-        self._next = {job.name: 0.0 for job in self.jobs}  # monotonic time of each job's next try
-        self._at_once: set[str] = set()  # jobs to run at their next try even if not due
-        self._stirred = asyncio.Event()
+        self._stirred = {job.name: asyncio.Event() for job in self.jobs}
+        self._at_once: set[str] = set()  # jobs to run at their next round even if not due
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -115,9 +123,10 @@ class JobLoop:
         self._task = asyncio.create_task(self._run(), name="background jobs")
 
     async def stop(self) -> None:
-        """Let the run in progress finish, then end the loop."""
+        """Let the rounds in progress finish, then end the loop."""
         self._stopping = True
-        self._stirred.set()
+        for stirred in self._stirred.values():
+            stirred.set()
         if self._task is not None:
             await self._task
 
@@ -128,23 +137,24 @@ class JobLoop:
 
     def _wake(self, names: list[str]) -> None:
         for name in names:
-            self._next[name] = 0.0
             self._at_once.add(name)
-        self._stirred.set()
+            self._stirred[name].set()
 
     async def _run(self) -> None:
-        await asyncio.to_thread(register, self.storage, self.jobs, self.clock())
+        await asyncio.to_thread(register, self.storage, [job for job in self.jobs if not job.parallel], self.clock())
+        await asyncio.gather(*(self._keep(job) for job in self.jobs))
+
+    async def _keep(self, job: Job) -> None:
+        stirred = self._stirred[job.name]
         while not self._stopping:
-            for job in self.jobs:
-                if not self._stopping and self._next[job.name] <= time.monotonic():
-                    await self._round(job)
-            self._stirred.clear()
-            wait = min(self._next.values(), default=time.monotonic() + 3600.0) - time.monotonic()
+            stirred.clear()
+            wait = await self._round(job)
             if wait > 0 and not self._stopping:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stirred.wait(), timeout=wait)
+                    await asyncio.wait_for(stirred.wait(), timeout=wait)
 
-    async def _round(self, job: Job) -> None:
+    async def _round(self, job: Job) -> float:
+        """One round of the job; how long to wait before the next."""
         at_once = job.name in self._at_once
         self._at_once.discard(job.name)
         try:
@@ -153,13 +163,12 @@ class JobLoop:
             # A database that went away, or a bug in the job: said in the log, tried again at the next
             # tick; the process keeps serving the cabinets.
             log.exception("background job %s failed", job.name)
-            count = 0
+            return job.every_s
         if count is None and at_once:
-            self._next[job.name] = time.monotonic() + HELD_RETRY_S
             self._at_once.add(job.name)
-        elif count or job.name in self._at_once:
-            # More may be waiting, or a batch was committed while this round ran.
-            self._next[job.name] = 0.0
+            return HELD_RETRY_S
+        if count or job.name in self._at_once:
+            # More may be waiting, or a batch was committed while this round ran: again, due or not.
             self._at_once.add(job.name)
-        else:
-            self._next[job.name] = time.monotonic() + job.every_s
+            return 0.0
+        return job.every_s

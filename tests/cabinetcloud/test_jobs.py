@@ -72,6 +72,14 @@ def test_ok__a_job_not_registered_does_not_run(storage: Storage) -> None:
     assert counted.runs == []
 
 
+def test_ok__a_job_that_claims_its_own_work_runs_in_every_round_and_keeps_no_row(storage: Storage) -> None:
+    counted = Counted(returns=[4])
+    job = Job("projector", 30.0, counted, parallel=True)
+    assert [run_job(storage, job, T0), run_job(storage, job, T0)] == [4, 0]
+    with storage.reading() as conn:
+        assert conn.execute(sa.select(schema.background_jobs)).all() == []
+
+
 @pytest.mark.slow
 def test_ok__a_job_another_process_runs_is_skipped_not_waited_for(postgres: cloudharness.PostgresCluster) -> None:
     url = postgres.new_database()
