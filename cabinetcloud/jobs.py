@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.outbox import worker as deliveries
 from cabinetcloud.storage import Storage
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,11 @@ class Job(NamedTuple):
     parallel: bool = False
 
 
-# The jobs every serve process runs. The projector joins as
-# Job("projections", 0.5, projections.run_once, after_ingest=True).
-JOBS: Final[tuple[Job, ...]] = ()
+# The jobs every serve process runs. Deliveries are written in the transaction of their cause (an
+# ingested event above all), so a batch wakes the delivery worker too; its wait for a receiver is
+# outside any transaction (docs/webhooks.md). The projector joins as
+# Job("projections", 0.5, projections.run_once, after_ingest=True, parallel=True).
+JOBS: Final[tuple[Job, ...]] = (Job("deliveries", 1.0, deliveries.run_once, after_ingest=True, parallel=True),)
 
 
 def register(storage: Storage, jobs: Sequence[Job], now: datetime) -> None:

@@ -167,7 +167,7 @@ def current_version(conn: Connection) -> int:
 
 def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
-    later = {table.name for table in (*schema.OPERATOR_TABLES, *schema.JOB_TABLES)}
+    later = {table.name for table in (*schema.OPERATOR_TABLES, *schema.OUTBOX_TABLES, *schema.JOB_TABLES)}
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
@@ -209,7 +209,12 @@ def _v4_operators(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
 
 
-def _v7_background_jobs(conn: Connection) -> None:
+def _v7_outbox(conn: Connection) -> None:
+    """Endpoints, deliveries and their attempts, and the cloud's own alarms (docs/webhooks.md)."""
+    schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
+
+
+def _v8_background_jobs(conn: Connection) -> None:
     """The background jobs' schedule and claims (cabinetcloud/jobs.py); a table of its own, so the step
     works whichever of the fleet's other steps ran before it."""
     schema.metadata.create_all(conn, tables=list(schema.JOB_TABLES))
@@ -221,7 +226,8 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v2_roster_badges,
     _v3_names,
     _v4_operators,
-    _v7_background_jobs,
+    _v7_outbox,
+    _v8_background_jobs,
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -166,3 +167,20 @@ def test_ok__shutdown_lets_the_run_in_progress_finish_then_stops_the_loop(sqlite
     runs = len(counted.runs)
     threading.Event().wait(0.1)
     assert len(counted.runs) == runs
+
+
+def test_ok__a_serving_app_sends_what_the_outbox_holds_without_being_asked(sqlite_storage: Storage) -> None:
+    # The registered jobs, as `serve` runs them: the delivery worker among them.
+    from testbed.receivers import webhook_receiver
+    from tests.cabinetcloud.test_outbox import make_store, make_webhook, publish_one
+
+    make_store(sqlite_storage)
+    with webhook_receiver() as receiver:
+        make_webhook(sqlite_storage, receiver.url)
+        with TestClient(create_app(sqlite_storage, run_jobs=True)):
+            publish_one(sqlite_storage, "t-1")
+            for _ in range(int(WAIT_S / 0.05)):
+                if receiver.accepted:
+                    break
+                time.sleep(0.05)
+        assert [payload["data"] for payload in receiver.accepted.values()] == [{"ticket_id": "t-1"}]
