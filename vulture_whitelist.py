@@ -13,6 +13,7 @@ from typing import Any
 import usb.core
 
 from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
+from cabinetcloud.dashboard import pages, signin
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -137,6 +138,9 @@ USED_BY_NAME: list[object] = [
     operator_accounts.create_operator,
     operator_accounts.update_operator,
     operator_accounts.list_tokens,
+    # The dashboard's pages (docs/dashboard.md): FastAPI calls each route function its router registers.
+    pages.overview,
+    signin.login_page,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
     # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
@@ -155,6 +159,7 @@ def registered_inside_functions(nested: Any) -> list[object]:
         nested.fetch_back,  # @app.get: GET /v1/cabinets/{id}/events (cabinetcloud/app.py)
         nested.pending_commands,  # @app.get: GET /v1/cabinets/{id}/commands
         nested._http_error,  # @app.exception_handler: the framework's own errors in our shape
+        nested._sign_in,  # @app.exception_handler: a dashboard page without a session leads to the login form
         nested._invalid,  # @app.exception_handler: validation errors as {code, detail} (cabinetcloud/replies.py)
         nested._unavailable,  # @app.exception_handler: a database that cannot be used is 503
         nested._bug,  # @app.exception_handler: the last resort, still in the documented shape

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cabinetcloud import admin, auth, commands, fleet, ingest, operators, replies
+from cabinetcloud import admin, auth, commands, dashboard, fleet, ingest, operators, replies
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.replies import Refusal, refusals
@@ -157,8 +157,8 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        # Until the dashboard exists, the API's own documentation is the front page (docs/fleet.md).
-        return RedirectResponse("/docs", status_code=307)
+        # The operators' front page; the API's own documentation stays at /docs (docs/fleet.md).
+        return RedirectResponse("/dashboard", status_code=307)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -168,6 +168,7 @@ def create_app(
     app.state.changes_poll = ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s)
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
     admin.install(app)
+    dashboard.install(app)
     return app
 
 
