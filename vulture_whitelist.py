@@ -176,6 +176,7 @@ def instance_attributes(
     switch: Any,
     nested_router: Any,
     dbapi_connection: Any,
+    chart: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -187,4 +188,5 @@ def instance_attributes(
         member.mtime,  # tarfile writes a member's time from it (cabinetctl diag bundles)
         row.updated_seq,  # a column of the slots projection, read back whole
         line.ts,  # a kept log line's time, sent to cabinetctl as JSON
+        chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
     ]
