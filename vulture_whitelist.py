@@ -14,6 +14,7 @@ import usb.core
 
 from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
 from cabinetcloud.dashboard import pages, signin
+from cabinetcloud.projections import shapes as fleet_views
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -105,6 +106,13 @@ USED_BY_NAME: list[object] = [
     shapes.Versions.cabinetd,
     shapes.Versions.python,
     shapes.Versions.ledger_schema,
+    # Fields of the fleet's views (docs/fleet-views.md): the admin API and the dashboard send them as JSON.
+    fleet_views.Rental.returned_cabinet,
+    fleet_views.UsageDay.hours_out,
+    fleet_views.UsageDay.devices_rented,
+    fleet_views.UsageDay.devices_idle,
+    fleet_views.UsageDay.battery_out_avg,
+    fleet_views.UsageDay.battery_in_avg,
     # pyusb calls its backend's methods by name: the simulated bus is one (usb.backend.IBackend).
     SimUsbBackend.enumerate_devices,
     SimUsbBackend.get_parent,

@@ -167,7 +167,9 @@ def current_version(conn: Connection) -> int:
 
 def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
-    later = {table.name for table in schema.OPERATOR_TABLES}
+    from cabinetcloud.projections import tables as projected
+
+    later = {table.name for table in (*schema.OPERATOR_TABLES, *projected.PROJECTION_TABLES)}
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
@@ -209,8 +211,24 @@ def _v4_operators(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
 
 
+def _v5_projections(conn: Connection) -> None:
+    """The projections the fleet's views read (docs/fleet-views.md) and an index of events by device.
+    Empty at first: the projector fills them from the events the cloud already holds."""
+    # The projector needs this module's Storage: imported here, like fleet above.
+    from cabinetcloud.projections import tables as projected
+
+    schema.metadata.create_all(conn, tables=list(projected.PROJECTION_TABLES))
+    projected.events_by_device.create(conn, checkfirst=True)
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v3_names, _v4_operators]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
+    _v1_initial,
+    _v2_roster_badges,
+    _v3_names,
+    _v4_operators,
+    _v5_projections,
+]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:
