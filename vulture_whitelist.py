@@ -13,7 +13,7 @@ from typing import Any
 import usb.core
 
 from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
-from cabinetcloud.dashboard import pages, signin
+from cabinetcloud.dashboard import fleetpages, pages, signin
 from cabinetcloud.projections import shapes as fleet_views
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
@@ -149,6 +149,7 @@ USED_BY_NAME: list[object] = [
     # The dashboard's pages (docs/dashboard.md): FastAPI calls each route function its router registers.
     pages.overview,
     signin.login_page,
+    fleetpages.attention,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
     # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).

@@ -19,12 +19,19 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from cabinetcloud.dashboard import actions, pages, render, signin
+from cabinetcloud.dashboard import actions, fleetpages, pages, render, signin
 from cabinetcloud.dashboard.signin import PageRefusal, SignInNeeded
 
 PREFIX: Final = "/dashboard"
-ROUTERS: Final = (signin.router, pages.router, actions.router)
-HEADLINES: Final = {400: "error.400", 403: "error.403", 404: "error.404", 405: "error.405"}
+ROUTERS: Final = (signin.router, pages.router, fleetpages.router, actions.router)
+HEADLINES: Final = {
+    400: "error.400",
+    403: "error.403",
+    404: "error.404",
+    405: "error.405",
+    409: "error.409",
+    422: "error.422",
+}
 
 
 async def refused_page(request: Request, refusal: PageRefusal) -> Response:

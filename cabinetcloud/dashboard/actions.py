@@ -16,7 +16,7 @@ from cabinetcloud.admin import cabinets
 from cabinetcloud.admin.access import FLEET_WRITE
 from cabinetcloud.admin.models import CabinetIn
 from cabinetcloud.dashboard import render
-from cabinetcloud.dashboard.pages import visible_cabinet
+from cabinetcloud.dashboard.scope import visible_cabinet
 from cabinetcloud.dashboard.signin import Actor, PageRefusal, require
 from cabinetcloud.replies import Refusal
 

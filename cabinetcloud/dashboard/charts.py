@@ -54,7 +54,6 @@ def daily(
     """Bars per day, one colour per series; `label` names the chart for screen readers."""
     chart = pygal.Bar(
         js=[],
-        css=[],
         style=STYLE,
         width=900,
         height=300,

@@ -2,7 +2,7 @@
 
 Each reads through the admin API's own functions, so a page shows exactly what the API would give the
 same operator: a store-manager sees only their stores, and another store or its cabinet is a 404 page,
-as it is a 404 reply.
+as it is a 404 reply. The figures, charts and slots come from the fleet's views (fleetpages.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from cabinetcloud.admin import audit_log, cabinets, stores
-from cabinetcloud.admin.access import AUDIT_READ
-from cabinetcloud.admin.models import CabinetOut
-from cabinetcloud.dashboard import render
+from cabinetcloud.admin.access import AUDIT_READ, now_of, storage_of
+from cabinetcloud.dashboard import fleetpages, render, scope
 from cabinetcloud.dashboard.signin import PageRefusal, Viewer, require
-from cabinetcloud.replies import Refusal
+from cabinetcloud.projections import views
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,42 +26,45 @@ AUDIT_RESOURCES: Final = ("store", "cabinet", "operator", "command", "staff", "w
 _NUMBER = re.compile(r"^[0-9]{1,15}$")
 
 
-def visible_cabinet(request: Request, who: Viewer, cabinet_id: str) -> CabinetOut:
-    try:
-        return cabinets.get_cabinet(request, cabinet_id, who)
-    except Refusal as exc:
-        if exc.status_code == 404:
-            raise PageRefusal(404, "missing.cabinet", id=cabinet_id) from None
-        raise
-
-
 @router.get("/dashboard")
 def overview(request: Request, who: Viewer) -> HTMLResponse:
+    now = now_of(request)
+    with storage_of(request).reading() as conn:
+        figures = fleetpages.store_figures(conn, who, now)
+        days = scope.usage_of(conn, who, None, fleetpages.USAGE_DAYS, now)
     return render.signed(
         request,
         who,
         "overview.html",
         stores=stores.list_stores(request, who),
         cabinets=cabinets.list_cabinets(request, who, None),
+        figures=figures,
+        charts=fleetpages.usage_charts(request, days, by_work_type=False),
     )
 
 
 @router.get("/dashboard/stores/{store_id}")
 def store(request: Request, store_id: str, who: Viewer) -> HTMLResponse:
-    try:
-        found = stores.get_store(request, store_id, who)
-    except Refusal as exc:
-        if exc.status_code == 404:
-            raise PageRefusal(404, "missing.store", id=store_id) from None
-        raise
+    found = scope.visible_store(request, who, store_id)
+    now = now_of(request)
+    with storage_of(request).reading() as conn:
+        rentals = views.open_rentals(conn, store=found.id, now=now)
+        days = scope.usage_of(conn, who, found.id, fleetpages.USAGE_DAYS, now)
     return render.signed(
-        request, who, "store.html", store=found, cabinets=cabinets.list_cabinets(request, who, found.id)
+        request,
+        who,
+        "store.html",
+        store=found,
+        cabinets=cabinets.list_cabinets(request, who, found.id),
+        rentals=rentals,
+        charts=fleetpages.usage_charts(request, days, by_work_type=True),
     )
 
 
 @router.get("/dashboard/cabinets/{cabinet_id}")
 def cabinet(request: Request, cabinet_id: str, who: Viewer) -> HTMLResponse:
-    return render.signed(request, who, "cabinet.html", cabinet=visible_cabinet(request, who, cabinet_id))
+    found = scope.visible_cabinet(request, who, cabinet_id)
+    return render.signed(request, who, "cabinet.html", cabinet=found, **fleetpages.slot_context(request, who, found.id))
 
 
 @router.get("/dashboard/audit")

@@ -31,6 +31,7 @@ HEADERS: Final = {
     "Cache-Control": "no-store",
 }
 LANG_COOKIE_AGE_S: Final = 365 * 24 * 3600
+SLOT_STATES: Final = ("empty", "charging", "ready", "dispensing", "receiving", "inspecting", "faulty", "disabled")
 
 
 def when(value: datetime | None) -> str:
@@ -51,6 +52,8 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    # The slot states the catalogues name (docs/slot-states.md); another shows as "unknown".
+    env.globals["slot_states"] = SLOT_STATES
     return env
 
 

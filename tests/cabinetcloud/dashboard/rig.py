@@ -4,15 +4,22 @@ through the dashboard's own login form."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
 from cabinetcloud import operators
 from cabinetcloud.app import create_app
 from cabinetcloud.operators import Role
+from cabinetcloud.projections import catch_up
 from cabinetcloud.storage import Storage
 from testbed import cloudharness
+from tests.cabinetcloud.fleet_history import Clock
+from tests.cabinetcloud.fleet_history import Fleet as StoryFleet
+from tests.cabinetcloud.fleet_story import story
 
 PASSWORD = "correct horse battery"
 # The demo fleet has stores demo (with cabinet sim-1) and north; the store-manager has north, where
@@ -39,8 +46,26 @@ def populate(storage: Storage) -> None:
             operators.add(conn, name, role, ("north",) if role is Role.STORE_MANAGER else (), PASSWORD)
 
 
-def serving(storage: Storage) -> Fleet:
-    return Fleet(storage=storage, app=create_app(storage, max_wait_s=0.1, poll_s=0.05))
+def serving(storage: Storage, clock: Callable[[], datetime] | None = None) -> Fleet:
+    return Fleet(storage=storage, app=create_app(storage, max_wait_s=0.1, poll_s=0.05, clock=clock))
+
+
+def tell_story(storage: Storage, root: Path) -> StoryFleet:
+    """The fleet's day of fleet_story.py, projected, with an operator of each role (the store-manager
+    has north); the pages are then looked at as of the day's end (fleet_story.DAY_END). The
+    cabinets' ledgers stay open for more events: close the fleet when done."""
+    cloudharness.seeded(storage)
+    told = StoryFleet(storage, Clock(), root)
+    story(told, root)
+    catch_up(storage, told.clock.now)
+    with storage.writing() as conn:
+        for name, role in ROLES.items():
+            operators.add(conn, name, role, ("north",) if role is Role.STORE_MANAGER else (), PASSWORD)
+    return told
+
+
+def tell(storage: Storage, root: Path) -> None:
+    tell_story(storage, root).close()
 
 
 def hidden(html: str, field: str) -> str:

@@ -12,9 +12,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
-from cabinetcloud.storage import Storage
 from tests.api.kiosk.conftest import CHROMIUM, CHROMIUM_FLAGS
-from tests.cabinetcloud.dashboard.browser import ROOT, SHOT_NAMES, VIEWPORT, Visit, serve
+from tests.cabinetcloud.dashboard.browser import ROOT, SHOT_NAMES, VIEWPORT, Served, Visit, serve
 from tests.conftest import require_system
 
 pytestmark = pytest.mark.slow
@@ -30,15 +29,15 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Storage, str]]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     yield from serve(tmp_path_factory.mktemp("dashboard"))
 
 
 @pytest.fixture
-def visit(browser: Browser, served: tuple[Storage, str], request: pytest.FixtureRequest) -> Iterator[Visit]:
+def visit(browser: Browser, served: Served, request: pytest.FixtureRequest) -> Iterator[Visit]:
     lang = getattr(request, "param", "en")
     context = browser.new_context(viewport=VIEWPORT, locale=lang)  # type: ignore[arg-type]
-    opened = Visit(context.new_page(), served[1])
+    opened = Visit(context.new_page(), served.base)
     yield opened
     context.close()
     assert opened.elsewhere() == []
@@ -65,7 +64,10 @@ def test_ok__an_admin_goes_through_every_page(visit: Visit) -> None:
     for path, shot in [
         ("/dashboard", "overview"),
         ("/dashboard/stores/demo", "store"),
-        ("/dashboard/cabinets/north-1", "cabinet"),
+        ("/dashboard/cabinets/sim-1", "cabinet"),
+        ("/dashboard/attention", "attention"),
+        ("/dashboard/tickets?all=1", "tickets"),
+        ("/dashboard/devices/S1-0003", "device"),
         ("/dashboard/audit", "audit"),
         ("/dashboard/cabinets/ghost", "not-found"),
     ]:
@@ -89,6 +91,9 @@ def test_ok__a_store_manager_sees_only_their_store(visit: Visit) -> None:
     assert shown(visit, "#cabinets tbody th") == ["north-1"]
     assert visit.page.locator("a[href='/dashboard/audit']").count() == 0
     visit.check("overview-store-manager-en")
+    visit.go("/dashboard/attention")
+    assert shown(visit, "#overdue tbody th") == ["S1-0101"]
+    visit.check("attention-store-manager-en")
     visit.go("/dashboard/cabinets/north-1")
     assert visit.page.locator("#rotate").count() == 0
     for path in ("/dashboard/stores/demo", "/dashboard/cabinets/sim-1", "/dashboard/audit"):
@@ -135,12 +140,24 @@ def test_ok__an_operator_switches_language_and_acts(visit: Visit) -> None:
     assert visit.page.inner_text("h1") == "设备柜 sim-1"
     visit.go("/dashboard/stores/demo")
     assert visit.page.locator("html").get_attribute("lang") == "zh-CN"
-    visit.page.fill("#enrol-id", "demo-2")
+    visit.page.fill("#enrol-id", "demo-3")
     with visit.page.expect_navigation():
         visit.page.click("#enrol")
-    assert visit.page.inner_text("h1") == "设备柜 demo-2 的新令牌"
+    assert visit.page.inner_text("h1") == "设备柜 demo-3 的新令牌"
     visit.sign_out()
     assert visit.problems == []
+
+
+def test_ok__the_cabinets_slots_follow_what_the_cabinet_reports(visit: Visit, served: Served) -> None:
+    visit.sign_in("vic")
+    visit.go("/dashboard/cabinets/sim-1")
+    slot = visit.page.locator("#slots li[data-slot='3']")
+    assert slot.get_attribute("data-state") == "faulty"
+    served.slot_changes("sim-1", 3, "faulty", "disabled")
+    # The page fetches the picture again every 5 s: within a few rounds it shows the new state.
+    visit.page.wait_for_selector("#slots li[data-slot='3'][data-state='disabled']", timeout=20_000)
+    assert "out of service" in slot.inner_text()
+    visit.sign_out()
 
 
 def test_ok__docs_dashboard_md_lists_every_screenshot() -> None:

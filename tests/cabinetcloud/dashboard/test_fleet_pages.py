@@ -1,0 +1,97 @@
+"""The pages over the fleet's views, on the day of fleet_story.py as of its end: the figures of the
+overview, what needs attention, repair tickets with their evidence, a device and its history, a
+cabinet's slots, and the store-manager's share of each."""
+
+from __future__ import annotations
+
+import re
+
+from cabinetcloud.operators import Role
+from tests.cabinetcloud.dashboard.rig import Fleet, sign_in
+
+
+def cells(html: str, table: str) -> list[list[str]]:
+    """The rows of a table as text, cell by cell."""
+    body = re.search(rf'id="{table}".*?<tbody>(.*?)</tbody>', html, re.S)
+    assert body is not None, table
+    rows = re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
+    return [
+        [
+            re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", cell)).strip()
+            for cell in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in rows
+    ]
+
+
+def test_ok__the_overview_counts_what_is_out_overdue_and_in_repair(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.VIEWER)
+    html = client.get("/dashboard").text
+    figures = {row[1]: row[3:] for row in cells(html, "stores")}
+    # demo: R1-0001 out twice (R-A4, R-B1: the restore), T-1 open; S1-0002's R-A2 was closed by its
+    # return at north-1. north: S1-0101 out since 08:40, due at 11:00.
+    assert figures == {"demo": ["2", "0", "1"], "north": ["1", "1", "0"]}
+    assert html.count('<figure class="chart">') == 2
+    assert "<script" not in html.split("</head>")[1]
+
+
+def test_ok__needs_attention_lists_overdue_conflicts_and_lost(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.OPERATOR)
+    html = client.get("/dashboard/attention").text
+    assert [(row[0], row[1], row[7]) for row in cells(html, "overdue")] == [
+        ("S1-0101", "Erik Holm", "2026-03-02 11:00 UTC overdue")
+    ]
+    assert [row[0] for row in cells(html, "conflicts")] == ["R1-0001"]
+    assert cells(html, "lost") == [["No device is missing."]]
+
+
+def test_ok__a_ticket_shows_the_self_test_and_the_persons_report(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.ADMIN)
+    open_only = cells(client.get("/dashboard/tickets").text, "faults")
+    assert [(row[1], row[2], row[5]) for row in open_only] == [("repair ticket T-1 critical", "S1-0003", "open")]
+    assert "scanner: failed no beam" in open_only[0][4]
+    assert "Reported: battery: “battery broke”" in open_only[0][4]
+    everything = cells(client.get("/dashboard/tickets?all=1").text, "faults")
+    assert sorted(row[1] for row in everything) == ["repair ticket T-1 critical", "report by staff critical"]
+
+
+def test_ok__a_device_page_has_its_status_and_history(told: Fleet) -> None:
+    client = told.client("zh-CN")
+    sign_in(client, Role.ADMIN)
+    html = client.get("/dashboard/devices/S1-0003").text
+    assert re.search(r'id="device-status">([^<]+)<', html).group(1) == "维修中"  # type: ignore[union-attr]
+    events = [row[2] for row in cells(html, "history")]
+    assert events[0] == "repair_ticket_opened"
+    assert "device_rented" in events
+    missing = client.get("/dashboard/devices/NOPE-1")
+    assert missing.status_code == 404
+    assert "没有设备 NOPE-1。" in missing.text
+
+
+def test_ok__a_cabinets_page_pictures_its_slots_and_refreshes_them(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.VIEWER)
+    html = client.get("/dashboard/cabinets/sim-1").text
+    assert 'data-src="/dashboard/cabinets/sim-1/slots"' in html
+    assert '<script src="/dashboard/static/slots.js" defer></script>' in html
+    fragment = client.get("/dashboard/cabinets/sim-1/slots").text
+    assert "<html" not in fragment
+    slots = dict(re.findall(r'data-slot="(\d+)" data-state="([a-z]+)"', fragment))
+    assert slots["3"] == "faulty"
+    assert client.get("/dashboard/static/slots.js").status_code == 200
+
+
+def test_ok__a_store_manager_sees_their_stores_share_of_every_view(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.STORE_MANAGER)  # north
+    assert [row[0] for row in cells(client.get("/dashboard/attention").text, "overdue")] == ["S1-0101"]
+    assert cells(client.get("/dashboard/tickets?all=1").text, "faults") == [["Nothing open."]]
+    assert client.get("/dashboard/devices/S1-0101").status_code == 200
+    assert client.get("/dashboard/devices/S1-0003").status_code == 404  # a demo device, in a demo slot
+    away = client.get("/dashboard/devices/S1-0002")  # demo's, returned into a north slot
+    assert away.status_code == 200
+    assert {row[1] for row in cells(away.text, "history")} == {"north-1"}
+    assert client.get("/dashboard/cabinets/sim-1/slots").status_code == 404
