@@ -13,15 +13,20 @@ from typing import Any
 import usb.core
 
 from cabinetcloud.admin import (
-    access,
     audit_log,
     cabinets,
+    commands,
+    device_models,
+    devices,
+    fleet_shapes,
     fleet_views,
     histories,
     login,
     models,
     operator_accounts,
+    staff,
     stores,
+    work_types,
 )
 from cabinetcloud.dashboard import fleetpages, pages, signin
 from cabinetcloud.projections import shapes as view_shapes
@@ -171,10 +176,33 @@ USED_BY_NAME: list[object] = [
     pages.overview,
     signin.login_page,
     fleetpages.attention,
+    staff.list_staff,
+    staff.get_staff,
+    staff.create_staff,
+    staff.update_staff,
+    staff.deactivate_staff,
+    work_types.list_work_types,
+    work_types.get_work_type,
+    work_types.create_work_type,
+    work_types.update_work_type,
+    work_types.delete_work_type,
+    device_models.list_device_models,
+    device_models.get_device_model,
+    device_models.create_device_model,
+    device_models.update_device_model,
+    device_models.delete_device_model,
+    device_models.list_slot_types,
+    devices.get_device,
+    devices.create_device,
+    devices.update_device,
+    devices.deactivate_device,
+    commands.list_commands,
+    commands.get_command,
+    commands.queue_command,
+    commands.get_slots,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
-    # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
-    access.FLEET_COMMANDS,
+    fleet_shapes.StaffOut.has_pin,
     # SQLAlchemy's TypeDecorator reads these by name.
     UtcDateTime.impl,
     UtcDateTime.cache_ok,

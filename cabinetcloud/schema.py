@@ -267,3 +267,25 @@ audit_events = sa.Table(
 )
 
 OPERATOR_TABLES = (operators, operator_stores, api_tokens, operator_sessions, audit_events)
+
+# --- fleet administration (schema version 6: `_v6_fleet_admin`) ------------------------------------
+
+# Where a staff member's notices go (docs/fleet.md, "Fleet data"): kept in the cloud only, never
+# replicated to a cabinet, so it is a table of its own beside the replicated `staff`.
+staff_contacts = sa.Table(
+    "staff_contacts",
+    metadata,
+    sa.Column("staff_id", sa.String(64), primary_key=True),
+    sa.Column("notify", sa.Text, nullable=False),
+)
+
+# The slot numbers of each cabinet, as its modules number them: what a remote command is checked
+# against. A cabinet's events name only the slots that ever changed, so the cloud is told them.
+cabinet_slots = sa.Table(
+    "cabinet_slots",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), sa.ForeignKey("cabinets.id"), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+FLEET_ADMIN_TABLES = (staff_contacts, cabinet_slots)

@@ -10,7 +10,20 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from cabinetcloud.admin import audit_log, cabinets, fleet_views, histories, login, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    commands,
+    device_models,
+    devices,
+    fleet_views,
+    histories,
+    login,
+    operator_accounts,
+    staff,
+    stores,
+    work_types,
+)
 from cabinetcloud.bodies import BodyLimitedRoute
 
 PREFIX: Final = "/v1/admin"
@@ -22,6 +35,12 @@ ROUTERS: Final = (
     operator_accounts.router,
     fleet_views.router,
     histories.router,
+    # the fleet data (docs/fleet.md, "Fleet data")
+    staff.router,
+    work_types.router,
+    device_models.router,
+    devices.router,
+    commands.router,
 )
 
 
