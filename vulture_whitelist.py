@@ -28,7 +28,7 @@ from cabinetcloud.admin import (
     stores,
     work_types,
 )
-from cabinetcloud.dashboard import fleetpages, pages, signin
+from cabinetcloud.dashboard import fleetpages, language, pages, signin
 from cabinetcloud.projections import shapes as view_shapes
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
@@ -176,6 +176,8 @@ USED_BY_NAME: list[object] = [
     pages.overview,
     signin.login_page,
     fleetpages.attention,
+    # The templates ask the catalogue whether it names a value (a command's kind, its status).
+    language.Words.has,
     staff.list_staff,
     staff.get_staff,
     staff.create_staff,

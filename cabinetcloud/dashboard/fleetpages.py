@@ -16,16 +16,19 @@ from fastapi.responses import HTMLResponse
 from markupsafe import Markup
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
+from cabinetcloud import fleetwrite, schema
+from cabinetcloud.admin import commands
 from cabinetcloud.admin.access import Principal, now_of, storage_of
 from cabinetcloud.dashboard import charts, language, render, scope
 from cabinetcloud.dashboard.signin import PageRefusal, Viewer
 from cabinetcloud.projections import device_status, history, status, views
 from cabinetcloud.projections.shapes import UsageDay
+from cabinetproto.wire import COMMAND_ARGS, CommandKind
 
 router = APIRouter(include_in_schema=False)
 
 USAGE_DAYS: Final = 14
+COMMANDS_SHOWN: Final = 10
 HISTORY_PAGE: Final = 50
 _NUMBER = re.compile(r"^[0-9]{1,9}$")
 
@@ -121,6 +124,17 @@ def slot_context(request: Request, who: Principal, cabinet_id: str) -> dict[str,
     with storage_of(request).reading() as conn:
         slots = views.cabinet_slots(conn, cabinet=cabinet_id, now=now)
     return {"slots": slots, "cabinet_id": cabinet_id, "pictured_at": now}
+
+
+def command_context(request: Request, who: Principal, cabinet_id: str) -> dict[str, Any]:
+    """The cabinet's latest commands with what became of them, and what a new one may name."""
+    with storage_of(request).reading() as conn:
+        slot_numbers = fleetwrite.slots_of(conn, cabinet_id)
+    return {
+        "commands": commands.list_commands(request, cabinet_id, who, None, COMMANDS_SHOWN),
+        "command_kinds": [(kind.value, "reason" in COMMAND_ARGS[kind]) for kind in CommandKind],
+        "slot_numbers": slot_numbers,
+    }
 
 
 @router.get("/dashboard/cabinets/{cabinet_id}/slots")

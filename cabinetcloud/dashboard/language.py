@@ -77,6 +77,10 @@ class Words:
         self.lang = lang
         self._words = catalogue(lang)
 
+    def has(self, key: str) -> bool:
+        """Whether the catalogue names this: a page shows a value it does not know as it is."""
+        return key in self._words
+
     def __call__(self, key: str, **values: object) -> str:
         text = self._words.get(key)
         if text is None:

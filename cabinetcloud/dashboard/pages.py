@@ -64,7 +64,14 @@ def store(request: Request, store_id: str, who: Viewer) -> HTMLResponse:
 @router.get("/dashboard/cabinets/{cabinet_id}")
 def cabinet(request: Request, cabinet_id: str, who: Viewer) -> HTMLResponse:
     found = scope.visible_cabinet(request, who, cabinet_id)
-    return render.signed(request, who, "cabinet.html", cabinet=found, **fleetpages.slot_context(request, who, found.id))
+    return render.signed(
+        request,
+        who,
+        "cabinet.html",
+        cabinet=found,
+        **fleetpages.slot_context(request, who, found.id),
+        **fleetpages.command_context(request, who, found.id),
+    )
 
 
 @router.get("/dashboard/audit")

@@ -49,6 +49,7 @@ SHOT_NAMES = frozenset(
         "cabinet-viewer-en",
         "forbidden-en",
         "attention-store-manager-en",
+        "commands-zh-CN",
     }
 )
 

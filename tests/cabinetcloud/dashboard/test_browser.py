@@ -144,6 +144,14 @@ def test_ok__an_operator_switches_language_and_acts(visit: Visit) -> None:
     with visit.page.expect_navigation():
         visit.page.click("#enrol")
     assert visit.page.inner_text("h1") == "设备柜 demo-3 的新令牌"
+    visit.go("/dashboard/cabinets/sim-1")
+    visit.page.select_option("#command-kind", "unlock_slot")
+    visit.page.select_option("#command-slot", "5")
+    visit.page.fill("#command-reason", "卡住了")
+    with visit.page.expect_navigation():
+        visit.page.click("#queue-command")
+    assert shown(visit, "#command-list tbody td:nth-child(3)")[0] == "reason=卡住了 slot=5"
+    visit.check("commands-zh-CN")
     visit.sign_out()
     assert visit.problems == []
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from cabinetcloud import audit
 from cabinetcloud.operators import Role
 from tests.cabinetcloud.dashboard.rig import Fleet, sign_in
 
@@ -95,3 +96,52 @@ def test_ok__a_store_manager_sees_their_stores_share_of_every_view(told: Fleet) 
     assert away.status_code == 200
     assert {row[1] for row in cells(away.text, "history")} == {"north-1"}
     assert client.get("/dashboard/cabinets/sim-1/slots").status_code == 404
+
+
+def test_ok__an_operator_queues_a_command_from_the_cabinets_page(told: Fleet) -> None:
+    client = told.client()
+    csrf = sign_in(client, Role.OPERATOR)
+    page = client.get("/dashboard/cabinets/sim-1").text
+    assert re.findall(r'<select id="command-slot" name="slot">(.*?)</select>', page, re.S)[0].count("<option") == 8
+    data = {"csrf_token": csrf, "kind": "disable_slot", "slot": "3", "reason": "door hinge"}
+    reply = client.post("/dashboard/cabinets/sim-1/commands", data=data, follow_redirects=False)
+    assert (reply.status_code, reply.headers["location"]) == (303, "/dashboard/cabinets/sim-1#commands")
+    listed = cells(client.get("/dashboard/cabinets/sim-1").text, "command-list")
+    assert [row[1:4] for row in listed] == [
+        ["Take a slot out of service", "reason=door hinge slot=3", "waiting for the cabinet"]
+    ]
+    with told.storage.reading() as conn:
+        queued = audit.page(conn, resource="command")[0]
+    assert [(event["actor"], event["via"], event["action"]) for event in queued] == [("otto", "session", "queue")]
+
+
+def test_fail__a_command_the_cabinet_cannot_take_is_refused_naming_why(told: Fleet) -> None:
+    client = told.client()
+    csrf = sign_in(client, Role.ADMIN)
+    for data, status, words in [
+        ({"kind": "unlock_slot", "slot": "99"}, 422, "cabinet &#39;sim-1&#39; has no slot 99 (its slots: 1-8)"),
+        ({"kind": "unlock_slot", "slot": "three"}, 422, "three is not a slot number."),
+        ({"kind": "self_destruct", "slot": "1"}, 422, "self_destruct is not a command the cabinet knows."),
+    ]:
+        reply = client.post("/dashboard/cabinets/sim-1/commands", data={"csrf_token": csrf, **data})
+        assert reply.status_code == status
+        assert words in reply.text
+
+
+def test_ok__who_may_command_which_cabinet(told: Fleet) -> None:
+    viewer = told.client()
+    csrf = sign_in(viewer, Role.VIEWER)
+    assert 'id="command-form"' not in viewer.get("/dashboard/cabinets/sim-1").text
+    forged = viewer.post(
+        "/dashboard/cabinets/sim-1/commands", data={"csrf_token": csrf, "kind": "unlock_slot", "slot": "1"}
+    )
+    assert forged.status_code == 403
+    manager = told.client()
+    csrf = sign_in(manager, Role.STORE_MANAGER)  # north
+    assert 'id="command-form"' in manager.get("/dashboard/cabinets/north-1").text
+    other = manager.post(
+        "/dashboard/cabinets/sim-1/commands", data={"csrf_token": csrf, "kind": "unlock_slot", "slot": "1"}
+    )
+    assert other.status_code == 404
+    with told.storage.reading() as conn:
+        assert audit.page(conn, resource="command")[0] == []
