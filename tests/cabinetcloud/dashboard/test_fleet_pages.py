@@ -9,6 +9,7 @@ import re
 from cabinetcloud import audit
 from cabinetcloud.operators import Role
 from tests.cabinetcloud.dashboard.rig import Fleet, sign_in
+from tests.cabinetcloud.dashboard.test_pages import references
 
 
 def cells(html: str, table: str) -> list[list[str]]:
@@ -145,3 +146,23 @@ def test_ok__who_may_command_which_cabinet(told: Fleet) -> None:
     assert other.status_code == 404
     with told.storage.reading() as conn:
         assert audit.page(conn, resource="command")[0] == []
+
+
+def test_ok__no_page_over_the_views_refers_to_anything_elsewhere(told: Fleet) -> None:
+    client = told.client()
+    sign_in(client, Role.ADMIN)
+    for path in [
+        "/dashboard",
+        "/dashboard/stores/demo",
+        "/dashboard/cabinets/sim-1",
+        "/dashboard/cabinets/sim-1/slots",
+        "/dashboard/attention",
+        "/dashboard/tickets?all=1",
+        "/dashboard/devices/S1-0003",
+    ]:
+        html = client.get(path).text
+        found = references(html)
+        assert [url for url in found if not url.startswith(("/", "#")) or url.startswith("//")] == [], path
+        assert "⟦" not in html, path
+        # The charts' SVG names its namespace, and nothing else that is an address.
+        assert set(re.findall(r"https?://[^\"' )<]+", html)) <= {"http://www.w3.org/2000/svg"}, path
