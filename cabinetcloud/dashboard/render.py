@@ -41,6 +41,17 @@ def when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
+def cabinet_time(value: str) -> str:
+    """A time as a cabinet sent it: to the second when it reads as a time, else as it came."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        return value
+    return parsed.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     folder = resources.files("cabinetcloud.dashboard") / "templates"
@@ -52,6 +63,7 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["when"] = when
+    env.filters["cabinet_time"] = cabinet_time
     # The slot states the catalogues name (docs/slot-states.md); another shows as "unknown".
     env.globals["slot_states"] = SLOT_STATES
     return env

@@ -8,7 +8,7 @@ from importlib import resources
 
 import pytest
 
-from cabinetcloud.dashboard import language
+from cabinetcloud.dashboard import language, render
 from tests.cabinetcloud.dashboard.rig import Fleet
 
 TEMPLATES = resources.files("cabinetcloud.dashboard") / "templates"
@@ -82,3 +82,16 @@ def test_ok__without_any_choice_the_pages_are_in_chinese(sqlite_fleet: Fleet) ->
 def test_ok__the_switch_links_keep_the_page_and_its_query(sqlite_fleet: Fleet) -> None:
     html = sqlite_fleet.client().get("/dashboard/login?next=/dashboard/audit").text
     assert 'href="/dashboard/login?next=%2Fdashboard%2Faudit&amp;lang=zh-CN"' in html
+
+
+@pytest.mark.parametrize(
+    ("sent", "shown"),
+    [
+        ("2026-03-02T13:00:00.000000Z", "2026-03-02 13:00:00 UTC"),
+        ("2026-03-02T21:00:00+08:00", "2026-03-02 13:00:00 UTC"),
+        ("2026-03-02T13:00:00", "2026-03-02T13:00:00"),  # no zone: shown as the cabinet sent it
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_ok__a_cabinets_time_is_shown_to_the_second_or_as_it_came(sent: str, shown: str) -> None:
+    assert render.cabinet_time(sent) == shown
