@@ -32,6 +32,7 @@ from cabinetcloud.admin import (
     stores,
     work_types,
 )
+from cabinetcloud.dashboard import fleetpages, language, pages, signin
 from cabinetcloud.outbox import dingtalk as outbox_dingtalk
 from cabinetcloud.outbox import messages as outbox_messages
 from cabinetcloud.outbox import netguard
@@ -201,6 +202,12 @@ USED_BY_NAME: list[object] = [
     netguard._CheckingBackend.connect_unix_socket,
     # Apprise's DingTalk plugin calls it by name when it signs a message.
     outbox_dingtalk.DingTalkSignedOnce.get_signature,
+    # The dashboard's pages (docs/dashboard.md): FastAPI calls each route function its router registers.
+    pages.overview,
+    signin.login_page,
+    fleetpages.attention,
+    # The templates ask the catalogue whether it names a value (a command's kind, its status).
+    language.Words.has,
     staff.list_staff,
     staff.get_staff,
     staff.create_staff,
@@ -242,6 +249,7 @@ def registered_inside_functions(nested: Any) -> list[object]:
         nested.fetch_back,  # @app.get: GET /v1/cabinets/{id}/events (cabinetcloud/app.py)
         nested.pending_commands,  # @app.get: GET /v1/cabinets/{id}/commands
         nested._http_error,  # @app.exception_handler: the framework's own errors in our shape
+        nested._sign_in,  # @app.exception_handler: a dashboard page without a session leads to the login form
         nested._invalid,  # @app.exception_handler: validation errors as {code, detail} (cabinetcloud/replies.py)
         nested._unavailable,  # @app.exception_handler: a database that cannot be used is 503
         nested._bug,  # @app.exception_handler: the last resort, still in the documented shape
@@ -258,6 +266,7 @@ def instance_attributes(
     switch: Any,
     nested_router: Any,
     dbapi_connection: Any,
+    chart: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -273,4 +282,5 @@ def instance_attributes(
         nested_router.daemon_threads,  # the tests' webhook receiver (http.server reads it)
         nested_router.do_POST,  # http.server calls its handler's methods by name
         nested_router.log_message,
+        chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
     ]

@@ -25,7 +25,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cabinetcloud import admin, auth, commands, fleet, ingest, operators, repair_api, replies
+from cabinetcloud import admin, auth, commands, dashboard, fleet, ingest, operators, repair_api, replies
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.jobs import JOBS, Job, JobLoop
@@ -206,8 +206,8 @@ def create_app(
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        # Until the dashboard exists, the API's own documentation is the front page (docs/fleet.md).
-        return RedirectResponse("/docs", status_code=307)
+        # The operators' front page; the API's own documentation stays at /docs (docs/fleet.md).
+        return RedirectResponse("/dashboard", status_code=307)
 
     @app.get("/health")
     def health() -> dict[str, str]:
@@ -218,6 +218,7 @@ def create_app(
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
     admin.install(app)
     app.include_router(repair_api.router)
+    dashboard.install(app)
     return app
 
 
