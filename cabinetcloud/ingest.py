@@ -90,6 +90,8 @@ def open_session(storage: Storage, caller: Caller, request: SessionRequest, now:
                 schema_version=request.schema_version,
                 skew_s=skew,
                 skew_flagged=flagged,
+                reported_epoch=request.epoch,
+                reported_seq=request.last_seq,
             )
         )
         if request.protocol_version != PROTOCOL_VERSION:

@@ -68,6 +68,10 @@ cabinets = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=True),
     sa.Column("skew_s", sa.Float, nullable=True),
     sa.Column("skew_flagged", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Where the cabinet's ledger stood at its last session (schema version 9): with what the cloud has
+    # acknowledged of that epoch, how many events it still held unsent then.
+    sa.Column("reported_epoch", sa.String(64), nullable=True),
+    sa.Column("reported_seq", sa.BigInteger, nullable=True),
 )
 
 # Where each of a cabinet's epochs stands: the next upload must start at acked_seq + 1 and link to

@@ -246,6 +246,15 @@ def _v8_background_jobs(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.JOB_TABLES))
 
 
+def _v9_reported_seq(conn: Connection) -> None:
+    """Cabinets keep where their ledger stood at the last session, for the pending events of sync health.
+    A database made by this version's first step has the columns already."""
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("cabinets")}
+    if "reported_seq" not in columns:
+        conn.exec_driver_sql("ALTER TABLE cabinets ADD COLUMN reported_epoch VARCHAR(64)")
+        conn.exec_driver_sql("ALTER TABLE cabinets ADD COLUMN reported_seq BIGINT")
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
 MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v1_initial,
@@ -256,6 +265,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v6_fleet_admin,
     _v7_outbox,
     _v8_background_jobs,
+    _v9_reported_seq,
 ]
 
 

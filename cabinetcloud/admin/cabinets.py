@@ -37,6 +37,7 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
     if store is not None:
         query = query.where(schema.cabinets.c.store == store)
     epochs = {row.cabinet_id: row for row in conn.execute(held)}
+    acked = {(row.cabinet_id, row.epoch): row.acked_seq for row in conn.execute(_acked(cabinet_id))}
     found = []
     for row in conn.execute(query):
         epoch = epochs.get(row.id)
@@ -49,6 +50,7 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
             clock_skew_s=row.skew_s,
             clock_skew_flagged=row.skew_flagged,
             events_held=int(epoch.events_held) if epoch is not None else 0,
+            pending_events=_pending(row, acked),
             epochs=int(epoch.epochs) if epoch is not None else 0,
             # max() over the column loses its type on SQLite: read back through the column's type.
             fork_detected_at=schema.UtcDateTime().process_result_value(fork, conn.dialect) if fork else None,
@@ -64,6 +66,17 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
             )
         )
     return found
+
+
+def _acked(cabinet_id: str | None) -> sa.Select[Any]:
+    query = sa.select(schema.epochs.c.cabinet_id, schema.epochs.c.epoch, schema.epochs.c.acked_seq)
+    return query if cabinet_id is None else query.where(schema.epochs.c.cabinet_id == cabinet_id)
+
+
+def _pending(row: Any, acked: dict[tuple[str, str], int]) -> int | None:
+    if row.reported_seq is None:
+        return None
+    return max(0, int(row.reported_seq) - int(acked.get((row.id, row.reported_epoch), 0)))
 
 
 def visible_cabinet(conn: Connection, who: Principal, cabinet_id: str) -> CabinetOut:

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from cabinetcloud import schema
 from cabinetcloud.operators import Role, digest
+from cabinetd.ledger import Ledger
+from testbed import cloudharness
 from tests.cabinetcloud.operators_rig import PASSWORD, Fleet, fleet, sqlite_fleet
 
 __all__ = ["fleet", "sqlite_fleet"]
@@ -167,6 +169,24 @@ def test_ok__a_cabinets_sync_health_shows_what_its_session_told(fleet: Fleet) ->
     assert health["schema_version"] == 4
     assert health["last_session_at"] is not None
     assert (health["events_held"], health["epochs"], health["fork_detected_at"]) == (0, 0, None)
+
+
+def test_ok__sync_health_counts_the_events_a_cabinet_still_held_at_its_session(fleet: Fleet, ledger: Ledger) -> None:
+    cloudharness.fill_ledger(ledger, 10)
+    state = ledger.sync_state()
+    sync = {"Authorization": f"Bearer {fleet.cabinet_token}"}
+    session = {
+        "epoch": state.epoch, "last_seq": state.last_seq, "last_hash": state.last_hash,
+        "software_version": "1.2.3", "schema_version": 5,
+    }
+    assert fleet.client.post("/v1/cabinets/sim-1/session", json=session, headers=sync).status_code == 200
+    health = fleet.client.get("/v1/admin/cabinets/sim-1", headers=fleet.as_role(Role.VIEWER)).json()["sync"]
+    assert health["pending_events"] == 10
+    batch = {"epoch": state.epoch, "from_seq": 1, "events": cloudharness.wire_events(ledger, 0, 4)}
+    assert fleet.client.post("/v1/cabinets/sim-1/events", json=batch, headers=sync).status_code == 200
+    health = fleet.client.get("/v1/admin/cabinets/sim-1", headers=fleet.as_role(Role.VIEWER)).json()["sync"]
+    assert health["pending_events"] == 6
+    assert health["events_held"] == 4
 
 
 def test_ok__operators_accounts_and_tokens_through_the_api_audited_and_hashed(fleet: Fleet) -> None:
