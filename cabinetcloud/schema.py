@@ -148,6 +148,8 @@ device_models = sa.Table(
     sa.Column("slot_type", sa.String(64), nullable=False),
     sa.Column("version", sa.BigInteger, nullable=False),
     sa.Column("names", sa.Text, nullable=False, server_default="{}"),  # as work_types.names
+    # How the cabinet talks to this model's handhelds (cabinetproto.links; schema version 5).
+    sa.Column("link", sa.String(64), nullable=False, server_default="aoa-agent"),
 )
 
 devices = sa.Table(

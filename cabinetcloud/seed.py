@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import fleet, schema
 from cabinetproto.badges import Badge, BadgeError, parse_roster
+from cabinetproto.links import DEFAULT_LINK, Link
 from cabinetproto.names import MAX_NAME, NamesError, check_names, default_name
 from cabinetproto.pins import MAX_PIN_DIGITS, MIN_PIN_DIGITS, hash_pin, verify_pin
 from cabinetproto.wire import Entity
@@ -120,6 +121,7 @@ class SeedDeviceModel(Entry):
     id: Ident
     name: LocalName
     slot_type: Ident
+    link: Link = DEFAULT_LINK  # how the cabinet talks to its handhelds (cabinetproto.links)
 
 
 class SeedDevice(Entry):

@@ -209,8 +209,22 @@ def _v4_operators(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
 
 
+def _v5_device_links(conn: Connection) -> None:
+    """Device models gain `link` (cabinetproto.links); a model written before says `aoa-agent`, the only
+    link there was. A database made by this version's first step already has the column."""
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("device_models")}
+    if "link" not in columns:
+        conn.exec_driver_sql("ALTER TABLE device_models ADD COLUMN link VARCHAR(64) NOT NULL DEFAULT 'aoa-agent'")
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
-MIGRATIONS: Final[list[Callable[[Connection], None]]] = [_v1_initial, _v2_roster_badges, _v3_names, _v4_operators]
+MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
+    _v1_initial,
+    _v2_roster_badges,
+    _v3_names,
+    _v4_operators,
+    _v5_device_links,
+]
 
 
 def next_number(conn: Connection, counter: str, count: int = 1) -> int:

@@ -19,6 +19,7 @@ from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.store import Store
 from cabinetproto.badges import BADGE_FORMAT, Badge, BadgeError, parse_old, parse_roster
 from cabinetproto.events import Ident, describe
+from cabinetproto.links import DEFAULT_LINK, Link
 from cabinetproto.names import NamesError, check_names
 
 
@@ -82,6 +83,7 @@ class DeviceModel(Replica):
     name: Annotated[str, Field(max_length=200)]
     slot_types: list[Ident]
     names: Names = {}
+    link: Link = DEFAULT_LINK  # how the cabinet talks to its handhelds; a cloud that sends none means aoa-agent
 
 
 class FleetDevice(Replica):
