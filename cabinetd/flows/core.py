@@ -25,6 +25,7 @@ from cabinetd.policy import DeviceView, SlotView
 from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetd.screen import Screen
 from cabinetproto.enums import Alarm, SlotState
+from cabinetproto.links import DEFAULT_LINK
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +209,14 @@ class Core:
 
     def work_types(self) -> list[WorkType]:
         return self.ledger.work_types()
+
+    def link_of(self, slot: int) -> str:
+        """The link the device in this slot speaks: its model's in the fleet data, by the serial its USB
+        port gives (known before the device has said anything), else the one the slot last knew."""
+        identity = self.hardware.ports.present(slot)
+        serial = identity.serial if identity is not None and identity.serial else self.slots[slot].device
+        link = self.ledger.device_link(serial) if serial else None
+        return link or DEFAULT_LINK
 
     def threshold_for(self, model: str | None) -> int:
         """The battery a device of this model needs to count as ready: the lowest threshold of the

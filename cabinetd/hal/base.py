@@ -211,10 +211,14 @@ class DeviceRefresh:
 
 
 DeviceRefreshSink = Callable[[DeviceRefresh], None]
+# The link a slot's device speaks, as its device model names it (cabinetproto.links).
+LinkOf = Callable[[int], str]
 
 
 class DeviceLink(Subsystem):
-    """The agent app on the handheld in each slot (docs/device-protocol.md).
+    """The handheld in each slot: identity and resources (`hello`), provisioning, self-test, usage and
+    the end of a session, over the link its device model names (`aoa-agent`: the agent app of
+    docs/device-protocol.md; `adb`: stock Android, docs/device-adb.md). The flows do not know which.
 
     Every request is bounded by the configured device request timeout and fails with a `LinkError`.
     While a slot is watched, its device is asked for `hello` at every refresh interval and each
@@ -223,6 +227,9 @@ class DeviceLink(Subsystem):
     """
 
     slots: tuple[int, ...] = ()
+
+    def choose_by(self, link_of: LinkOf) -> None:
+        """Where a slot's link comes from (the fleet data); a link of one kind only has nothing to choose."""
 
     @abstractmethod
     def watch(self, slot: int) -> None:

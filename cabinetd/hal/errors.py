@@ -65,6 +65,7 @@ class LinkFailure(enum.Enum):
     BAD_REPLY = "bad reply"
     UNRESPONSIVE = "unresponsive"
     REFUSED = "refused"  # the agent answered with an error reply
+    NO_LINK = "no such link"  # the device model names a link this cabinet was not built with
 
 
 class LinkError(HardwareError):

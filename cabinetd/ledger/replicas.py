@@ -260,6 +260,14 @@ def fleet_lists(store: Store, serial: str) -> bool | None:
     return False if store.rows("SELECT 1 FROM fleet_devices LIMIT 1") else None
 
 
+def device_link(store: Store, serial: str) -> str | None:
+    """The link of the fleet device's model; None for a device or model the fleet data does not hold."""
+    rows = store.rows(
+        "SELECT m.link FROM fleet_devices d JOIN device_models m ON m.model = d.model WHERE d.serial = ?", (serial,)
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def device_model(store: Store, model: str) -> DeviceModel | None:
     record = _one(store, ENTITIES["device_models"], "model = ?", (model,))
     return None if record is None else DeviceModel.model_validate(record)
