@@ -171,6 +171,7 @@ def instance_attributes(
     switch: Any,
     nested_router: Any,
     dbapi_connection: Any,
+    tcp_server: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -182,4 +183,5 @@ def instance_attributes(
         member.mtime,  # tarfile writes a member's time from it (cabinetctl diag bundles)
         row.updated_seq,  # a column of the slots projection, read back whole
         line.ts,  # a kept log line's time, sent to cabinetctl as JSON
+        tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
     ]

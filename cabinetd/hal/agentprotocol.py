@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -104,15 +104,18 @@ class SelftestCheck(Message):
 
 
 class SelftestReport(Message):
+    # The checks a complete report of this kind holds; another link's report (hal/adbchecks.py) has its own.
+    required: ClassVar[tuple[str, ...]] = SELFTEST_CHECKS
+
     checks: list[SelftestCheck]
 
     def failed(self) -> list[str]:
-        """Checks that failed or were not reported, in the protocol's order then the agent's extras."""
+        """Checks that failed or were not reported, in the required order then the extras."""
         by_name = {check.name: check for check in self.checks}
-        missing = [name for name in SELFTEST_CHECKS if name not in by_name]
+        missing = [name for name in self.required if name not in by_name]
         failing = [check.name for check in self.checks if not check.passed]
-        ordered = [name for name in SELFTEST_CHECKS if name in failing or name in missing]
-        return ordered + [name for name in failing if name not in SELFTEST_CHECKS]
+        ordered = [name for name in self.required if name in failing or name in missing]
+        return ordered + [name for name in failing if name not in self.required]
 
     @property
     def passed(self) -> bool:
