@@ -63,6 +63,7 @@ USED_BY_NAME: list[object] = [
     # Event payloads are registered with @declare("type") and validated by their event type.
     events.CabinetStarted,
     events.RepairTicketOpened,
+    events.ProvisioningFailed,
     events.DispenseCancelled,
     events.ReturnStarted,
     events.ReturnCancelled,
@@ -172,6 +173,7 @@ def instance_attributes(
     nested_router: Any,
     dbapi_connection: Any,
     tcp_server: Any,
+    lexer: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -184,4 +186,5 @@ def instance_attributes(
         row.updated_seq,  # a column of the slots projection, read back whole
         line.ts,  # a kept log line's time, sent to cabinetctl as JSON
         tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
+        lexer.whitespace_split,  # shlex reads it: the simulated handheld's shell splits words as sh does
     ]

@@ -17,6 +17,7 @@ from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows.ports import PortHealth, hubs_down
 from cabinetd.fsm.slot import MOVES, Slot, Trigger
+from cabinetd.hal.agentprotocol import Hello
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
@@ -209,6 +210,17 @@ class Core:
 
     def work_types(self) -> list[WorkType]:
         return self.ledger.work_types()
+
+    def model_of(self, hello: Hello) -> str:
+        """The fleet's model of a device: what its device list says, else what the device reports (a
+        stock device over adb reports its maker's name for itself, `TC21`, not the fleet's)."""
+        listed = self.ledger.fleet_device(hello.serial)
+        return listed.model if listed is not None else hello.model
+
+    def work_apps(self, *, besides: WorkType | None = None) -> list[str]:
+        """The packages of every work type (but `besides`), in name order."""
+        keep = {app.package for app in besides.apps} if besides is not None else set()
+        return sorted({app.package for wt in self.work_types() for app in wt.apps} - keep)
 
     def link_of(self, slot: int) -> str:
         """The link the device in this slot speaks: its model's in the fleet data, by the serial its USB

@@ -29,7 +29,7 @@ def status_event(core: Core, slot: Slot, hello: Hello) -> NewEvent:
     health = HEALTH_OF_BATTERY.get(hello.battery_health, "faulty")
     payload = {
         "serial": hello.serial,
-        "model": hello.model,
+        "model": core.model_of(hello),
         "battery": hello.battery_percent,
         "health": health,
         "charging": hello.charging,
@@ -40,7 +40,7 @@ def status_event(core: Core, slot: Slot, hello: Hello) -> NewEvent:
 def learn(core: Core, slot: Slot, hello: Hello) -> None:
     slot.device = hello.serial
     slot.battery = int(hello.battery_percent)
-    slot.threshold = core.threshold_for(hello.model)
+    slot.threshold = core.threshold_for(core.model_of(hello))
 
 
 async def _hello(core: Core, slot: Slot) -> Hello | None:
@@ -99,10 +99,11 @@ async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> N
         return
     learn(core, slot, hello)
     try:
-        selftest = await core.hardware.link.selftest(slot.number)
         since = _rental_start(core, rental_id)
+        selftest = await core.hardware.link.selftest(slot.number, since=since)
         usage = await core.hardware.link.usage(slot.number, since) if since else None
-        await core.hardware.link.end_session(slot.number)
+        # Every work app's data goes, so the next person sees nothing of this one's session.
+        await core.hardware.link.end_session(slot.number, clear=core.work_apps())
     except LinkError as exc:
         await _faulty(core, slot, device, rental_id, {"link": str(exc)}, unexpected)
         if show:

@@ -87,13 +87,18 @@ class Hello(Message):
     manufacturer: str = ""
     os_version: str
     sdk_int: Annotated[int, Field(ge=1)]
-    agent_version: str
-    protocol_versions: Annotated[list[int], Field(min_length=1)]
+    # The agent's; a stock device over adb has none (the agent link refuses a hello without them).
+    agent_version: str = ""
+    protocol_versions: list[int] = []
     battery_percent: Percent
     battery_health: BatteryHealth
     charging: bool
     storage_free_bytes: Count
     work_type: str | None = None  # the work type last provisioned (its apps stay after end_session)
+    # What a stock device adds over adb (docs/device-adb.md); an agent may leave them out.
+    fingerprint: str = ""
+    battery_temperature_c: float | None = None
+    charge_counter_uah: int | None = None
 
 
 class SelftestCheck(Message):
@@ -146,6 +151,7 @@ class ProvisionReport(Message):
 class AppUsage(Message):
     package: PackageName
     minutes: Minutes
+    launches: Count = 0  # times it came to the foreground; an agent may leave it out
 
 
 class UsageReport(Message):

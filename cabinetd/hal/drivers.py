@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from cabinetd.clock import Clock
 from cabinetd.config import BadgeReaderSection, CabinetConfig, ModuleSection
-from cabinetd.hal import badge, board8a, devicelink, gpio, kerong, usbports
+from cabinetd.hal import adb, badge, board8a, devicelink, gpio, kerong, usbports
 from cabinetd.hal.base import BadgeReader, DeviceLink, DeviceRefreshSink, EventSink, LockBank, SlotPorts
 from cabinetd.hal.linkchoice import LinkChoice
 from cabinetd.hal.wiring import LinkWiring, LockWiring, PortsWiring, ReaderWiring
@@ -49,6 +49,7 @@ SLOT_PORTS: Final[Mapping[str, PortsDriver]] = {
 # No config key: which link a device model uses is the fleet's to say (cabinetproto.links).
 DEVICE_LINKS: Final[Mapping[str, LinkDriver]] = {
     "aoa-agent": devicelink.build_aoa_link,
+    "adb": adb.build_adb_link,
 }
 
 
@@ -91,9 +92,10 @@ def build_device_link(
     on_refresh: DeviceRefreshSink,
     *,
     backend: Any = None,
+    adb: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> DeviceLink:
     """The device link to the handhelds in the slots, every back-end under one `LinkChoice`; `options`
-    are the agent link's timings (the simulator's, tests')."""
-    wiring = LinkWiring(on_refresh, backend, options)
+    are the agent link's timings and `adb` the adb link's (the simulator's fake server, tests')."""
+    wiring = LinkWiring(on_refresh, backend, options, adb_options=adb or {})
     return LinkChoice({name: build(config, wiring) for name, build in DEVICE_LINKS.items()})

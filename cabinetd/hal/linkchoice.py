@@ -81,16 +81,22 @@ class LinkChoice(DeviceLink):
     async def hello(self, slot: int) -> Hello:
         return await self.backend(slot).hello(slot)
 
-    async def selftest(self, slot: int) -> SelftestReport:
-        return await self.backend(slot).selftest(slot)
+    async def selftest(self, slot: int, *, since: datetime | None = None) -> SelftestReport:
+        return await self.backend(slot).selftest(slot, since=since)
 
     async def provision(
-        self, slot: int, work_type: str, apps: Sequence[AppPackage], *, home_app: str | None = None
+        self,
+        slot: int,
+        work_type: str,
+        apps: Sequence[AppPackage],
+        *,
+        home_app: str | None = None,
+        others: Sequence[str] = (),
     ) -> ProvisionReport:
-        return await self.backend(slot).provision(slot, work_type, apps, home_app=home_app)
+        return await self.backend(slot).provision(slot, work_type, apps, home_app=home_app, others=others)
 
     async def usage(self, slot: int, since: datetime) -> UsageReport:
         return await self.backend(slot).usage(slot, since)
 
-    async def end_session(self, slot: int) -> SessionEnded:
-        return await self.backend(slot).end_session(slot)
+    async def end_session(self, slot: int, *, clear: Sequence[str] = ()) -> SessionEnded:
+        return await self.backend(slot).end_session(slot, clear=clear)

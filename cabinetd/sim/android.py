@@ -130,14 +130,24 @@ class SimAndroid:
 
     def shell(self, command: str) -> Shell:
         """Run one shell command line as `sh -c` on the device would; unknown commands fail as sh does."""
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=";")
+        lexer.whitespace_split = True
         try:
-            argv = shlex.split(command)
+            tokens = list(lexer)
         except ValueError as error:
             return b"", f"/system/bin/sh: syntax error: {error}\n".encode(), 2
-        if not argv:
-            return b"", b"", 0
+        out, err, code = b"", b"", 0
+        commands: list[list[str]] = [[]]
+        for token in tokens:
+            if token == ";":
+                commands.append([])
+            else:
+                commands[-1].append(token)
         with self.lock:
-            return self._run(argv)
+            for argv in (argv for argv in commands if argv):
+                more_out, more_err, code = self._run(argv)
+                out, err = out + more_out, err + more_err
+        return out, err, code
 
     def _run(self, argv: list[str]) -> Shell:
         name, args = argv[0], argv[1:]
