@@ -43,21 +43,23 @@ def learn(core: Core, slot: Slot, hello: Hello) -> None:
     slot.threshold = core.threshold_for(core.model_of(hello))
 
 
-async def _hello(core: Core, slot: Slot) -> Hello | None:
+async def _hello(core: Core, slot: Slot) -> tuple[Hello | None, LinkError | None]:
+    """The device's hello, or the link's last word on why there is none."""
     link = core.hardware.link
     try:
-        return await link.hello(slot.number)
+        return await link.hello(slot.number), None
     except LinkError as exc:
         log.warning("slot %d: %s; power-cycling its port once", slot.number, exc)
+        error = exc
     recovery = await core.hardware.ports.recover(slot.number)
     core.ports.power_cycled(slot.number, recovery)
     if recovery is not PortRecovery.RECOVERED:
-        return None
+        return None, error
     try:
-        return await link.hello(slot.number)
+        return await link.hello(slot.number), None
     except LinkError as exc:
         log.warning("slot %d: still silent after a power cycle: %s", slot.number, exc)
-        return None
+        return None, exc
 
 
 def evidence_of(error: HardwareError) -> dict[str, Any]:
@@ -87,13 +89,14 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
 
 
 async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> None:
-    hello = await _hello(core, slot)
+    hello, error = await _hello(core, slot)
     device = hello.serial if hello else slot.device
     rental_id = core.ledger.open_rental_of(device) if device else None
     if hello is None:
-        await _faulty(
-            core, slot, device, rental_id, {"unresponsive": "no answer, also after a power cycle"}, unexpected
-        )
+        # The link's own words go with it (an adb key not accepted is no power cycle's to mend).
+        said = {"link": str(error)} if error is not None else {}
+        evidence = {"unresponsive": "no answer, also after a power cycle", **said}
+        await _faulty(core, slot, device, rental_id, evidence, unexpected)
         if show:
             core.screen.show("returned", slot=slot.number, passed=False, failing=["unresponsive"])
         return

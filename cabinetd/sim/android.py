@@ -82,6 +82,9 @@ class SimAndroid:
     launched: list[str] = field(default_factory=list)
     install_failure: str | None = None  # e.g. "INSTALL_FAILED_INSUFFICIENT_STORAGE"
     utc_offset_s: int = 0
+    # The level and charging of a battery modelled elsewhere (the simulated cabinet's, which charges
+    # it in its slot); None: `battery` alone.
+    power: Callable[[], tuple[int, bool]] | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
@@ -185,6 +188,9 @@ class SimAndroid:
     def _dumpsys(self, service: str, args: list[str]) -> Shell:
         if service == "battery":
             b = self.battery
+            if self.power is not None:
+                level, charging = self.power()
+                b.level, b.status = level, STATUS_CHARGING if charging else STATUS_DISCHARGING
             lines = [
                 "Current Battery Service state:",
                 f"  AC powered: {'false'}",
