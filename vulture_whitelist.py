@@ -89,6 +89,7 @@ USED_BY_NAME: list[object] = [
     # Event payloads are registered with @declare("type") and validated by their event type.
     events.CabinetStarted,
     events.RepairTicketOpened,
+    events.ProvisioningFailed,
     events.DispenseCancelled,
     events.ReturnStarted,
     events.ReturnCancelled,
@@ -267,6 +268,8 @@ def instance_attributes(
     nested_router: Any,
     dbapi_connection: Any,
     chart: Any,
+    tcp_server: Any,
+    lexer: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -283,4 +286,6 @@ def instance_attributes(
         nested_router.do_POST,  # http.server calls its handler's methods by name
         nested_router.log_message,
         chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
+        tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
+        lexer.whitespace_split,  # shlex reads it: the simulated handheld's shell splits words as sh does
     ]

@@ -19,7 +19,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.outbox import tables as outbox_tables
+from cabinetcloud.projections import tables as projected
 from cabinetcloud.storage import Storage, current_version
+
+# The outbox's and the projections' tables are defined beside their code: imported so that the copy,
+# which goes by the one metadata, takes them too.
+REGISTERED: Final = (outbox_tables.OUTBOX_TABLES, projected.PROJECTION_TABLES)
 
 # Rows the schema's steps (and a server's job loop) write into a new database: replaced by the
 # source's, and not what makes a target "not empty".
@@ -48,7 +54,9 @@ class CopyReport:
 
 def _tables() -> list[sa.Table]:
     # Both sides are at the same version: its row stays the target's own.
-    return [table for table in schema.metadata.sorted_tables if table.name != "schema_version"]
+    tables = [table for table in schema.metadata.sorted_tables if table.name != "schema_version"]
+    assert {table.name for group in REGISTERED for table in group} <= {table.name for table in tables}
+    return tables
 
 
 def _count(conn: Connection, table: sa.Table) -> int:

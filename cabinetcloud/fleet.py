@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from cabinetcloud import schema
 from cabinetcloud.storage import counter_value, next_number
 from cabinetproto.badges import BADGE_FORMAT
+from cabinetproto.links import DEFAULT_LINK
 from cabinetproto.wire import ChangeOp, ChangesPage, Entity, Snapshot, page_checksum
 
 # Each replicated entity: its table, the column that is its id, and the columns held as JSON text.
@@ -76,7 +77,13 @@ def wire_data(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
             "names": row["names"],
         }
     if entity is Entity.DEVICE_MODELS:
-        return {"model": row["id"], "name": row["name"], "names": row["names"], "slot_types": [row["slot_type"]]}
+        return {
+            "model": row["id"],
+            "name": row["name"],
+            "names": row["names"],
+            "slot_types": [row["slot_type"]],
+            "link": row.get("link", DEFAULT_LINK),
+        }
     return {"serial": row["serial"], "model": row["model"], "store": row["store"], "active": row["active"]}
 
 

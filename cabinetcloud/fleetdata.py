@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidato
 from pydantic_core import PydanticCustomError
 
 from cabinetproto.badges import BadgeError, parse_roster
+from cabinetproto.links import DEFAULT_LINK, Link
 from cabinetproto.names import MAX_NAME, NamesError, check_names, default_name
 from cabinetproto.pins import MAX_PIN_DIGITS, MIN_PIN_DIGITS
 
@@ -166,6 +167,7 @@ class DeviceModelEntry(Entry):
     id: Ident
     name: LocalName
     slot_type: Ident
+    link: Link = DEFAULT_LINK  # how the cabinet talks to its handhelds (cabinetproto.links)
 
 
 class DeviceEntry(Entry):

@@ -262,14 +262,9 @@ def ingest_batch(storage: Storage, caller: Caller, batch: EventBatch, now: datet
                     rejected.append(Rejection(event_id=event.event_id, code=problem.code, detail=problem.detail))
             prev = event.hash
         if kept:
-            inserted = set(
-                conn.execute(
-                    storage.insert_ignoring_duplicates(schema.events).returning(schema.events.c.event_id), kept
-                ).scalars()
-            )
+            inserted = _keep(storage, conn, caller, kept, now)
             duplicates += len(kept) - len(inserted)
             results = {event_id: event for event_id, event in results.items() if event_id in inserted}
-            outbox.on_ingest(storage, conn, caller.store, [row for row in kept if row["event_id"] in inserted], now)
         if dead:
             conn.execute(storage.insert_ignoring_duplicates(schema.dead_letters), dead)
         last = batch.events[-1]
@@ -283,6 +278,15 @@ def ingest_batch(storage: Storage, caller: Caller, batch: EventBatch, now: datet
     for rejection in rejected:
         log.warning("cabinet %s: dead-lettered event %s: %s", cabinet_id, rejection.event_id, rejection.detail)
     return BatchReply(acked_seq=last.seq, duplicates=duplicates, rejected=rejected)
+
+
+def _keep(storage: Storage, conn: Connection, caller: Caller, kept: list[dict[str, Any]], now: datetime) -> set[str]:
+    """Insert the batch's events; those new to the cloud cause what they cause beyond it (the outbox).
+    Returns the ids of the new ones."""
+    query = storage.insert_ignoring_duplicates(schema.events).returning(schema.events.c.event_id)
+    inserted = set(conn.execute(query, kept).scalars())
+    outbox.on_ingest(storage, conn, caller.store, [row for row in kept if row["event_id"] in inserted], now)
+    return inserted
 
 
 def _record_command_result(conn: Connection, cabinet_id: str, event: WireEvent, now: datetime) -> None:

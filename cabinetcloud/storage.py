@@ -167,6 +167,7 @@ def current_version(conn: Connection) -> int:
 
 def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
+    from cabinetcloud.outbox import tables as outbox_tables
     from cabinetcloud.projections import tables as projected
 
     later = {
@@ -175,7 +176,7 @@ def _v1_initial(conn: Connection) -> None:
             *schema.OPERATOR_TABLES,
             *projected.PROJECTION_TABLES,
             *schema.FLEET_ADMIN_TABLES,
-            *schema.OUTBOX_TABLES,
+            *outbox_tables.OUTBOX_TABLES,
             *schema.JOB_TABLES,
         )
     }
@@ -237,7 +238,9 @@ def _v6_fleet_admin(conn: Connection) -> None:
 
 def _v7_outbox(conn: Connection) -> None:
     """Endpoints, deliveries and their attempts, and the cloud's own alarms (docs/webhooks.md)."""
-    schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
+    from cabinetcloud.outbox import tables as outbox_tables  # beside the outbox's code, like the projections'
+
+    schema.metadata.create_all(conn, tables=list(outbox_tables.OUTBOX_TABLES))
 
 
 def _v8_background_jobs(conn: Connection) -> None:
@@ -255,6 +258,14 @@ def _v9_reported_seq(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE cabinets ADD COLUMN reported_seq BIGINT")
 
 
+def _v10_device_links(conn: Connection) -> None:
+    """Device models gain `link` (cabinetproto.links); a model written before says `aoa-agent`, the only
+    link there was. A database made by this version's first step already has the column."""
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("device_models")}
+    if "link" not in columns:
+        conn.exec_driver_sql("ALTER TABLE device_models ADD COLUMN link VARCHAR(64) NOT NULL DEFAULT 'aoa-agent'")
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
 MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v1_initial,
@@ -266,6 +277,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v7_outbox,
     _v8_background_jobs,
     _v9_reported_seq,
+    _v10_device_links,
 ]
 
 

@@ -142,6 +142,14 @@ class UsbSection(Section):
     sim: UsbSimSection = UsbSimSection()
 
 
+class AdbSection(Section):
+    """The adb server the `adb` device link talks to (docs/device-adb.md), and where its APKs are."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[StrictInt, between(1, 65535)] = 5037
+    packages: Path = Path("/var/lib/cabinetd/packages")  # APKs by sha256 (docs/device-adb.md, "Packages")
+
+
 class GpioModuleLock(Section):
     driver: Literal["gpio"]
     active_level: Level = "high"
@@ -240,6 +248,7 @@ class CabinetConfig(Section):
     buses: dict[str, BusSection] = {}
     badge_reader: BadgeReaderSection = BadgeReaderSection()
     usb: UsbSection = UsbSection()
+    adb: AdbSection = AdbSection()
     sim: SimSection = SimSection()
     modules: Annotated[list[ModuleSection], Field(min_length=1)]
 

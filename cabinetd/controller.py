@@ -67,6 +67,7 @@ class Controller(Subsystem):
         super().__init__()
         self.core = Core(config, ledgers, hardware, clock or Clock(), Screen())
         keep_screen_fresh(self.core)  # finished screens go back to idle by themselves
+        hardware.link.choose_by(self.core.link_of)  # each device over its model's link (fleet data)
         self.inbox: asyncio.Queue[Fact] = asyncio.Queue()
         self.core.on_failure = self.inbox.put_nowait
         self.session: Session | None = None

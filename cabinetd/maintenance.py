@@ -27,7 +27,7 @@ from cabinetd.flows.inspection import inspect
 from cabinetd.flows.rent import provision
 from cabinetd.flows.watch import DoorWatcher
 from cabinetd.fsm.slot import Slot, Trigger
-from cabinetd.hal.agentprotocol import SELFTEST_CHECKS, Hello, SelftestCheck
+from cabinetd.hal.agentprotocol import Hello, SelftestCheck
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.errors import HardwareError
 from cabinetd.ledger import NewEvent
@@ -228,8 +228,7 @@ class Maintenance:
         except HardwareError as exc:
             self.record("selftest", number, who, passed=False, failed=str(exc))
             raise Refused(Why.HARDWARE, str(exc)) from None
-        reported = {check.name for check in report.checks}
-        failed = sorted({c.name for c in report.checks if not c.passed} | (set(SELFTEST_CHECKS) - reported))
+        failed = sorted(report.failed())  # the checks of the device's own link
         self.record("selftest", number, who, passed=not failed, failed=failed)
         return SelftestResult(number, slot.device, list(report.checks), failed)
 

@@ -127,6 +127,14 @@ class DeviceProvisioned(Payload):
     apps: list[AppVersion]
 
 
+@declare("provisioning_failed", needs=("slot", "device"))
+class ProvisioningFailed(Payload):
+    """A device that could not be brought to a work type's apps: it was not handed out (the next was tried)."""
+
+    work_type: Ident
+    reason: Text
+
+
 @declare("repair_ticket_opened", needs=("device",))
 class RepairTicketOpened(Payload):
     ticket_id: Ident

@@ -15,16 +15,17 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel
 
-from cabinetcloud import audit, schema
+from cabinetcloud import audit
 from cabinetcloud.admin.access import Principal, Reader, Writer, now_of, storage_of
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.operators import Role
 from cabinetcloud.outbox import queue
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.replies import Refusal, refusals
 
 router = APIRouter(prefix="/deliveries", tags=["deliveries"], route_class=BodyLimitedRoute)
 
-D, E, A = schema.deliveries, schema.endpoints, schema.delivery_attempts
+D, E, A = outbox_tables.deliveries, outbox_tables.endpoints, outbox_tables.delivery_attempts
 DeliveryId = Annotated[int, Path(ge=1, le=2**52)]
 MAX_PAGE = 200
 

@@ -66,7 +66,7 @@ def update_device_model(request: Request, model: ModelId, body: DeviceModelPatch
     """A new name, or another slot type (cabinets then return the model to slots of that type)."""
     with storage_of(request).writing() as conn:
         held = _held(conn, model)
-        fields = {"id": model, "name": local_name(held), "slot_type": held["slot_type"]}
+        fields = {"id": model, "name": local_name(held), "slot_type": held["slot_type"], "link": held["link"]}
         return _save(conn, who, merged(DeviceModelEntry, fields, body))
 
 

@@ -15,12 +15,13 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import audit, schema
+from cabinetcloud import audit
 from cabinetcloud.admin.access import Principal, Reader, Writer, now_of, storage_of
 from cabinetcloud.admin.models import Body, Ident
 from cabinetcloud.admin.stores import visible_store
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.outbox import endpoints, queue, worker
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.replies import Refusal, refusals
 
 router = APIRouter(prefix="/endpoints", tags=["endpoints"], route_class=BodyLimitedRoute)
@@ -99,9 +100,9 @@ def _visible(conn: Connection, who: Principal, endpoint_id: int) -> Any:
 def list_endpoints(
     request: Request, who: Reader, store: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = None
 ) -> list[EndpointOut]:
-    query = sa.select(schema.endpoints).order_by(schema.endpoints.c.store, schema.endpoints.c.name)
+    query = sa.select(outbox_tables.endpoints).order_by(outbox_tables.endpoints.c.store, outbox_tables.endpoints.c.name)
     if store is not None:
-        query = query.where(schema.endpoints.c.store == store)
+        query = query.where(outbox_tables.endpoints.c.store == store)
     with storage_of(request).reading() as conn:
         rows = conn.execute(query).all()
     return [EndpointOut.model_validate(endpoints.public(row)) for row in rows if who.sees_store(row.store)]
@@ -168,13 +169,15 @@ def send_test(request: Request, endpoint_id: EndpointId, who: Writer) -> TestRes
         key = f"test:{now.isoformat()}:{who.operator.name}"
         queue.enqueue(storage, conn, endpoint_id, "endpoint.test", body, key, now)
         delivery_id = conn.execute(
-            sa.select(schema.deliveries.c.id).where(
-                schema.deliveries.c.endpoint_id == endpoint_id, schema.deliveries.c.dedup_key == key[:200]
+            sa.select(outbox_tables.deliveries.c.id).where(
+                outbox_tables.deliveries.c.endpoint_id == endpoint_id, outbox_tables.deliveries.c.dedup_key == key[:200]
             )
         ).scalar_one()
         audit.record(conn, who.actor, "test", "endpoint", str(endpoint_id), after={"delivery": delivery_id})
     worker.run_once(storage, now, only=delivery_id)
     with storage.writing() as conn:
         queue.give_up(conn, delivery_id, "a test message is sent once, not retried")
-        done = conn.execute(sa.select(schema.deliveries).where(schema.deliveries.c.id == delivery_id)).one()
+        done = conn.execute(
+            sa.select(outbox_tables.deliveries).where(outbox_tables.deliveries.c.id == delivery_id)
+        ).one()
     return TestResult(delivery_id=delivery_id, status=done.status, last_status=done.last_status, detail=done.last_error)

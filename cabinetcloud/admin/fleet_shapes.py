@@ -22,6 +22,7 @@ from cabinetcloud.fleetdata import (
     StaffRole,
 )
 from cabinetcloud.projections import DeviceState
+from cabinetproto.links import Link
 
 
 class StaffOut(BaseModel):
@@ -72,11 +73,13 @@ class DeviceModelOut(BaseModel):
     name: str
     names: dict[str, str]
     slot_type: str
+    link: str = Field(description="how the cabinet talks to its handhelds: aoa-agent, adb, mdm:<adapter>+<link>")
 
 
 class DeviceModelPatch(Entry):
     name: LocalName | None = None
     slot_type: Ident | None = None
+    link: Link | None = None
 
 
 class SlotTypeOut(BaseModel):

@@ -13,8 +13,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from cabinetcloud import audit, schema
+from cabinetcloud import audit
 from cabinetcloud.outbox import queue, worker
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 
 STATUSES = ("pending", "delivered", "failed", "held")
@@ -35,7 +36,7 @@ def add_parser(sub: Any, db: argparse.ArgumentParser) -> None:
 
 
 def _list(storage: Storage, args: argparse.Namespace) -> int:
-    d, e = schema.deliveries, schema.endpoints
+    d, e = outbox_tables.deliveries, outbox_tables.endpoints
     query = (
         sa.select(d, e.c.store, e.c.name.label("endpoint"))
         .join(e, e.c.id == d.c.endpoint_id)
@@ -64,7 +65,7 @@ def _retry(storage: Storage, args: argparse.Namespace, actor: audit.Actor) -> in
     with storage.writing() as conn:
         ids = list(args.ids)
         if args.all_failed:
-            d = schema.deliveries
+            d = outbox_tables.deliveries
             ids += list(conn.execute(sa.select(d.c.id).where(d.c.status == queue.FAILED)).scalars())
         moved = queue.retry(conn, sorted(set(ids)), now)
         audit.record(

@@ -18,8 +18,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
 from cabinetcloud.outbox import channels, netguard
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.outbox.publish import EVENT_TYPES
 from cabinetcloud.outbox.webhooks import new_secret
 
@@ -27,7 +27,7 @@ KINDS: Final = ("webhook", "channel")
 PURPOSES: Final = ("events", "reminders", "escalation")
 MAX_SECRETS: Final = 2
 CALLBACK_PREFIX: Final = "rcb1_"
-E = schema.endpoints
+E = outbox_tables.endpoints
 
 
 class EndpointError(ValueError):
@@ -142,8 +142,8 @@ def update(conn: Connection, endpoint_id: int, changes: dict[str, Any], now: dat
     if changes.get("active"):
         # Enabled again: what was held for it while it was disabled goes out now.
         conn.execute(
-            sa.update(schema.deliveries)
-            .where(schema.deliveries.c.endpoint_id == endpoint_id, schema.deliveries.c.status == "held")
+            sa.update(outbox_tables.deliveries)
+            .where(outbox_tables.deliveries.c.endpoint_id == endpoint_id, outbox_tables.deliveries.c.status == "held")
             .values(status="pending", next_attempt_at=now)
         )
     return public(get(conn, endpoint_id))

@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
+from cabinetcloud.outbox import tables as outbox_tables
 
 LANGUAGES: Final = ("en", "zh-CN")
-N = schema.store_notices
+N = outbox_tables.store_notices
 
 
 class NoticeError(ValueError):

@@ -14,8 +14,8 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
 from cabinetcloud.outbox import queue
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 
 EVENT_TYPES: Final = (
@@ -26,7 +26,7 @@ EVENT_TYPES: Final = (
     "alarm.raised",
     "device.lost",
 )
-E = schema.endpoints
+E = outbox_tables.endpoints
 
 
 def webhook_endpoints(conn: Connection, store: str, event_type: str) -> list[int]:
@@ -70,7 +70,7 @@ def raise_alarm(
 ) -> bool:
     """A cloud alarm (an endpoint failing, a cabinet gone quiet), once until it is cleared; delivered as
     alarm.raised to the store's other endpoints. True when it was new."""
-    alarms = schema.cloud_alarms
+    alarms = outbox_tables.cloud_alarms
     open_ = conn.execute(
         sa.select(alarms.c.id).where(
             alarms.c.alarm == alarm, alarms.c.subject == subject, alarms.c.cleared_at.is_(None)
@@ -96,7 +96,7 @@ def raise_alarm(
 
 
 def clear_alarm(conn: Connection, alarm: str, subject: str, now: datetime) -> None:
-    alarms = schema.cloud_alarms
+    alarms = outbox_tables.cloud_alarms
     conn.execute(
         sa.update(alarms)
         .where(alarms.c.alarm == alarm, alarms.c.subject == subject, alarms.c.cleared_at.is_(None))

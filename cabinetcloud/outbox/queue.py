@@ -20,7 +20,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.outbox.schedule import next_attempt
 from cabinetcloud.storage import Storage
 
@@ -30,8 +30,8 @@ DELIVERED: Final = "delivered"
 FAILED: Final = "failed"
 HELD: Final = "held"
 
-D = schema.deliveries
-A = schema.delivery_attempts
+D = outbox_tables.deliveries
+A = outbox_tables.delivery_attempts
 
 
 @dataclass(frozen=True)
@@ -173,8 +173,8 @@ def _next_state(attempt: int, result: Outcome, now: datetime) -> tuple[str, date
 def hold_endpoint(conn: Connection, endpoint_id: int, reason: str) -> int:
     """A receiver that answered 410 is disabled; its waiting deliveries are held until it is enabled again."""
     conn.execute(
-        sa.update(schema.endpoints)
-        .where(schema.endpoints.c.id == endpoint_id)
+        sa.update(outbox_tables.endpoints)
+        .where(outbox_tables.endpoints.c.id == endpoint_id)
         .values(active=False, disabled_reason=reason)
     )
     held = conn.execute(

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Connection
 from cabinetcloud import schema
 from cabinetcloud.outbox import notices as store_notices
 from cabinetcloud.outbox import queue, texts
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.outbox.messages import DueDevice, RentalReminder, StaffRef
 from cabinetcloud.outbox.notices import Notices
 from cabinetcloud.projections import views
@@ -35,7 +36,7 @@ from cabinetcloud.storage import Storage
 DUE_SOON: Final = timedelta(minutes=15)  # as the cabinet's own reminder (cabinetd/flows/watch.py)
 GATHER: Final = timedelta(seconds=60)
 MOBILE: Final = re.compile(r"^\+?[0-9]{6,15}$")
-E, D = schema.endpoints, schema.deliveries
+E, D = outbox_tables.endpoints, outbox_tables.deliveries
 
 
 @dataclass(frozen=True)
@@ -125,7 +126,7 @@ def _gather(storage: Storage, conn: Connection, endpoint: Any, due: Due, notices
 def note(storage: Storage, conn: Connection, due: Due, now: datetime, *, source: str, deliver: bool = True) -> bool:
     """A reminder noted once per rental, kind and interval; True when it was new (and so sent)."""
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(schema.reminders_sent)
+        storage.insert_ignoring_duplicates(outbox_tables.reminders_sent)
         .values(
             cabinet_id=due.device.cabinet,
             rental_id=due.device.rental_id,
@@ -137,7 +138,7 @@ def note(storage: Storage, conn: Connection, due: Due, now: datetime, *, source:
             delivered=deliver,
         )
         # RETURNING rather than rowcount: what the database reports for a skipped insert differs.
-        .returning(schema.reminders_sent.c.kind)
+        .returning(outbox_tables.reminders_sent.c.kind)
     ).first()
     if inserted is None:
         return False

@@ -21,9 +21,10 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
 from cabinetcloud.outbox import messages, publish
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 
-T = schema.repair_tickets
+T = outbox_tables.repair_tickets
 EV = schema.events
 STATUSES: Final = ("open", "accepted", "in_repair", "closed", "rejected")
 FINAL: Final = frozenset({"closed", "rejected"})

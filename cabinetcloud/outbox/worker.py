@@ -12,8 +12,8 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from cabinetcloud import schema
 from cabinetcloud.outbox import channels, queue, tickets, webhooks
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.outbox.publish import clear_alarm, raise_alarm
 from cabinetcloud.outbox.queue import Claimed, Outcome
 from cabinetcloud.storage import Storage
@@ -27,7 +27,9 @@ Clock = Callable[[], datetime]
 
 def _endpoint(storage: Storage, endpoint_id: int) -> Any:
     with storage.reading() as conn:
-        return conn.execute(sa.select(schema.endpoints).where(schema.endpoints.c.id == endpoint_id)).first()
+        return conn.execute(
+            sa.select(outbox_tables.endpoints).where(outbox_tables.endpoints.c.id == endpoint_id)
+        ).first()
 
 
 def _send(endpoint: Any, claimed: Claimed, now: datetime, timeout_s: float) -> Outcome:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.projections import tables
 from cabinetcloud.projections.shapes import DeviceState
 
@@ -66,6 +67,6 @@ def device_status(
 def _under_repair(conn: Connection, serials: list[str]) -> set[str]:
     if not serials:
         return set()
-    tickets = schema.repair_tickets
+    tickets = outbox_tables.repair_tickets
     query = sa.select(tickets.c.device).where(tickets.c.device.in_(serials), tickets.c.closed_at.is_(None))
     return set(conn.execute(query).scalars())

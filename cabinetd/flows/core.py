@@ -17,6 +17,7 @@ from cabinetd.clock import Clock
 from cabinetd.config import CabinetConfig
 from cabinetd.flows.ports import PortHealth, hubs_down
 from cabinetd.fsm.slot import MOVES, Slot, Trigger
+from cabinetd.hal.agentprotocol import Hello
 from cabinetd.hal.base import UsbIdentity
 from cabinetd.hal.hardware import Hardware
 from cabinetd.ledger import Ledger, LedgerService, NewEvent
@@ -25,6 +26,7 @@ from cabinetd.policy import DeviceView, SlotView
 from cabinetd.policy import WorkType as PolicyWorkType
 from cabinetd.screen import Screen
 from cabinetproto.enums import Alarm, SlotState
+from cabinetproto.links import DEFAULT_LINK
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +210,25 @@ class Core:
 
     def work_types(self) -> list[WorkType]:
         return self.ledger.work_types()
+
+    def model_of(self, hello: Hello) -> str:
+        """The fleet's model of a device: what its device list says, else what the device reports (a
+        stock device over adb reports its maker's name for itself, `TC21`, not the fleet's)."""
+        listed = self.ledger.fleet_device(hello.serial)
+        return listed.model if listed is not None else hello.model
+
+    def work_apps(self, *, besides: WorkType | None = None) -> list[str]:
+        """The packages of every work type (but `besides`), in name order."""
+        keep = {app.package for app in besides.apps} if besides is not None else set()
+        return sorted({app.package for wt in self.work_types() for app in wt.apps} - keep)
+
+    def link_of(self, slot: int) -> str:
+        """The link the device in this slot speaks: its model's in the fleet data, by the serial its USB
+        port gives (known before the device has said anything), else the one the slot last knew."""
+        identity = self.hardware.ports.present(slot)
+        serial = identity.serial if identity is not None and identity.serial else self.slots[slot].device
+        link = self.ledger.device_link(serial) if serial else None
+        return link or DEFAULT_LINK
 
     def threshold_for(self, model: str | None) -> int:
         """The battery a device of this model needs to count as ready: the lowest threshold of the

@@ -29,7 +29,7 @@ def status_event(core: Core, slot: Slot, hello: Hello) -> NewEvent:
     health = HEALTH_OF_BATTERY.get(hello.battery_health, "faulty")
     payload = {
         "serial": hello.serial,
-        "model": hello.model,
+        "model": core.model_of(hello),
         "battery": hello.battery_percent,
         "health": health,
         "charging": hello.charging,
@@ -40,24 +40,26 @@ def status_event(core: Core, slot: Slot, hello: Hello) -> NewEvent:
 def learn(core: Core, slot: Slot, hello: Hello) -> None:
     slot.device = hello.serial
     slot.battery = int(hello.battery_percent)
-    slot.threshold = core.threshold_for(hello.model)
+    slot.threshold = core.threshold_for(core.model_of(hello))
 
 
-async def _hello(core: Core, slot: Slot) -> Hello | None:
+async def _hello(core: Core, slot: Slot) -> tuple[Hello | None, LinkError | None]:
+    """The device's hello, or the link's last word on why there is none."""
     link = core.hardware.link
     try:
-        return await link.hello(slot.number)
+        return await link.hello(slot.number), None
     except LinkError as exc:
         log.warning("slot %d: %s; power-cycling its port once", slot.number, exc)
+        error = exc
     recovery = await core.hardware.ports.recover(slot.number)
     core.ports.power_cycled(slot.number, recovery)
     if recovery is not PortRecovery.RECOVERED:
-        return None
+        return None, error
     try:
-        return await link.hello(slot.number)
+        return await link.hello(slot.number), None
     except LinkError as exc:
         log.warning("slot %d: still silent after a power cycle: %s", slot.number, exc)
-        return None
+        return None, exc
 
 
 def evidence_of(error: HardwareError) -> dict[str, Any]:
@@ -87,22 +89,24 @@ async def inspect(core: Core, slot: Slot, *, unexpected: bool = False, show: boo
 
 
 async def _inspect(core: Core, slot: Slot, *, unexpected: bool, show: bool) -> None:
-    hello = await _hello(core, slot)
+    hello, error = await _hello(core, slot)
     device = hello.serial if hello else slot.device
     rental_id = core.ledger.open_rental_of(device) if device else None
     if hello is None:
-        await _faulty(
-            core, slot, device, rental_id, {"unresponsive": "no answer, also after a power cycle"}, unexpected
-        )
+        # The link's own words go with it (an adb key not accepted is no power cycle's to mend).
+        said = {"link": str(error)} if error is not None else {}
+        evidence = {"unresponsive": "no answer, also after a power cycle", **said}
+        await _faulty(core, slot, device, rental_id, evidence, unexpected)
         if show:
             core.screen.show("returned", slot=slot.number, passed=False, failing=["unresponsive"])
         return
     learn(core, slot, hello)
     try:
-        selftest = await core.hardware.link.selftest(slot.number)
         since = _rental_start(core, rental_id)
+        selftest = await core.hardware.link.selftest(slot.number, since=since)
         usage = await core.hardware.link.usage(slot.number, since) if since else None
-        await core.hardware.link.end_session(slot.number)
+        # Every work app's data goes, so the next person sees nothing of this one's session.
+        await core.hardware.link.end_session(slot.number, clear=core.work_apps())
     except LinkError as exc:
         await _faulty(core, slot, device, rental_id, {"link": str(exc)}, unexpected)
         if show:

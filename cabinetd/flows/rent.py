@@ -90,9 +90,14 @@ async def provision(core: Core, slot: Slot, work_type: WorkType) -> bool:
         return True  # nothing the cabinet could install
     home = work_type.home_app if work_type.home_app in {app.package for app in packages} else None
     try:
-        report = await core.hardware.link.provision(slot.number, work_type.id, packages, home_app=home)
+        others = core.work_apps(besides=work_type)
+        report = await core.hardware.link.provision(slot.number, work_type.id, packages, home_app=home, others=others)
     except LinkError as exc:
         log.warning("slot %d: provisioning %s for %s failed: %s", slot.number, device, work_type.id, exc)
+        if device is not None:
+            reason = str(exc)[:500]
+            payload = {"work_type": work_type.id, "reason": reason}
+            core.commit(core.event("provisioning_failed", payload, slot=slot.number, device=device))
         return False
     apps = [{"package": app.package, "version": str(app.version_code)} for app in report.apps]
     core.commit(

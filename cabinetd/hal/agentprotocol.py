@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Any, Final, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -87,13 +87,18 @@ class Hello(Message):
     manufacturer: str = ""
     os_version: str
     sdk_int: Annotated[int, Field(ge=1)]
-    agent_version: str
-    protocol_versions: Annotated[list[int], Field(min_length=1)]
+    # The agent's; a stock device over adb has none (the agent link refuses a hello without them).
+    agent_version: str = ""
+    protocol_versions: list[int] = []
     battery_percent: Percent
     battery_health: BatteryHealth
     charging: bool
     storage_free_bytes: Count
     work_type: str | None = None  # the work type last provisioned (its apps stay after end_session)
+    # What a stock device adds over adb (docs/device-adb.md); an agent may leave them out.
+    fingerprint: str = ""
+    battery_temperature_c: float | None = None
+    charge_counter_uah: int | None = None
 
 
 class SelftestCheck(Message):
@@ -104,15 +109,18 @@ class SelftestCheck(Message):
 
 
 class SelftestReport(Message):
+    # The checks a complete report of this kind holds; another link's report (hal/adbchecks.py) has its own.
+    required: ClassVar[tuple[str, ...]] = SELFTEST_CHECKS
+
     checks: list[SelftestCheck]
 
     def failed(self) -> list[str]:
-        """Checks that failed or were not reported, in the protocol's order then the agent's extras."""
+        """Checks that failed or were not reported, in the required order then the extras."""
         by_name = {check.name: check for check in self.checks}
-        missing = [name for name in SELFTEST_CHECKS if name not in by_name]
+        missing = [name for name in self.required if name not in by_name]
         failing = [check.name for check in self.checks if not check.passed]
-        ordered = [name for name in SELFTEST_CHECKS if name in failing or name in missing]
-        return ordered + [name for name in failing if name not in SELFTEST_CHECKS]
+        ordered = [name for name in self.required if name in failing or name in missing]
+        return ordered + [name for name in failing if name not in self.required]
 
     @property
     def passed(self) -> bool:
@@ -143,6 +151,7 @@ class ProvisionReport(Message):
 class AppUsage(Message):
     package: PackageName
     minutes: Minutes
+    launches: Count = 0  # times it came to the foreground; an agent may leave it out
 
 
 class UsageReport(Message):

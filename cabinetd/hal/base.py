@@ -211,10 +211,14 @@ class DeviceRefresh:
 
 
 DeviceRefreshSink = Callable[[DeviceRefresh], None]
+# The link a slot's device speaks, as its device model names it (cabinetproto.links).
+LinkOf = Callable[[int], str]
 
 
 class DeviceLink(Subsystem):
-    """The agent app on the handheld in each slot (docs/device-protocol.md).
+    """The handheld in each slot: identity and resources (`hello`), provisioning, self-test, usage and
+    the end of a session, over the link its device model names (`aoa-agent`: the agent app of
+    docs/device-protocol.md; `adb`: stock Android, docs/device-adb.md). The flows do not know which.
 
     Every request is bounded by the configured device request timeout and fails with a `LinkError`.
     While a slot is watched, its device is asked for `hello` at every refresh interval and each
@@ -223,6 +227,9 @@ class DeviceLink(Subsystem):
     """
 
     slots: tuple[int, ...] = ()
+
+    def choose_by(self, link_of: LinkOf) -> None:
+        """Where a slot's link comes from (the fleet data); a link of one kind only has nothing to choose."""
 
     @abstractmethod
     def watch(self, slot: int) -> None:
@@ -237,14 +244,22 @@ class DeviceLink(Subsystem):
         """Identity, battery, storage and the work type the device is provisioned for."""
 
     @abstractmethod
-    async def selftest(self, slot: int) -> SelftestReport:
-        """Run the device's self-test; the report says which checks failed and why."""
+    async def selftest(self, slot: int, *, since: datetime | None = None) -> SelftestReport:
+        """Run the device's self-test; the report says which checks failed and why. `since` is when the
+        rental began, for the checks that count what happened during it (the device's boot when None)."""
 
     @abstractmethod
     async def provision(
-        self, slot: int, work_type: str, apps: Sequence[AppPackage], *, home_app: str | None = None
+        self,
+        slot: int,
+        work_type: str,
+        apps: Sequence[AppPackage],
+        *,
+        home_app: str | None = None,
+        others: Sequence[str] = (),
     ) -> ProvisionReport:
-        """Install or enable the work type's apps and launch its home app (default: the first app).
+        """Install or enable the work type's apps and launch its home app (default: the first app);
+        `others` are other work types' apps, to disable where the link and the device allow it.
 
         Idempotent: asking again for what the device already has changes nothing.
         """
@@ -254,5 +269,6 @@ class DeviceLink(Subsystem):
         """How the device was used since `since` (timezone-aware)."""
 
     @abstractmethod
-    async def end_session(self, slot: int) -> SessionEnded:
-        """Sign the staff member out and clear their session data."""
+    async def end_session(self, slot: int, *, clear: Sequence[str] = ()) -> SessionEnded:
+        """Sign the staff member out and clear their session data; `clear` are the work apps whose data
+        goes (the agent link's agent knows its own)."""

@@ -194,18 +194,25 @@ class AoaDeviceLink(DeviceLink):
         if accessory.serial is not None and hello.serial != accessory.serial:
             raise accessory.error(LinkFailure.WRONG_SERIAL, f"the agent reports serial {hello.serial!r}")
         if VERSION not in hello.protocol_versions:
-            versions = ", ".join(str(version) for version in hello.protocol_versions)
+            versions = ", ".join(str(version) for version in hello.protocol_versions) or "none"
             raise accessory.error(
                 LinkFailure.UNKNOWN_VERSION, f"the agent speaks versions {versions}, the cabinet {VERSION}"
             )
         return hello
 
-    async def selftest(self, slot: int) -> SelftestReport:
-        return await self._call(slot, "selftest", {}, SelftestReport)
+    async def selftest(self, slot: int, *, since: datetime | None = None) -> SelftestReport:
+        return await self._call(slot, "selftest", {}, SelftestReport)  # the agent keeps its own counts
 
     async def provision(
-        self, slot: int, work_type: str, apps: Sequence[AppPackage], *, home_app: str | None = None
+        self,
+        slot: int,
+        work_type: str,
+        apps: Sequence[AppPackage],
+        *,
+        home_app: str | None = None,
+        others: Sequence[str] = (),
     ) -> ProvisionReport:
+        # The agent knows which apps it installed for other work types and disables them itself.
         if not apps:
             raise ValueError(f"work type {work_type!r} has no apps to provision")
         home = home_app or apps[0].package
@@ -217,8 +224,8 @@ class AoaDeviceLink(DeviceLink):
     async def usage(self, slot: int, since: datetime) -> UsageReport:
         return await self._call(slot, "usage", {"since_ms": since_ms(since)}, UsageReport)
 
-    async def end_session(self, slot: int) -> SessionEnded:
-        return await self._call(slot, "end_session", {}, SessionEnded)
+    async def end_session(self, slot: int, *, clear: Sequence[str] = ()) -> SessionEnded:
+        return await self._call(slot, "end_session", {}, SessionEnded)  # the agent clears its own session
 
 
 def build_aoa_link(config: CabinetConfig, wiring: LinkWiring) -> DeviceLink:

@@ -3,7 +3,8 @@
     [[modules]] lock.driver    gpio, kerong, board8a      LOCK_DRIVERS
     [badge_reader] type        serial-line, rdm6300       BADGE_READERS
     [usb] type                 pyusb                      SLOT_PORTS
-    the device link            aoa                        DEVICE_LINKS
+    a device model's link      aoa-agent, adb             DEVICE_LINKS (every one is built: the fleet
+                                                          data picks per device model, linkchoice.py)
 
 A builder reads its config section and the wiring it is handed (wiring.py) and returns the driver; it
 opens nothing. Ports, pins and libraries are opened in the driver's `prepare()`, where a missing one is
@@ -23,8 +24,9 @@ from typing import Any, Final
 
 from cabinetd.clock import Clock
 from cabinetd.config import BadgeReaderSection, CabinetConfig, ModuleSection
-from cabinetd.hal import badge, board8a, devicelink, gpio, kerong, usbports
+from cabinetd.hal import adb, badge, board8a, devicelink, gpio, kerong, usbports
 from cabinetd.hal.base import BadgeReader, DeviceLink, DeviceRefreshSink, EventSink, LockBank, SlotPorts
+from cabinetd.hal.linkchoice import LinkChoice
 from cabinetd.hal.wiring import LinkWiring, LockWiring, PortsWiring, ReaderWiring
 
 LockDriver = Callable[[ModuleSection, LockWiring], LockBank]
@@ -44,11 +46,11 @@ BADGE_READERS: Final[Mapping[str, ReaderDriver]] = {
 SLOT_PORTS: Final[Mapping[str, PortsDriver]] = {
     "pyusb": usbports.build_pyusb_ports,
 }
-# One back-end today, and no config key: which one a device model uses is the fleet's to say.
+# No config key: which link a device model uses is the fleet's to say (cabinetproto.links).
 DEVICE_LINKS: Final[Mapping[str, LinkDriver]] = {
-    "aoa": devicelink.build_aoa_link,
+    "aoa-agent": devicelink.build_aoa_link,
+    "adb": adb.build_adb_link,
 }
-DEVICE_LINK: Final = "aoa"
 
 
 def build_badge_reader(
@@ -86,7 +88,14 @@ def build_slot_ports(
 
 
 def build_device_link(
-    config: CabinetConfig, on_refresh: DeviceRefreshSink, *, backend: Any = None, **options: Any
+    config: CabinetConfig,
+    on_refresh: DeviceRefreshSink,
+    *,
+    backend: Any = None,
+    adb: Mapping[str, Any] | None = None,
+    **options: Any,
 ) -> DeviceLink:
-    """The device link to the handhelds in the slots; `options` are its timings (the simulator's, tests')."""
-    return DEVICE_LINKS[DEVICE_LINK](config, LinkWiring(on_refresh, backend, options))
+    """The device link to the handhelds in the slots, every back-end under one `LinkChoice`; `options`
+    are the agent link's timings and `adb` the adb link's (the simulator's fake server, tests')."""
+    wiring = LinkWiring(on_refresh, backend, options, adb_options=adb or {})
+    return LinkChoice({name: build(config, wiring) for name, build in DEVICE_LINKS.items()})

@@ -65,6 +65,10 @@ class LinkFailure(enum.Enum):
     BAD_REPLY = "bad reply"
     UNRESPONSIVE = "unresponsive"
     REFUSED = "refused"  # the agent answered with an error reply
+    NO_LINK = "no such link"  # the device model names a link this cabinet was not built with
+    UNAUTHORISED = "unauthorised"  # adb: the device has not accepted the cabinet's key
+    OFFLINE = "offline"  # adb: the server sees the device but cannot reach it, or it fell off mid-command
+    INSTALL_FAILED = "install failed"  # adb: Android refused a package; its reason is in the detail
 
 
 class LinkError(HardwareError):

@@ -58,4 +58,5 @@ class PortsWiring:
 class LinkWiring:
     on_refresh: DeviceRefreshSink
     backend: Any = None
-    options: Mapping[str, Any] = field(default_factory=dict)  # the link's timings, for the simulator and tests
+    options: Mapping[str, Any] = field(default_factory=dict)  # the agent link's timings, for the simulator and tests
+    adb_options: Mapping[str, Any] = field(default_factory=dict)  # the adb link's: its server, for the simulator

@@ -241,6 +241,12 @@ class Ledger:
         found: bool | None = self._replica_reads.read("fleet lists", serial, replicas.fleet_lists)
         return found
 
+    def device_link(self, serial: str) -> str | None:
+        """How the cabinet talks to this device (its model's `link`); None when the fleet data does not
+        say. Asked before every request to a device, so kept in memory until the next replica write."""
+        found: str | None = self._replica_reads.read("device link", serial, replicas.device_link)
+        return found
+
     def device_model(self, model: str) -> DeviceModel | None:
         return replicas.device_model(self._store, model)
 

@@ -19,6 +19,7 @@ from cabinetd.ledger.errors import LedgerError
 from cabinetd.ledger.store import Store
 from cabinetproto.badges import BADGE_FORMAT, Badge, BadgeError, parse_old, parse_roster
 from cabinetproto.events import Ident, describe
+from cabinetproto.links import DEFAULT_LINK, Link
 from cabinetproto.names import NamesError, check_names
 
 
@@ -82,6 +83,7 @@ class DeviceModel(Replica):
     name: Annotated[str, Field(max_length=200)]
     slot_types: list[Ident]
     names: Names = {}
+    link: Link = DEFAULT_LINK  # how the cabinet talks to its handhelds; a cloud that sends none means aoa-agent
 
 
 class FleetDevice(Replica):
@@ -256,6 +258,14 @@ def fleet_lists(store: Store, serial: str) -> bool | None:
     if store.rows("SELECT 1 FROM fleet_devices WHERE serial = ?", (serial,)):
         return True
     return False if store.rows("SELECT 1 FROM fleet_devices LIMIT 1") else None
+
+
+def device_link(store: Store, serial: str) -> str | None:
+    """The link of the fleet device's model; None for a device or model the fleet data does not hold."""
+    rows = store.rows(
+        "SELECT m.link FROM fleet_devices d JOIN device_models m ON m.model = d.model WHERE d.serial = ?", (serial,)
+    )
+    return str(rows[0][0]) if rows else None
 
 
 def device_model(store: Store, model: str) -> DeviceModel | None:

@@ -220,6 +220,12 @@ MIGRATIONS: Final[tuple[Migration, ...]] = (
             "CREATE INDEX staff_store ON staff (store)",
         ),
     ),
+    Migration(
+        6,
+        "device models say how the cabinet talks to their handhelds (aoa-agent, adb, mdm:<adapter>+...)",
+        # A model replicated before the cloud sent the field had the agent link, the only one there was.
+        ("ALTER TABLE device_models ADD COLUMN link TEXT NOT NULL DEFAULT 'aoa-agent'",),
+    ),
 )
 
 SCHEMA_VERSION: Final = MIGRATIONS[-1].version

@@ -117,6 +117,10 @@ class HandheldAgent:
     def charging(self) -> bool:
         return self._charging and self._battery_now() < 100
 
+    def power(self) -> tuple[int, bool]:
+        """The battery's level and whether it charges, as a stock device's `dumpsys battery` tells them."""
+        return self.battery_percent, self.charging
+
     def set_battery(self, percent: float, *, charging: bool | None = None) -> None:
         self._battery, self._battery_at = percent, self.clock.monotonic()
         if charging is not None:

@@ -1,7 +1,9 @@
 """The simulated cabinet: physical models under the production drivers, for `make demo` and the tests.
 
 Doors on mock pins and pty lock boards (`SimLocks`), a pty badge reader, an emulated USB bus with a
-handheld (its agent app included) in some slots. The daemon builds its real drivers on top through
+handheld in some slots: one with the cabinet's agent app (the `aoa-agent` link), or a stock Android
+one that a fake adb server on a loopback port reaches (the `adb` link; its APKs come from
+`<state_dir>/packages`). The daemon builds its real drivers on top through
 `build_hardware`, so everything above the lowest layer is the code a real cabinet runs.
 """
 
@@ -13,7 +15,9 @@ from typing import Any
 from cabinetd.config import CabinetConfig
 from cabinetd.hal.base import DeviceRefreshSink, EventSink
 from cabinetd.hal.hardware import Hardware, build_hardware
+from cabinetd.sim.adbserver import FakeAdbServer
 from cabinetd.sim.agent import HandheldAgent
+from cabinetd.sim.android import SimAndroid
 from cabinetd.sim.badgereader import PtyBadgeReader, card_data
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.locks import SimLocks
@@ -46,6 +50,9 @@ class SimCabinet:
         slots = sorted(self.paths)
         chosen = slots[::2] if occupied is None else sorted(occupied)
         self.handhelds: dict[str, SimHandheld] = {}
+        self.androids: dict[str, SimAndroid] = {}  # the stock Android handhelds, by serial
+        self.adb = FakeAdbServer()
+        self.packages = config.cabinet.state_dir / "packages"
         # The simulated kernel's plug events stand in for udev's (usb.sim.plug_events).
         self.uevents = SimUevents() if config.usb.sim.plug_events == "udev" else None
         self.usb = bus_for_config(config, hubs=config.usb.sim.hubs, uevents=self.uevents)
@@ -55,12 +62,21 @@ class SimCabinet:
         self.link_options = link_options
         self.locks.start()
 
-    def handheld(self, serial: str, *, model: str = "pda-s1", **agent: Any) -> SimHandheld:
-        """The fleet's handheld with this serial, made on first use."""
+    def handheld(self, serial: str, *, model: str = "pda-s1", link: str = "aoa-agent", **agent: Any) -> SimHandheld:
+        """The fleet's handheld with this serial, made on first use; `link = "adb"` makes a stock
+        Android one (no accessory support: its battery is the agent model's, its apps the device's)."""
         found = self.handhelds.get(serial)
         if found is None:
-            found = self.handhelds[serial] = SimHandheld(serial, agent=HandheldAgent(serial, model=model, **agent))
+            stock = link == "adb"
+            battery = HandheldAgent(serial, model=model, **agent)
+            found = SimHandheld(serial, agent=battery, aoa_protocol=0 if stock else 2)
+            self.handhelds[serial] = found
+            if stock:
+                self.androids[serial] = SimAndroid(serial, model=model.upper().replace("-", " "), power=battery.power)
         return found
+
+    def link_of(self, handheld: SimHandheld) -> str:
+        return "adb" if handheld.serial in self.androids else "aoa-agent"
 
     def build(self, sink: EventSink, on_refresh: DeviceRefreshSink) -> Hardware:
         return build_hardware(
@@ -72,6 +88,7 @@ class SimCabinet:
             badge_url=self.reader.url,
             usb_backend=self.usb,
             udev_monitor=None if self.uevents is None else self.uevents.monitor,
+            adb={"host": self.adb.host, "port": self.adb.port, "packages": self.packages},
             **self.link_options,
         )
 
@@ -81,6 +98,9 @@ class SimCabinet:
         self.reader.present(card_data(badge))
 
     def insert(self, slot: int, handheld: SimHandheld) -> None:
+        android = self.androids.get(handheld.serial)
+        if android is not None:  # the adb server sees it on the slot's port, as `adb devices -l` shows
+            self.adb.attach(android, self.paths[slot])
         self.usb.plug(self.paths[slot], handheld.usb)
 
     def remove(self, slot: int) -> SimHandheld | None:
@@ -88,6 +108,7 @@ class SimCabinet:
         for handheld in self.handhelds.values():
             if device is handheld.normal or device is handheld.accessory:
                 handheld.usb = handheld.normal  # out of the cabinet the agent leaves accessory mode
+                self.adb.detach(handheld.serial)
                 return handheld
         return None
 
@@ -99,6 +120,7 @@ class SimCabinet:
         return None
 
     def close(self) -> None:
+        self.adb.close()
         self.reader.close()
         self.locks.close()
         if self.uevents is not None:

@@ -69,6 +69,7 @@ class SimWorld(SimCabinet):
         self.path = path or config.cabinet.state_dir / FILE_NAME
         self.door_open_s = config.timeouts.door_open_s
         self.selftests: dict[str, str] = {}  # serial -> "pass" | "fail:CHECK"
+        self._taken_at: dict[str, float] = {}  # serial -> when a person took it (wall clock)
         self._unlatched: dict[int, float] = {}  # slot -> when its latch let go (monotonic)
         self._waiting: list[tuple[Step, int, asyncio.Future[None]]] = []
         saved = load(self.path)
@@ -109,6 +110,7 @@ class SimWorld(SimCabinet):
             await self._step(lambda: door.pull(force=True), DoorOpened, slot)
         await self._step(lambda: self.remove(slot), DeviceUnplugged, slot)
         handheld.agent.set_battery(handheld.agent.battery_percent, charging=False)
+        self._taken_at[handheld.serial] = time.time()
         await self._step(door.push, DoorClosed, slot)
         self.save()
         return handheld
@@ -130,11 +132,21 @@ class SimWorld(SimCabinet):
         self.selftests.setdefault(serial, "pass")
         if not door.is_open:
             await self._step(lambda: door.pull(force=True), DoorOpened, slot)
+        self._worked(handheld)
         handheld.agent.set_battery(handheld.agent.battery_percent, charging=True)
         await self._step(lambda: self.insert(slot, handheld), DevicePlugged, slot)
         await self._step(door.push, DoorClosed, slot)
         self.save()
         return handheld
+
+    def _worked(self, handheld: SimHandheld) -> None:
+        """A stock handheld coming back was used while out: its work apps in turn, the screen on."""
+        android = self.androids.get(handheld.serial)
+        taken = self._taken_at.pop(handheld.serial, None)
+        if android is None or taken is None:
+            return
+        apps = sorted(name for name, package in android.packages.items() if package.enabled) or ["android"]
+        android.worked(taken, time.time(), [a for a in apps if a not in android.protected] or apps, drain=0)
 
     async def door(self, slot: int, *, to_open: bool, force: bool = False) -> None:
         door = self._door(slot)
@@ -208,6 +220,7 @@ class SimWorld(SimCabinet):
                 DeviceRecord(
                     serial=handheld.serial,
                     model=agent.model,
+                    link="adb" if handheld.serial in self.androids else "aoa-agent",
                     slot=self.slot_of(handheld),
                     battery=agent.battery_percent,
                     charging=agent.charging,
@@ -234,7 +247,7 @@ class SimWorld(SimCabinet):
 
     def _restore(self, world: WorldRecord) -> None:
         for record in world.devices:
-            handheld = self.handheld(record.serial, model=record.model)
+            handheld = self.handheld(record.serial, model=record.model, link=record.link)
             agent = handheld.agent
             agent.set_battery(record.battery, charging=record.charging)
             agent.installed = dict(record.installed)
@@ -254,6 +267,10 @@ class SimWorld(SimCabinet):
 
     def _set_selftest(self, handheld: SimHandheld, selftest: str) -> None:
         self.selftests[handheld.serial] = selftest
+        android = self.androids.get(handheld.serial)
+        if android is not None:  # a stock device shows it in what adb reads (docs/device-adb.md)
+            android.battery.health = 3 if selftest == "fail:battery_health" else 2  # overheat, good
+            android.free_k = 100 * 1024 if selftest == "fail:storage" else 5_778_792
         handheld.agent.checks = healthy_checks()
         if selftest != "pass":
             check = selftest.split(":", 1)[1]

@@ -12,7 +12,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -46,6 +46,9 @@ class DeviceRecord(BaseModel):
 
     serial: Annotated[str, Field(min_length=1, max_length=64)]
     model: Annotated[str, Field(min_length=1, max_length=64)]
+    # How the cabinet talks to it: the agent app over AOA, or stock Android over adb (its model's link
+    # in the fleet data must say the same).
+    link: Literal["aoa-agent", "adb"] = "aoa-agent"
     slot: int | None = None  # None: out of the cabinet
     battery: Annotated[float, Field(ge=0, le=100)] = 80.0
     charging: bool = True
@@ -72,7 +75,8 @@ class WorldRecord(BaseModel):
 
 def demo_stock() -> WorldRecord:
     """The cabinet `make demo` starts with: handhelds of config/fleet-demo.toml, three charged, two
-    charging, one whose scanner fails its self-test (found at the first start), and slots 3 and 8 empty."""
+    charging, one whose scanner fails its self-test (found at the first start), slots 3 and 8 empty. Slot
+    7 holds a stock Android handheld the cabinet talks to over adb; the others run the agent app."""
     return WorldRecord(
         devices=[
             DeviceRecord(serial="S1-0001", model="pda-s1", slot=1, battery=96),
@@ -80,7 +84,7 @@ def demo_stock() -> WorldRecord:
             DeviceRecord(serial="S1-0003", model="pda-s1", slot=4, battery=85, selftest="fail:scanner"),
             DeviceRecord(serial="R1-0001", model="pda-r1", slot=5, battery=92),
             DeviceRecord(serial="R1-0002", model="pda-r1", slot=6, battery=45),
-            DeviceRecord(serial="R1-0003", model="pda-r1", slot=7, battery=88),
+            DeviceRecord(serial="A1-0001", model="pda-a1", link="adb", slot=7, battery=88),
         ]
     )
 

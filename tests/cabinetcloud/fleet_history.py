@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from cabinetcloud.auth import Caller, EnrolmentError
 from cabinetcloud.ingest import history, ingest_batch, open_session
@@ -178,3 +181,13 @@ def copy_ledger(cabinet: Cabinet, target: Path) -> Path:
     source.close()
     dest.close()
     return target
+
+
+@pytest.fixture(name="fleet")
+def demo_fleet(storage: Storage, tmp_path: Path) -> Iterator[Fleet]:
+    """`fleet`: the demo fleet seeded on each engine, with its cabinets' ledgers on one clock, closed after."""
+    cloudharness.seeded(storage)
+    made = Fleet(storage, Clock(), tmp_path)
+    yield made
+    for cabinet in made.cabinets.values():
+        cabinet.ledger.close()

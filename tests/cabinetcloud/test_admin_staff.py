@@ -209,7 +209,7 @@ def test_ok__a_device_is_added_moved_and_retired(fleet: Fleet) -> None:
     bad = client.patch("/v1/admin/devices/S1-0009", json={"model": "pda-x"}, headers=operator)
     assert (bad.status_code, bad.json()["detail"]) == (
         404,
-        "body.model: no device model 'pda-x' (defined: pda-r1, pda-s1)",
+        "body.model: no device model 'pda-x' (defined: pda-a1, pda-r1, pda-s1)",
     )
     retired = client.delete("/v1/admin/devices/S1-0009", headers=operator)
     assert retired.json()["active"] is False

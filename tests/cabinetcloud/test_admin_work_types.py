@@ -61,7 +61,7 @@ def test_fail__a_work_type_refers_to_known_models_only(sqlite_fleet: Fleet) -> N
     reply = client.post("/v1/admin/work-types", json={**INVENTORY, "device_models": ["pda-x"]}, headers=admin)
     assert (reply.status_code, reply.json()["detail"]) == (
         404,
-        "body.device_models[0]: no device model 'pda-x' (defined: pda-r1, pda-s1)",
+        "body.device_models[0]: no device model 'pda-x' (defined: pda-a1, pda-r1, pda-s1)",
     )
     reply = client.post("/v1/admin/work-types", json={**INVENTORY, "name": {"zh_CN": "库存"}}, headers=admin)
     assert (reply.status_code, reply.json()["detail"]) == (
@@ -81,10 +81,10 @@ def test_ok__device_models_and_the_slot_types_in_use(sqlite_fleet: Fleet) -> Non
     made = client.post(
         "/v1/admin/device-models", json={"id": "pda-t1", "name": "Tablet T1", "slot_type": "tablet"}, headers=operator
     )
-    assert made.json() == {"id": "pda-t1", "name": "Tablet T1", "names": {}, "slot_type": "tablet"}
+    assert made.json() == {"id": "pda-t1", "name": "Tablet T1", "names": {}, "slot_type": "tablet", "link": "aoa-agent"}
     slot_types = client.get("/v1/admin/slot-types", headers=sqlite_fleet.as_role(Role.STORE_MANAGER)).json()
     assert slot_types == [
-        {"slot_type": "pda-rugged", "device_models": ["pda-r1"]},
+        {"slot_type": "pda-rugged", "device_models": ["pda-a1", "pda-r1"]},
         {"slot_type": "pda-standard", "device_models": ["pda-s1"]},
         {"slot_type": "tablet", "device_models": ["pda-t1"]},
     ]
@@ -97,4 +97,8 @@ def test_ok__device_models_and_the_slot_types_in_use(sqlite_fleet: Fleet) -> Non
         "'S1-0002', 'S1-0003', 'S1-0101'",
     )
     assert client.delete("/v1/admin/device-models/pda-t1", headers=operator).status_code == 204
-    assert [m["id"] for m in client.get("/v1/admin/device-models", headers=operator).json()] == ["pda-r1", "pda-s1"]
+    assert [m["id"] for m in client.get("/v1/admin/device-models", headers=operator).json()] == [
+        "pda-a1",
+        "pda-r1",
+        "pda-s1",
+    ]

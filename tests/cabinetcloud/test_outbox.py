@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from cabinetcloud import schema
 from cabinetcloud.outbox import endpoints, netguard, publish, queue, worker
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 from testbed.receivers import Reply, WebhookReceiver, webhook_receiver
 
@@ -40,12 +41,12 @@ def publish_one(
 
 def deliveries(storage: Storage) -> list[Any]:
     with storage.reading() as conn:
-        return conn.execute(sa.select(schema.deliveries).order_by(schema.deliveries.c.id)).all()
+        return conn.execute(sa.select(outbox_tables.deliveries).order_by(outbox_tables.deliveries.c.id)).all()
 
 
 def attempts(storage: Storage) -> list[Any]:
     with storage.reading() as conn:
-        table = schema.delivery_attempts
+        table = outbox_tables.delivery_attempts
         return conn.execute(sa.select(table).order_by(table.c.delivery_id, table.c.number)).all()
 
 
@@ -111,7 +112,7 @@ def test_a_receiver_answering_410_is_disabled_and_raises_an_alarm(store: Storage
         run(store, T0)
     with store.reading() as conn:
         endpoint = endpoints.get(conn, issued.endpoint["id"])
-        alarms = conn.execute(sa.select(schema.cloud_alarms)).all()
+        alarms = conn.execute(sa.select(outbox_tables.cloud_alarms)).all()
     assert not endpoint.active
     assert "410" in endpoint.disabled_reason
     assert [r.status for r in deliveries(store) if r.endpoint_id == issued.endpoint["id"]] == ["held", "held"]
@@ -175,7 +176,7 @@ def test_an_endpoint_on_a_private_address_is_refused_unless_allowed(store: Stora
         # Allowed when it was saved, refused at send time once the operator takes the allowance back: the
         # check runs on the address the socket connects to.
         with store.writing() as conn:
-            conn.execute(sa.update(schema.endpoints).values(allow_private=False))
+            conn.execute(sa.update(outbox_tables.endpoints).values(allow_private=False))
         publish_one(store)
         run(store, T0)
     assert receiver.received == []

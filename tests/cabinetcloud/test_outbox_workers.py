@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from cabinetcloud import schema
 from cabinetcloud.outbox import publish, queue, worker
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 from testbed import cloudharness
 from testbed.receivers import Reply, webhook_receiver
@@ -37,7 +37,7 @@ def _backlog(storage: Storage, count: int) -> None:
 
 
 def _statuses(storage: Storage) -> dict[str, int]:
-    d = schema.deliveries
+    d = outbox_tables.deliveries
     with storage.reading() as conn:
         return dict(conn.execute(sa.select(d.c.status, sa.func.count()).group_by(d.c.status)).all())  # type: ignore[arg-type]
 
@@ -63,7 +63,7 @@ def test_two_workers_on_postgresql_deliver_each_of_1000_once(postgres: cloudharn
         assert len(receiver.accepted) == 1000
         assert _statuses(storage) == {"delivered": 1000}
         with storage.reading() as conn:
-            a = schema.delivery_attempts
+            a = outbox_tables.delivery_attempts
             assert (
                 conn.execute(sa.select(sa.func.count()).select_from(a).where(a.c.outcome == "delivered")).scalar()
                 == 1000
@@ -90,7 +90,7 @@ def test_a_worker_killed_mid_delivery_resumes_without_a_double(storage: Storage)
         assert worker.run_once(storage, datetime.now(UTC) + timedelta(seconds=5)) == 0, "still leased"
         assert worker.run_once(storage, datetime.now(UTC) + queue.LEASE + timedelta(seconds=1)) == 1
     with storage.reading() as conn:
-        a = schema.delivery_attempts
+        a = outbox_tables.delivery_attempts
         outcomes = [row.outcome for row in conn.execute(sa.select(a).order_by(a.c.number))]
     assert outcomes == ["interrupted", "delivered"]
     assert _statuses(storage) == {"delivered": 1}

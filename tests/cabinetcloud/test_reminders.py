@@ -5,32 +5,23 @@ the cloud's clock noticed first; an escalation to the manager's channel once; qu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from cabinetcloud import projections, schema
+from cabinetcloud import projections
 from cabinetcloud.outbox import endpoints, notices, reminders, worker
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.storage import Storage
 from cabinetd.ledger import NewEvent
-from testbed import cloudharness
 from testbed.receivers import WebhookReceiver, webhook_receiver
-from tests.cabinetcloud.fleet_history import Cabinet, Clock, Fleet
+from tests.cabinetcloud.fleet_history import Cabinet, Fleet, demo_fleet
+
+__all__ = ["demo_fleet"]  # the `fleet` fixture
 
 ANNA = "demo-anna"
-
-
-@pytest.fixture
-def fleet(storage: Storage, tmp_path: Path) -> Iterator[Fleet]:
-    cloudharness.seeded(storage)
-    made = Fleet(storage, Clock(), tmp_path)
-    yield made
-    for cabinet in made.cabinets.values():
-        cabinet.ledger.close()
 
 
 def channel(storage: Storage, url: str, purpose: str, name: str) -> None:
@@ -147,7 +138,7 @@ def test_a_late_cabinet_reminder_is_kept_not_sent(fleet: Fleet) -> None:
         send(fleet)
     assert chat.received == []
     with fleet.storage.reading() as conn:
-        kept = conn.execute(sa.select(schema.reminders_sent)).all()
+        kept = conn.execute(sa.select(outbox_tables.reminders_sent)).all()
     assert [(r.kind, r.source, r.delivered) for r in kept] == [("due_soon", "cabinet", False)]
 
 
@@ -163,7 +154,7 @@ def test_a_reminder_in_quiet_hours_waits_for_the_morning(fleet: Fleet) -> None:
     fleet.clock.advance(minutes=46)
     assert reminders.run_once(fleet.storage, fleet.clock.now) == 2
     with fleet.storage.reading() as conn:
-        (row,) = conn.execute(sa.select(schema.deliveries)).all()
+        (row,) = conn.execute(sa.select(outbox_tables.deliveries)).all()
     assert row.next_attempt_at == datetime(2026, 3, 2, 23, 0, tzinfo=UTC)  # 07:00 in Shanghai
     body = json.loads(row.payload)["body"]
     assert body.index("请在") < body.index("please return"), "the store's first language first"

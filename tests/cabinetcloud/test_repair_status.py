@@ -3,26 +3,12 @@ passing its self-test."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from cabinetcloud import projections
 from cabinetcloud.outbox import tickets
 from cabinetcloud.projections import DeviceState
-from cabinetcloud.storage import Storage
-from testbed import cloudharness
-from tests.cabinetcloud.fleet_history import Clock, Fleet
+from tests.cabinetcloud.fleet_history import Fleet, demo_fleet
 
-
-@pytest.fixture
-def fleet(storage: Storage, tmp_path: Path) -> Iterator[Fleet]:
-    cloudharness.seeded(storage)
-    made = Fleet(storage, Clock(), tmp_path)
-    yield made
-    for cabinet in made.cabinets.values():
-        cabinet.ledger.close()
+__all__ = ["demo_fleet"]  # the `fleet` fixture
 
 
 def state(fleet: Fleet) -> DeviceState:

@@ -4,28 +4,17 @@ syncs again), and a device no cabinet has seen for days is published as device.l
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
-from cabinetcloud import projections, schema
+from cabinetcloud import projections
 from cabinetcloud.outbox import endpoints, watch, worker
-from cabinetcloud.storage import Storage
-from testbed import cloudharness
+from cabinetcloud.outbox import tables as outbox_tables
 from testbed.receivers import webhook_receiver
-from tests.cabinetcloud.fleet_history import Clock, Fleet
+from tests.cabinetcloud.fleet_history import Fleet, demo_fleet
 
-
-@pytest.fixture
-def fleet(storage: Storage, tmp_path: Path) -> Iterator[Fleet]:
-    cloudharness.seeded(storage)
-    made = Fleet(storage, Clock(), tmp_path)
-    yield made
-    for cabinet in made.cabinets.values():
-        cabinet.ledger.close()
+__all__ = ["demo_fleet"]  # the `fleet` fixture
 
 
 def test_a_quiet_cabinet_and_a_lost_device_are_told_once(fleet: Fleet) -> None:
@@ -51,7 +40,7 @@ def test_a_quiet_cabinet_and_a_lost_device_are_told_once(fleet: Fleet) -> None:
         fleet.contact(cabinet)
         assert watch.run_once(fleet.storage, fleet.clock.now) == 0
         with fleet.storage.reading() as conn:
-            (alarm,) = conn.execute(sa.select(schema.cloud_alarms)).all()
+            (alarm,) = conn.execute(sa.select(outbox_tables.cloud_alarms)).all()
         assert alarm.alarm == "cabinet_offline"
         assert alarm.cleared_at is not None, "cleared when the cabinet synced again"
         cabinet.rent(3, "S1-0001", "demo-anna", "r-1", "price-tags", hours=4)  # out, and never back

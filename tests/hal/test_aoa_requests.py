@@ -55,6 +55,10 @@ async def test_ok__hello_reports_identity_battery_and_storage() -> None:
             "charging": True,
             "storage_free_bytes": 5_000_000_000,
             "work_type": None,
+            # What only a stock device over adb tells (docs/device-adb.md).
+            "fingerprint": "",
+            "battery_temperature_c": None,
+            "charge_counter_uah": None,
         }
         clock.advance(10 * 60)  # charges 2 % a minute
         assert (await rig.link.hello(1)).battery_percent == 55

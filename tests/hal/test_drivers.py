@@ -22,6 +22,7 @@ from cabinetd.hal.errors import DriverError
 from cabinetd.hal.gpio import GpioDoors, GpioLockBank
 from cabinetd.hal.kerong import KerongBoard
 from cabinetd.hal.locks import build_locks_and_doors
+from cabinetproto.links import DEFAULT_LINK, LOCAL_LINKS
 from testbed.badgerig import badge_config
 from testbed.lockrig import LOCK_KINDS, lock_config
 from testbed.recorder import EventRecorder
@@ -45,7 +46,8 @@ def test_ok__every_name_config_accepts_has_a_driver_and_no_other() -> None:
     assert set(drivers.LOCK_DRIVERS) == lock_names == {"gpio", "kerong", "board8a"}
     assert set(drivers.BADGE_READERS) == _literal_names(BadgeReaderSection.model_fields["type"].annotation)
     assert set(drivers.SLOT_PORTS) == _literal_names(UsbSection.model_fields["type"].annotation)
-    assert drivers.DEVICE_LINK in drivers.DEVICE_LINKS
+    assert set(drivers.DEVICE_LINKS) <= set(LOCAL_LINKS)
+    assert DEFAULT_LINK in drivers.DEVICE_LINKS
 
 
 @pytest.mark.parametrize(

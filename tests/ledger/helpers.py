@@ -40,6 +40,10 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
         {"work_type": "picking", "apps": [{"package": "com.store.picking", "version": "4.2.0"}]},
         {"device": "PDA-001"},
     ),
+    "provisioning_failed": (
+        {"work_type": "picking", "reason": "install failed: INSTALL_FAILED_INSUFFICIENT_STORAGE"},
+        {"slot": 3, "device": "PDA-001"},
+    ),
     "repair_ticket_opened": ({"ticket_id": "T-1", "evidence": {"battery": "fail"}}, {"device": "PDA-001"}),
     "problem_reported": (
         {"reason": "battery", "note": "hot to the touch", "rental_id": "R-1", "critical": True},

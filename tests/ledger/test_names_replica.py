@@ -57,13 +57,14 @@ def test_ok__a_version_4_ledger_gains_names_and_keeps_its_roster(state_dir: Path
     ledger = open_ledger(state_dir, CABINET, clock=StepClock())
     ledger.apply_replica([op("work_types", "picking", 1, PICKING)], cursor="1")
     ledger.store.run("ALTER TABLE work_types DROP COLUMN names")
+    ledger.store.run("ALTER TABLE device_models DROP COLUMN link")
     ledger.store.run("ALTER TABLE device_models DROP COLUMN names")
     ledger.store.run("DROP INDEX staff_store")
     ledger.store.run("PRAGMA user_version = 4")
     ledger.close()
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == SCHEMA_VERSION == 5
+        assert schema_version(reopened.store) == SCHEMA_VERSION == 6
         work_type = reopened.work_type("picking")
         assert work_type is not None
         assert (work_type.name, work_type.names) == ("Picking", {})

@@ -50,6 +50,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
     # Take the file back to what version 1 wrote: the same tables without the reminder columns.
     store = ledger.store
     store.run("ALTER TABLE work_types DROP COLUMN names")
+    store.run("ALTER TABLE device_models DROP COLUMN link")
     store.run("ALTER TABLE device_models DROP COLUMN names")
     store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")
@@ -70,7 +71,7 @@ def test_ok__version_2_backfills_reminders_recorded_under_version_1(state_dir: P
 
     reopened = open_ledger(state_dir, CABINET, clock=StepClock())
     try:
-        assert schema_version(reopened.store) == SCHEMA_VERSION == 5
+        assert schema_version(reopened.store) == SCHEMA_VERSION == 6
         assert snapshot(reopened) == expected
         assert reopened.rebuild().identical
     finally:
@@ -124,6 +125,7 @@ def test_ok__version_4_puts_the_old_hex_badges_in_the_roster_form(state_dir: Pat
     # Take the staff replica back to what version 3 held: what the reader reported, in hex.
     store = ledger.store
     store.run("ALTER TABLE work_types DROP COLUMN names")
+    store.run("ALTER TABLE device_models DROP COLUMN link")
     store.run("ALTER TABLE device_models DROP COLUMN names")
     store.run("DROP INDEX staff_store")
     store.run("DROP INDEX staff_badge_key")

@@ -158,7 +158,7 @@ async def test_ok__a_compacted_cursor_leads_to_one_snapshot_swap(
     await run_until(client, lambda: ledger.sync_state().downlink_cursor != head)
     assert cloud.seen.count("GET /v1/cabinets/sim-1/snapshot") == 1
     serials = {row[0] for row in ledger.store.rows("SELECT serial FROM fleet_devices")}
-    assert serials == {"S1-0003", "R1-0001", "R1-0002", "R1-0003", "S1-0101"}
+    assert serials == {"S1-0003", "R1-0001", "R1-0002", "R1-0003", "A1-0001", "S1-0101"}
 
 
 async def test_ok__commands_run_once_and_expired_ones_never(

@@ -192,6 +192,9 @@ class DeviceInfo(Shape):
     charging: bool
     storage_free_bytes: int
     work_type: Annotated[str | None, Field(description="the work type the device is provisioned for")]
+    fingerprint: Annotated[str, Field(description="the build fingerprint (adb link)")] = ""
+    battery_temperature_c: Annotated[float | None, Field(description="adb link")] = None
+    charge_counter_uah: Annotated[int | None, Field(description="adb link, where the device has a fuel gauge")] = None
     health: Annotated[str | None, Field(description="from the ledger")]
     last_rented_at: Annotated[str | None, Field(description="from the ledger")]
 

@@ -81,7 +81,8 @@ def demo_roster() -> list[dict[str, Any]]:
             "device_models": wt["device_models"],
         })
     for model in fleet["device_models"]:
-        op("device_models", model["id"], {**named(model), "slot_types": [model["slot_type"]]})
+        link = model.get("link", "aoa-agent")
+        op("device_models", model["id"], {**named(model), "slot_types": [model["slot_type"]], "link": link})
     for device in fleet["devices"]:
         op("devices", device["serial"], {"model": device["model"], "active": device.get("active", True)})
     for staff in fleet["staff"]:

@@ -238,6 +238,6 @@ def test_ok__the_demo_stock_is_the_demo_fleets_devices_with_an_empty_slot_in_eac
     # Charging: below the lowest battery threshold of the work types that take the model.
     lowest = {
         model: min(wt["battery_threshold"] for wt in fleet["work_types"] if model in wt["device_models"])
-        for model in ("pda-s1", "pda-r1")
+        for model in ("pda-s1", "pda-r1", "pda-a1")
     }
     assert sorted(device.serial for device in stock if device.battery < lowest[device.model]) == ["R1-0002", "S1-0002"]
