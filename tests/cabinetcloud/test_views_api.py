@@ -4,13 +4,13 @@ store-manager does not run, the refusals' one shape, paging of the histories."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cabinetcloud.operators import Role
 from cabinetcloud.projections import catch_up
+from testbed import cloudharness
 from tests.cabinetcloud.fleet_history import Clock, Fleet
 from tests.cabinetcloud.fleet_story import DAY_END, story
 from tests.cabinetcloud.operators_rig import Fleet as Operators
@@ -31,16 +31,20 @@ VIEWS = (
 )
 
 
-@pytest.fixture
-def ops(sqlite_storage: Any, tmp_path: Path) -> Iterator[Operators]:
-    """The operators' rig (on SQLite: this is about HTTP) with the story told and projected."""
-    for rig in serving(sqlite_storage):
-        told = Fleet(sqlite_storage, Clock(), tmp_path)
-        story(told, tmp_path)
-        catch_up(sqlite_storage, DAY_END)
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operators]:
+    """The operators' rig (on SQLite: this is about HTTP) with the story told and projected, once:
+    the tests only read."""
+    root = tmp_path_factory.mktemp("views-api")
+    storage = cloudharness.migrated(f"sqlite:///{root / 'cloud.db'}")
+    for rig in serving(storage):
+        told = Fleet(storage, Clock(), root)
+        story(told, root)
+        catch_up(storage, DAY_END)
         rig.client.app.state.clock = lambda: DAY_END  # type: ignore[attr-defined]
         yield rig
         told.close()
+    storage.dispose()
 
 
 def get(ops: Operators, role: Role, path: str) -> Any:
