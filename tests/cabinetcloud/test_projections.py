@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from cabinetcloud import schema
 from cabinetcloud.projections import DeviceState, catch_up, device_status, history, projector, run_once, views
 from cabinetcloud.projections import tables as projected
-from cabinetcloud.storage import Storage
+from cabinetcloud.storage import MIGRATIONS, Storage
 from tests.cabinetcloud.fleet_history import Fleet
 from tests.cabinetcloud.fleet_story import DAY_END, LATER
 from tests.cabinetcloud.told import ENGINES, tell
@@ -171,3 +171,18 @@ def test_ok__a_recomputation_from_the_raw_events_equals_every_view(told: Fleet) 
 def count_events(storage: Storage) -> int:
     with storage.reading() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one())
+
+
+def test_ok__schema_step_5_on_a_cloud_that_holds_events_projects_them(told: Fleet) -> None:
+    """A cloud upgraded from version 4: the projections start empty and the projector fills them."""
+    seen = every_view(told.storage, DAY_END)
+    with told.storage.writing() as conn:
+        for table in reversed(projected.PROJECTION_TABLES):
+            table.drop(conn)
+        projected.events_by_device.drop(conn)
+        conn.execute(sa.update(schema.schema_version).values(version=4))
+    assert told.storage.migrate() == len(MIGRATIONS)
+    with told.storage.reading() as conn:
+        assert "events_by_device" in {index["name"] for index in sa.inspect(conn).get_indexes("events")}
+    catch_up(told.storage, DAY_END)
+    assert every_view(told.storage, DAY_END) == seen
