@@ -78,7 +78,9 @@ class UsageDay(BaseModel):
     rentals: int
     hours_out: float = Field(description="hours the rentals begun that day were out (until `now` when open)")
     devices_rented: int
-    devices_idle: int = Field(description="devices homed in the store (that suit the work type) not rented that day")
+    devices_idle: int = Field(
+        description="active devices homed in the store (that suit the work type) not rented that day"
+    )
     battery_out_avg: float | None = Field(description="mean battery % at hand-out")
     battery_in_avg: float | None = Field(description="mean battery % at return")
 
