@@ -165,6 +165,8 @@ USED_BY_NAME: list[object] = [
     fleet_views.devices_status,
     fleet_views.cabinet_slots,
     histories.device_history,
+    histories.device_rentals,
+    fleet_views.store_summaries,
     histories.cabinet_log,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,

@@ -101,6 +101,17 @@ class SlotPicture(BaseModel):
     since: datetime
 
 
+class StoreSummary(BaseModel):
+    store: str
+    name: str
+    cabinets: int
+    devices: dict[DeviceState, int] = Field(description="the store's active devices by state now")
+    open_rentals: int
+    overdue: int
+    open_faults: int
+    conflicts: int
+
+
 class DeviceStatus(BaseModel):
     serial: str
     state: DeviceState

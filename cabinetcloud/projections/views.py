@@ -138,6 +138,13 @@ def open_rentals_of(conn: Connection, serial: str, now: datetime) -> list[Rental
     return [rental_of(row, now) for row in conn.execute(_order(query))]
 
 
+def device_rentals(conn: Connection, serial: str, *, now: datetime, limit: int = 100) -> list[Rental]:
+    """A device's rentals at every cabinet, the latest first (a device's page)."""
+    query = _rentals_query().where(_r.c.device == serial)
+    query = query.order_by(_r.c.rented_at.desc(), _r.c.cabinet_id, _r.c.rental_id).limit(limit)
+    return [rental_of(row, now) for row in conn.execute(query)]
+
+
 def _rental_of_fault(conn: Connection, row: Any, now: datetime) -> Rental | None:
     if row.return_event is not None:
         query = _rentals_query().where(_r.c.end_cabinet == row.cabinet_id, _r.c.end_event == row.return_event)

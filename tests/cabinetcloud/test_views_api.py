@@ -27,6 +27,8 @@ VIEWS = (
     "/v1/admin/views/devices?serial=S1-0001",
     "/v1/admin/views/cabinets/sim-1/slots",
     "/v1/admin/devices/S1-0001/history",
+    "/v1/admin/devices/S1-0001/rentals",
+    "/v1/admin/views/summary",
     "/v1/admin/cabinets/sim-1/log",
 )
 
@@ -110,6 +112,18 @@ def test_ok__lost_faults_usage_conflicts_slots_and_status(ops: Operators) -> Non
         {"serial": "R1-0002", "state": "unknown"},
         {"serial": "S1-0101", "state": "rented"},
     ]
+
+
+def test_ok__the_summary_and_a_device_s_rentals(ops: Operators) -> None:
+    summaries = get(ops, Role.STORE_MANAGER, "/v1/admin/views/summary")
+    assert [(s["store"], s["cabinets"], s["open_rentals"], s["overdue"], s["open_faults"]) for s in summaries] == [
+        ("demo", 2, 2, 0, 1)
+    ]
+    assert summaries[0]["devices"] == {"in_slot": 2, "rented": 1, "in_repair": 1, "lost": 0, "unknown": 2}
+    rentals = get(ops, Role.VIEWER, "/v1/admin/devices/R1-0001/rentals")
+    assert [(r["rental_id"], r["conflict"]) for r in rentals] == [("R-B1", True), ("R-A4", True)]
+    refused = ops.client.get("/v1/admin/devices/S1-0101/rentals", headers=ops.as_role(Role.STORE_MANAGER))
+    assert refused.status_code == 404
 
 
 def test_ok__histories_page(ops: Operators) -> None:
