@@ -148,8 +148,8 @@ def device_rentals(conn: Connection, serial: str, *, now: datetime, limit: int =
 def _rental_of_fault(conn: Connection, row: Any, now: datetime) -> Rental | None:
     if row.return_event is not None:
         query = _rentals_query().where(_r.c.end_cabinet == row.cabinet_id, _r.c.end_event == row.return_event)
-    elif row.rental_id is not None:
-        query = _rentals_query().where(_r.c.rental_id == row.rental_id)
+    elif row.rental_id is not None:  # a cabinet names only its own rentals
+        query = _rentals_query().where(_r.c.cabinet_id == row.cabinet_id, _r.c.rental_id == row.rental_id)
     else:
         return None
     found = conn.execute(_order(query).limit(1)).first()
