@@ -98,9 +98,12 @@ def faults(
     who: Reader,
     store: StoreQuery = None,
     open_only: Annotated[bool, Query(alias="open", description="only those still keeping a device out")] = False,
+    device: Annotated[str | None, Query(pattern=SERIAL_PATTERN, description="one device's")] = None,
 ) -> list[Fault]:
     """Repair tickets with their self-test evidence and problems reported at the screen, newest first."""
-    return _per_store(request, who, store, lambda conn, **at: views.faults(conn, open_only=open_only, **at))
+    return _per_store(
+        request, who, store, lambda conn, **at: views.faults(conn, device=device, open_only=open_only, **at)
+    )
 
 
 @router.get("/usage", responses=refusals(401, 403, 404))

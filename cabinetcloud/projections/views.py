@@ -157,13 +157,21 @@ def _rental_of_fault(conn: Connection, row: Any, now: datetime) -> Rental | None
 
 
 def faults(
-    conn: Connection, *, store: str | None, open_only: bool = False, now: datetime, limit: int = 200
+    conn: Connection,
+    *,
+    store: str | None,
+    device: str | None = None,
+    open_only: bool = False,
+    now: datetime,
+    limit: int = 200,
 ) -> list[Fault]:
     """Repair tickets and problem reports, newest first, each linked to its device and rental."""
     f = tables.faults
     query = sa.select(f).where(f.c.kind.in_(("ticket", "report")))
     if store is not None:
         query = query.where(f.c.store == store)
+    if device is not None:
+        query = query.where(f.c.device == device)
     if open_only:
         query = query.where(f.c.closed_at.is_(None))
     query = query.order_by(f.c.at.desc(), f.c.cabinet_id, f.c.event_id).limit(limit)

@@ -95,6 +95,8 @@ def test_ok__lost_faults_usage_conflicts_slots_and_status(ops: Operators) -> Non
     assert get(ops, Role.VIEWER, "/v1/admin/views/lost") == []
     faults = get(ops, Role.VIEWER, "/v1/admin/views/faults?open=true")
     assert [(f["kind"], f["ticket_id"], f["rental"]["rental_id"]) for f in faults] == [("ticket", "T-1", "R-A3")]
+    assert len(get(ops, Role.VIEWER, "/v1/admin/views/faults?device=S1-0003")) == 2
+    assert get(ops, Role.VIEWER, "/v1/admin/views/faults?device=S1-0001") == []
     usage = get(ops, Role.VIEWER, "/v1/admin/views/usage?store=north&days=1")
     assert [(u["work_type"], u["rentals"]) for u in usage] == [
         (None, 1),
