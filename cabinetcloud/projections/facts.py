@@ -72,6 +72,7 @@ class Batch:
 
     cabinet_id: str
     store: str
+    ordinal: int  # the epoch's place among the cabinet's epochs
     slots: dict[int, SlotChange] = field(default_factory=dict)
     devices: dict[str, DeviceMarks] = field(default_factory=dict)
 
@@ -101,8 +102,24 @@ def _earlier(conn: Connection, row: Any, event_type: str, device: str, *, within
     return conn.execute(query.order_by(events.c.seq.desc()).limit(1)).first()
 
 
-def _battery_before(conn: Connection, row: Any, device: str) -> int | None:
+def _battery_before(conn: Connection, batch: Batch, row: Any, device: str) -> int | None:
+    """The battery the cabinet last reported for the device before this event: in this epoch, else
+    in the cabinet's epoch before it (the first rental after a fork adoption)."""
     found = _earlier(conn, row, "device_status", device)
+    if found is None:
+        events, epochs = schema.events, schema.epochs
+        found = conn.execute(
+            sa.select(events.c.payload)
+            .join(epochs, sa.and_(epochs.c.cabinet_id == events.c.cabinet_id, epochs.c.epoch == events.c.epoch))
+            .where(
+                events.c.device == device,
+                events.c.cabinet_id == row.cabinet_id,
+                events.c.type == "device_status",
+                epochs.c.ordinal < batch.ordinal,
+            )
+            .order_by(epochs.c.ordinal.desc(), events.c.seq.desc())
+            .limit(1)
+        ).first()
     return None if found is None else int(json.loads(found.payload)["battery"])
 
 
@@ -130,7 +147,7 @@ def _rented(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], a
             work_type=None if dispense is None else json.loads(dispense.payload).get("work_type"),
             rented_at=at,
             due_at=parse_time(payload.get("due_at")),
-            battery_out=_battery_before(conn, row, row.device),
+            battery_out=_battery_before(conn, batch, row, row.device),
         )
     )
     change = batch.slot(row.slot, at, row.seq)
@@ -149,7 +166,7 @@ def _ended(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], at
             store=batch.store,
             slot=row.slot,
             at=at,
-            battery_in=_battery_before(conn, row, row.device) if returned else None,
+            battery_in=_battery_before(conn, batch, row, row.device) if returned else None,
             passed=_passed(payload.get("selftest")) if returned else False,
         )
     )

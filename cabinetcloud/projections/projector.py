@@ -131,7 +131,7 @@ def _project(storage: Storage, conn: Connection, claimed: Any) -> int:
         .order_by(events.c.seq)
         .limit(BATCH_EVENTS)
     ).all()
-    batch = facts.Batch(cabinet_id=cabinet_id, store=store)
+    batch = facts.Batch(cabinet_id=cabinet_id, store=store, ordinal=held.ordinal)
     for row in rows:
         facts.apply(conn, batch, row)
     # Seqs the cloud acknowledged but did not keep (dead letters, duplicates) are passed over.

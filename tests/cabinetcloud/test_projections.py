@@ -61,6 +61,8 @@ def test_ok__a_device_in_two_open_rentals_after_a_restore_is_flagged_not_merged(
         epochs = conn.execute(sa.select(projected.rentals.c.epoch).where(projected.rentals.c.device == "R1-0001")).all()
     assert [(c.device, c.open, _ids(c.rentals)) for c in found] == [("R1-0001", True, ["R-A4", "R-B1"])]
     assert all(rental.conflict and rental.ended_at is None for rental in found[0].rentals)
+    # R-B1's epoch began with the fork: its battery at hand-out is the adopted history's last status.
+    assert [rental.battery_out for rental in found[0].rentals] == [99, 99]
     assert len({row.epoch for row in epochs}) == 2  # one from each history of sim-1
 
 
