@@ -21,6 +21,7 @@ from cabinetcloud.replies import Refusal, refusals
 router = APIRouter(tags=["history"], route_class=BodyLimitedRoute)
 
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+EPOCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # as the sync protocol's epochs
 Limit = Annotated[int, Query(ge=1, le=history.MAX_PAGE)]
 
 
@@ -76,7 +77,7 @@ def cabinet_log(
     request: Request,
     who: Reader,
     cabinet_id: Annotated[str, Path(pattern=ID_PATTERN)],
-    epoch: Annotated[str | None, Query(min_length=1, max_length=64, description="default: the latest")] = None,
+    epoch: Annotated[str | None, Query(pattern=EPOCH_PATTERN, description="default: the latest")] = None,
     after: Annotated[int, Query(ge=0, le=2**52, description="the next_after of the previous page")] = 0,
     limit: Limit = 100,
 ) -> CabinetLogPage:
