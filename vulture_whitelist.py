@@ -12,17 +12,27 @@ from typing import Any
 
 import usb.core
 
+from cabinetcloud import repair_api
 from cabinetcloud.admin import (
-    access,
     audit_log,
     cabinets,
+    commands,
+    deliveries,
+    device_models,
+    devices,
+    endpoints,
+    fleet_shapes,
     fleet_views,
     histories,
     login,
     models,
     operator_accounts,
+    staff,
     stores,
+    work_types,
 )
+from cabinetcloud.outbox import messages as outbox_messages
+from cabinetcloud.outbox import netguard
 from cabinetcloud.projections import shapes as view_shapes
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
@@ -168,10 +178,50 @@ USED_BY_NAME: list[object] = [
     histories.device_rentals,
     fleet_views.store_summaries,
     histories.cabinet_log,
+    # The outbound deliveries' routes (docs/webhooks.md), called by FastAPI.
+    endpoints.list_endpoints,
+    endpoints.get_endpoint,
+    endpoints.create_endpoint,
+    endpoints.update_endpoint,
+    endpoints.send_test,
+    deliveries.list_deliveries,
+    deliveries.get_delivery,
+    deliveries.retry_delivery,
+    repair_api.update_ticket,
+    # Reply fields, read by the API's clients.
+    endpoints.EndpointOut.signing_secrets,
+    deliveries.DeliveryDetail.attempt_log,
+    outbox_messages.UserReport.reported_at,
+    outbox_messages.AlarmRaised.raised_at,
+    # httpcore calls the network backend's methods by name (cabinetcloud/outbox/netguard.py).
+    netguard._CheckingBackend.connect_unix_socket,
+    staff.list_staff,
+    staff.get_staff,
+    staff.create_staff,
+    staff.update_staff,
+    staff.deactivate_staff,
+    work_types.list_work_types,
+    work_types.get_work_type,
+    work_types.create_work_type,
+    work_types.update_work_type,
+    work_types.delete_work_type,
+    device_models.list_device_models,
+    device_models.get_device_model,
+    device_models.create_device_model,
+    device_models.update_device_model,
+    device_models.delete_device_model,
+    device_models.list_slot_types,
+    devices.get_device,
+    devices.create_device,
+    devices.update_device,
+    devices.deactivate_device,
+    commands.list_commands,
+    commands.get_command,
+    commands.queue_command,
+    commands.get_slots,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
-    # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
-    access.FLEET_COMMANDS,
+    fleet_shapes.StaffOut.has_pin,
     # SQLAlchemy's TypeDecorator reads these by name.
     UtcDateTime.impl,
     UtcDateTime.cache_ok,
@@ -213,4 +263,8 @@ def instance_attributes(
         member.mtime,  # tarfile writes a member's time from it (cabinetctl diag bundles)
         row.updated_seq,  # a column of the slots projection, read back whole
         line.ts,  # a kept log line's time, sent to cabinetctl as JSON
+        nested_router._pool,  # httpx's transport sends through it: replaced by the SSRF-checking pool
+        nested_router.daemon_threads,  # the tests' webhook receiver (http.server reads it)
+        nested_router.do_POST,  # http.server calls its handler's methods by name
+        nested_router.log_message,
     ]

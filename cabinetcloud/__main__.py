@@ -139,7 +139,9 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
     if args.command == "deliveries":
         return outbox_cli.run(args, storage, users.cli_actor())
     if args.command == "seed":
-        report = seed_file(args.file, storage.writing, prune=args.prune)
+        # Audited as the local user, `via` seed: the audit log tells a seeded change from a typed one.
+        actor = audit.Actor(name=users.cli_actor().name, via="seed")
+        report = seed_file(args.file, storage.writing, prune=args.prune, actor=actor)
         print(f"seeded {args.file}: {report.text()}")
         return 0
     with storage.writing() as conn:

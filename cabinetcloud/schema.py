@@ -268,6 +268,28 @@ audit_events = sa.Table(
 
 OPERATOR_TABLES = (operators, operator_stores, api_tokens, operator_sessions, audit_events)
 
+# --- fleet administration (schema version 6: `_v6_fleet_admin`) ------------------------------------
+
+# Where a staff member's notices go (docs/fleet.md, "Fleet data"): kept in the cloud only, never
+# replicated to a cabinet, so it is a table of its own beside the replicated `staff`.
+staff_contacts = sa.Table(
+    "staff_contacts",
+    metadata,
+    sa.Column("staff_id", sa.String(64), primary_key=True),
+    sa.Column("notify", sa.Text, nullable=False),
+)
+
+# The slot numbers of each cabinet, as its modules number them: what a remote command is checked
+# against. A cabinet's events name only the slots that ever changed, so the cloud is told them.
+cabinet_slots = sa.Table(
+    "cabinet_slots",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), sa.ForeignKey("cabinets.id"), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+FLEET_ADMIN_TABLES = (staff_contacts, cabinet_slots)
+
 # --- outbound deliveries (schema version 7: `_v7_outbox`; docs/webhooks.md) -----------------------
 
 # Where a store's messages go: a webhook receiver (the repair service, an operator's system) signed in
@@ -371,4 +393,33 @@ repair_tickets = sa.Table(
     sa.Index("repair_tickets_by_device", "device", "status"),
 )
 
-OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets)
+# How a store's reminders go (docs/notifications.md): its time zone and languages, quiet hours, how
+# often an overdue rental is reminded again, and when the store manager hears of it.
+store_notices = sa.Table(
+    "store_notices",
+    metadata,
+    sa.Column("store", sa.String(64), sa.ForeignKey("stores.id"), primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("languages", sa.Text, nullable=False),  # JSON list of language tags, the first the main one
+    sa.Column("quiet_start", sa.String(5), nullable=True),  # "HH:MM" local time, or NULL: no quiet hours
+    sa.Column("quiet_end", sa.String(5), nullable=True),
+    sa.Column("overdue_every_min", sa.Integer, nullable=False),
+    sa.Column("escalate_after_min", sa.Integer, nullable=True),  # NULL: never
+)
+
+# Each reminder once: per rental, kind (due_soon, overdue, escalation) and interval, whether the
+# cabinet's own event or the cloud's clock noted it first.
+reminders_sent = sa.Table(
+    "reminders_sent",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), primary_key=True),
+    sa.Column("rental_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("interval", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("staff", sa.String(64), nullable=True),
+    sa.Column("noted_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),  # cabinet | cloud
+    sa.Column("delivered", sa.Boolean, nullable=False),  # false: too late to be worth a message
+)
+
+OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets, store_notices, reminders_sent)

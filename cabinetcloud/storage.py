@@ -169,7 +169,15 @@ def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
     from cabinetcloud.projections import tables as projected
 
-    later = {table.name for table in (*schema.OPERATOR_TABLES, *projected.PROJECTION_TABLES, *schema.OUTBOX_TABLES)}
+    later = {
+        table.name
+        for table in (
+            *schema.OPERATOR_TABLES,
+            *projected.PROJECTION_TABLES,
+            *schema.FLEET_ADMIN_TABLES,
+            *schema.OUTBOX_TABLES,
+        )
+    }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
@@ -221,6 +229,11 @@ def _v5_projections(conn: Connection) -> None:
     projected.events_by_device.create(conn, checkfirst=True)
 
 
+def _v6_fleet_admin(conn: Connection) -> None:
+    """Staff's notification addresses and cabinets' slot numbers: cloud-only (docs/fleet.md, "Fleet data")."""
+    schema.metadata.create_all(conn, tables=list(schema.FLEET_ADMIN_TABLES))
+
+
 def _v7_outbox(conn: Connection) -> None:
     """Endpoints, deliveries and their attempts, and the cloud's own alarms (docs/webhooks.md)."""
     schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
@@ -233,6 +246,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v3_names,
     _v4_operators,
     _v5_projections,
+    _v6_fleet_admin,
     _v7_outbox,
 ]
 

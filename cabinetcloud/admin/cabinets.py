@@ -66,7 +66,7 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
     return found
 
 
-def _visible_cabinet(conn: Connection, who: Principal, cabinet_id: str) -> CabinetOut:
+def visible_cabinet(conn: Connection, who: Principal, cabinet_id: str) -> CabinetOut:
     found = _cabinets(conn, cabinet_id=cabinet_id)
     if not found or not who.sees_store(found[0].store):
         raise Refusal(404, "not_found", f"cabinet {cabinet_id!r} is not known")
@@ -92,7 +92,7 @@ def list_cabinets(
 @router.get("/{cabinet_id}", responses=refusals(401, 403, 404))
 def get_cabinet(request: Request, cabinet_id: CabinetId, who: Reader) -> CabinetOut:
     with storage_of(request).reading() as conn:
-        return _visible_cabinet(conn, who, cabinet_id)
+        return visible_cabinet(conn, who, cabinet_id)
 
 
 @router.post("", status_code=201, responses=refusals(400, 413, 415, 401, 403, 404, 409))
@@ -109,28 +109,28 @@ def enrol_cabinet(request: Request, body: CabinetIn, who: Writer) -> IssuedCabin
             raise Refusal(409, "conflict", f"cabinet {body.id!r} is already enrolled: rotate its token instead")
         token = auth.enroll(conn, body.id, body.store, now_of(request))
         _audited(conn, who, "enroll", body.id, before)
-        return IssuedCabinetToken(cabinet=_visible_cabinet(conn, who, body.id), token=token)
+        return IssuedCabinetToken(cabinet=visible_cabinet(conn, who, body.id), token=token)
 
 
 @router.post("/{cabinet_id}/token", responses=refusals(401, 403, 404))
 def rotate_token(request: Request, cabinet_id: CabinetId, who: Writer) -> IssuedCabinetToken:
     """A new token for the cabinet; the old one stops working at once."""
     with storage_of(request).writing() as conn:
-        _visible_cabinet(conn, who, cabinet_id)
+        visible_cabinet(conn, who, cabinet_id)
         before = auth.cabinet_record(conn, cabinet_id)
         token = auth.rotate(conn, cabinet_id, now_of(request))
         _audited(conn, who, "rotate", cabinet_id, before)
-        return IssuedCabinetToken(cabinet=_visible_cabinet(conn, who, cabinet_id), token=token)
+        return IssuedCabinetToken(cabinet=visible_cabinet(conn, who, cabinet_id), token=token)
 
 
 @router.delete("/{cabinet_id}/token", responses=refusals(401, 403, 404, 409))
 def revoke_token(request: Request, cabinet_id: CabinetId, who: Writer) -> CabinetOut:
     """Revoke the cabinet's token: it cannot sync until it is enrolled again."""
     with storage_of(request).writing() as conn:
-        current = _visible_cabinet(conn, who, cabinet_id)
+        current = visible_cabinet(conn, who, cabinet_id)
         if not current.enrolled:
             raise Refusal(409, "conflict", f"cabinet {cabinet_id!r} has no token to revoke")
         before = auth.cabinet_record(conn, cabinet_id)
         auth.revoke(conn, cabinet_id, now_of(request))
         _audited(conn, who, "revoke", cabinet_id, before)
-        return _visible_cabinet(conn, who, cabinet_id)
+        return visible_cabinet(conn, who, cabinet_id)

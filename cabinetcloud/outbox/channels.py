@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 
@@ -24,7 +24,6 @@ from cabinetcloud.outbox.queue import Outcome
 
 # Schemes whose URL host is where the message is sent: checked against private addresses.
 HOST_SCHEMES: Final = frozenset({"mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms"})
-MENTION_SCHEMES: Final = frozenset({"dingtalk", "wecombot"})
 
 
 class ChannelError(ValueError):
@@ -66,7 +65,20 @@ def _body(message: dict[str, Any], scheme: str) -> str:
     return body
 
 
-def send(url: str, message: dict[str, Any], *, allow_private: bool) -> Outcome:
+def _addressed(url: str, message: dict[str, Any]) -> str:
+    """The URL a message goes to: the person's own Apprise URL when they have one, and for e-mail the
+    person's address as the recipient (`to=`)."""
+    url = str(message.get("url") or url)
+    to = message.get("to")
+    parts = urlsplit(url)
+    if to and parts.scheme in ("mailto", "mailtos"):
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "to"] + [("to", str(to))]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
+def send(endpoint_url: str, message: dict[str, Any], *, allow_private: bool) -> Outcome:
+    url = _addressed(endpoint_url, message)
     try:
         _check_host(url, allow_private=allow_private)
     except ChannelError as exc:

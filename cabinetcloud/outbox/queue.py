@@ -64,6 +64,8 @@ def enqueue(
     payload: dict[str, Any],
     dedup_key: str,
     now: datetime,
+    *,
+    not_before: datetime | None = None,
 ) -> bool:
     """One delivery, unless this endpoint already has one for `dedup_key`. True when it was new."""
     inserted = conn.execute(
@@ -75,11 +77,12 @@ def enqueue(
             payload=json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
             status=PENDING,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=not_before or now,
             created_at=now,
         )
-    )
-    return bool(inserted.rowcount)
+        .returning(D.c.id)
+    ).first()
+    return inserted is not None
 
 
 def claim(storage: Storage, now: datetime, limit: int, *, only: int | None = None) -> list[Claimed]:

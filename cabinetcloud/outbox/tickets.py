@@ -145,8 +145,9 @@ def open_ticket(storage: Storage, conn: Connection, store: str, event: dict[str,
             updated_at=now,
             payload=json.dumps(body, sort_keys=True),
         )
-    )
-    if inserted.rowcount:
+        .returning(T.c.ticket_id)
+    ).first()
+    if inserted is not None:
         publish.publish(storage, conn, store, "repair_ticket.opened", body, data.ticket_id, now)
 
 

@@ -123,10 +123,11 @@ def test_ok__a_store_is_created_renamed_and_each_change_audited_before_and_after
 def test_fail__bad_requests_get_a_clear_refusal_and_change_nothing(
     sqlite_fleet: Fleet, method: str, path: str, body: Any, status: int, detail: str
 ) -> None:
+    seeded = audit_of(sqlite_fleet)  # the demo fleet's seed, audited as `cli:seed`
     reply = sqlite_fleet.client.request(method, path, json=body, headers=sqlite_fleet.as_role(Role.ADMIN))
     assert (reply.status_code, reply.json()["detail"]) == (status, detail)
     assert set(reply.json()) == {"code", "detail"}
-    assert audit_of(sqlite_fleet) == []
+    assert audit_of(sqlite_fleet) == seeded
 
 
 def test_ok__enrol_rotate_revoke_a_cabinet_whose_token_works_on_the_sync_api(fleet: Fleet) -> None:
@@ -218,5 +219,5 @@ def test_ok__the_audit_log_pages_newest_first(sqlite_fleet: Fleet) -> None:
         if page["next_before"] is None:
             break
         query["before"] = page["next_before"]
-    assert seen == ["s4", "s3", "s2", "s1", "s0"]
-    assert audit_of(sqlite_fleet, resource="cabinet") == []
+    assert seen == ["s4", "s3", "s2", "s1", "s0", "north", "demo"]  # then the stores the demo seed made
+    assert {(e["actor"], e["via"]) for e in audit_of(sqlite_fleet, resource="cabinet")} == {("cli:seed", "seed")}
