@@ -1,8 +1,10 @@
 """The projector and the views over a scripted fleet history (fleet_story.py), on SQLite and
-PostgreSQL: each view as the story says, equal to a recomputation from the raw events, and the
-same whatever order the cabinets' batches come in and are projected."""
+PostgreSQL: each view as the story says, and equal to a recomputation from the raw events (the order
+of uploads is test_projection_order.py's)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -11,7 +13,8 @@ from cabinetcloud import schema
 from cabinetcloud.projections import DeviceState, catch_up, device_status, history, projector, run_once, views
 from cabinetcloud.projections import tables as projected
 from cabinetcloud.storage import MIGRATIONS, Storage
-from tests.cabinetcloud.fleet_history import Fleet
+from testbed import cloudharness
+from tests.cabinetcloud.fleet_history import Clock, Fleet
 from tests.cabinetcloud.fleet_story import DAY_END, LATER
 from tests.cabinetcloud.told import ENGINES, tell
 from tests.cabinetcloud.views_rig import every_view
@@ -188,3 +191,22 @@ def test_ok__schema_step_5_on_a_cloud_that_holds_events_projects_them(told: Flee
         assert "events_by_device" in {index["name"] for index in sa.inspect(conn).get_indexes("events")}
     catch_up(told.storage, DAY_END)
     assert every_view(told.storage, DAY_END) == seen
+
+
+def test_ok__an_upload_is_contact_too(storage: Storage, tmp_path: Path) -> None:
+    """A cabinet keeps one sync session while its link is healthy: what it uploads shows it is there."""
+    fleet = Fleet(cloudharness.seeded(storage), Clock(), tmp_path)
+    busy, quiet = fleet.cabinet("sim-1", "demo"), fleet.cabinet("north-1", "north")
+    busy.status(1, "S1-0001", 90)
+    quiet.status(1, "S1-0101", 90)
+    for cabinet in (busy, quiet):
+        fleet.sync(cabinet)
+        fleet.contact(cabinet)
+    fleet.clock.now = LATER
+    cloudharness.fill_ledger(busy.ledger, 1)  # a technician's action, naming no device
+    fleet.sync(busy)
+    catch_up(storage, LATER)
+    with storage.reading() as conn:
+        found = device_status(conn, ["S1-0001", "S1-0101"], LATER)
+    fleet.close()
+    assert found == {"S1-0001": DeviceState.IN_SLOT, "S1-0101": DeviceState.LOST}
