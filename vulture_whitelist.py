@@ -12,7 +12,7 @@ from typing import Any
 
 import usb.core
 
-from cabinetcloud import repair_api
+from cabinetcloud import app, repair_api
 from cabinetcloud.admin import (
     audit_log,
     cabinets,
@@ -28,9 +28,11 @@ from cabinetcloud.admin import (
     models,
     operator_accounts,
     staff,
+    store_notices,
     stores,
     work_types,
 )
+from cabinetcloud.outbox import dingtalk as outbox_dingtalk
 from cabinetcloud.outbox import messages as outbox_messages
 from cabinetcloud.outbox import netguard
 from cabinetcloud.projections import shapes as view_shapes
@@ -60,6 +62,8 @@ USED_BY_NAME: list[object] = [
     Slot.has_device,  # the condition of the "enable" rows of TRANSITIONS
     Slot._door_timed_out,  # on_timeout of the dispensing and receiving states
     ClockTimeout.create_timer,  # AsyncTimeout's hook that starts a state's timer
+    # `cabinet-cloud serve` names the app factory to uvicorn as a string, for each worker to import.
+    app.app_from_environment,
     # uvicorn's serve loop calls these overrides of its Server.
     EmbeddedServer.capture_signals,
     EmbeddedServer.main_loop,
@@ -188,6 +192,8 @@ USED_BY_NAME: list[object] = [
     deliveries.get_delivery,
     deliveries.retry_delivery,
     repair_api.update_ticket,
+    store_notices.get_notices,
+    store_notices.put_notices,
     # Reply fields, read by the API's clients.
     endpoints.EndpointOut.signing_secrets,
     deliveries.DeliveryDetail.attempt_log,
@@ -195,6 +201,8 @@ USED_BY_NAME: list[object] = [
     outbox_messages.AlarmRaised.raised_at,
     # httpcore calls the network backend's methods by name (cabinetcloud/outbox/netguard.py).
     netguard._CheckingBackend.connect_unix_socket,
+    # Apprise's DingTalk plugin calls it by name when it signs a message.
+    outbox_dingtalk.DingTalkSignedOnce.get_signature,
     staff.list_staff,
     staff.get_staff,
     staff.create_staff,

@@ -423,3 +423,20 @@ reminders_sent = sa.Table(
 )
 
 OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets, store_notices, reminders_sent)
+
+# --- background jobs (schema version 8: `_v8_background_jobs`) ------------------------------------
+
+# One row per registered job that is claimed whole (cabinetcloud/jobs.py: not `parallel`). A process
+# about to run the job locks its row (FOR UPDATE SKIP LOCKED on PostgreSQL) until the run ends, so the
+# job runs in one process at a time, and `due_at` is shared, so every process keeps to one schedule: a
+# job every 30 s runs every 30 s, not every 30 s in each of the workers.
+background_jobs = sa.Table(
+    "background_jobs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("last_run_at", UtcDateTime, nullable=True),
+    sa.Column("last_count", sa.BigInteger, nullable=True),
+)
+
+JOB_TABLES = (background_jobs,)

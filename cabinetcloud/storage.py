@@ -176,6 +176,7 @@ def _v1_initial(conn: Connection) -> None:
             *projected.PROJECTION_TABLES,
             *schema.FLEET_ADMIN_TABLES,
             *schema.OUTBOX_TABLES,
+            *schema.JOB_TABLES,
         )
     }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
@@ -239,6 +240,12 @@ def _v7_outbox(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
 
 
+def _v8_background_jobs(conn: Connection) -> None:
+    """The background jobs' schedule and claims (cabinetcloud/jobs.py); a table of its own, so the step
+    works whichever of the fleet's other steps ran before it."""
+    schema.metadata.create_all(conn, tables=list(schema.JOB_TABLES))
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
 MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v1_initial,
@@ -248,6 +255,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v5_projections,
     _v6_fleet_admin,
     _v7_outbox,
+    _v8_background_jobs,
 ]
 
 

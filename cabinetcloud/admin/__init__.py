@@ -23,6 +23,7 @@ from cabinetcloud.admin import (
     login,
     operator_accounts,
     staff,
+    store_notices,
     stores,
     work_types,
 )
@@ -39,6 +40,7 @@ ROUTERS: Final = (
     histories.router,
     endpoints.router,
     deliveries.router,
+    store_notices.router,
     # the fleet data (docs/fleet.md, "Fleet data")
     staff.router,
     work_types.router,

@@ -1,5 +1,5 @@
 """Chat and e-mail channels, sent through Apprise: e-mail (`mailto://`, `mailtos://`), DingTalk robots
-(`dingtalk://secret@token/`, signed when the secret is given), WeCom group robots (`wecombot://key`),
+(`dingtalk://secret@token/`, signed when the secret is given: dingtalk.py), WeCom group robots (`wecombot://key`),
 Microsoft Teams, Slack, and a plain JSON webhook (`json://`, `jsons://`); any URL Apprise knows works.
 
 A message is `{"title", "body", "mentions": [mobile numbers]}`. In a DingTalk group the people are
@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 
-from cabinetcloud.outbox import netguard, wecom
+from cabinetcloud.outbox import dingtalk, netguard, wecom
 from cabinetcloud.outbox.queue import Outcome
 
 # Schemes whose URL host is where the message is sent: checked against private addresses.
@@ -85,11 +85,12 @@ def send(endpoint_url: str, message: dict[str, Any], *, allow_private: bool) -> 
         return Outcome("refused", None, str(exc))
     scheme = urlsplit(url).scheme
     mentions = [str(m) for m in message.get("mentions") or []]
-    plugin = (
-        wecom.with_mentions(url, mentions)
-        if scheme == "wecombot"
-        else apprise.Apprise.instantiate(_with_mentions(url, mentions))
-    )
+    if scheme == "wecombot":
+        plugin = wecom.with_mentions(url, mentions)
+    elif scheme == "dingtalk":
+        plugin = dingtalk.plugin(_with_mentions(url, mentions))
+    else:
+        plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return Outcome("refused", None, f"channel URL {scheme}://… is not one Apprise can send to")
     with apprise.LogCapture(level=logging.WARNING) as captured:

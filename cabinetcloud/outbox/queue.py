@@ -69,7 +69,8 @@ def enqueue(
 ) -> bool:
     """One delivery, unless this endpoint already has one for `dedup_key`. True when it was new."""
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(D).values(
+        storage.insert_ignoring_duplicates(D)
+        .values(
             endpoint_id=endpoint_id,
             message_id=f"msg_{secrets.token_hex(16)}",
             dedup_key=dedup_key[:200],

@@ -125,7 +125,8 @@ def _gather(storage: Storage, conn: Connection, endpoint: Any, due: Due, notices
 def note(storage: Storage, conn: Connection, due: Due, now: datetime, *, source: str, deliver: bool = True) -> bool:
     """A reminder noted once per rental, kind and interval; True when it was new (and so sent)."""
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(schema.reminders_sent).values(
+        storage.insert_ignoring_duplicates(schema.reminders_sent)
+        .values(
             cabinet_id=due.device.cabinet,
             rental_id=due.device.rental_id,
             kind=due.kind,

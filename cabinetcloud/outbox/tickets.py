@@ -134,7 +134,8 @@ def open_ticket(storage: Storage, conn: Connection, store: str, event: dict[str,
     data = ticket_data(conn, store, event)
     body = data.model_dump(mode="json")
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(T).values(
+        storage.insert_ignoring_duplicates(T)
+        .values(
             ticket_id=data.ticket_id,
             store=store,
             cabinet_id=data.cabinet,
