@@ -66,6 +66,10 @@ class Fault(BaseModel):
     critical: bool
     open: bool = Field(description="the device is not back in service (rented again, passed, cleared)")
     closed_at: datetime | None
+    repair_status: str | None = Field(
+        description="a ticket's state at the repair service: open, accepted, in_repair, closed, rejected"
+    )
+    repair_closed_at: datetime | None
     rental: Rental | None
 
 

@@ -175,6 +175,8 @@ def faults(
     if open_only:
         query = query.where(f.c.closed_at.is_(None))
     query = query.order_by(f.c.at.desc(), f.c.cabinet_id, f.c.event_id).limit(limit)
+    rows = conn.execute(query).all()
+    service = _at_the_repair_service(conn, [row.ticket_id for row in rows if row.ticket_id is not None])
     return [
         Fault(
             kind=row.kind,
@@ -191,10 +193,23 @@ def faults(
             critical=row.critical,
             open=row.closed_at is None,
             closed_at=row.closed_at,
+            repair_status=service[row.ticket_id].status if row.ticket_id in service else None,
+            repair_closed_at=service[row.ticket_id].closed_at if row.ticket_id in service else None,
             rental=_rental_of_fault(conn, row, now),
         )
-        for row in conn.execute(query)
+        for row in rows
     ]
+
+
+def _at_the_repair_service(conn: Connection, ticket_ids: list[str]) -> dict[str, Any]:
+    """Where the repair service has the tickets (docs/webhooks.md): its status and when it closed them."""
+    if not ticket_ids:
+        return {}
+    tickets = schema.repair_tickets
+    query = sa.select(tickets.c.ticket_id, tickets.c.status, tickets.c.closed_at).where(
+        tickets.c.ticket_id.in_(ticket_ids)
+    )
+    return {row.ticket_id: row for row in conn.execute(query)}
 
 
 def cabinet_slots(conn: Connection, *, cabinet: str, now: datetime) -> list[SlotPicture]:

@@ -79,6 +79,7 @@ def test_ok__faults_carry_the_self_test_evidence_and_the_person_s_report(told: F
     assert ticket.evidence is not None
     assert ticket.evidence["scanner"] == {"passed": False, "evidence": "no beam"}
     assert (ticket.ticket_id, ticket.reason, ticket.critical, ticket.open) == ("T-1", "battery", True, True)
+    assert (ticket.repair_status, ticket.repair_closed_at, report.repair_status) == ("open", None, None)
     assert (report.note, report.staff, report.critical, report.open) == ("battery broke", "demo-anna", True, False)
     assert ticket.rental is not None
     assert report.rental is not None
