@@ -181,6 +181,8 @@ USED_BY_NAME: list[object] = [
     fleet_views.devices_status,
     fleet_views.cabinet_slots,
     histories.device_history,
+    histories.device_rentals,
+    fleet_views.store_summaries,
     histories.cabinet_log,
     # The outbound deliveries' routes (docs/webhooks.md), called by FastAPI.
     endpoints.list_endpoints,

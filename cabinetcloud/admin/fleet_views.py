@@ -19,8 +19,17 @@ from cabinetcloud.admin.models import ID_PATTERN
 from cabinetcloud.admin.stores import visible_store
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.operators import Role
-from cabinetcloud.projections import LOST_AFTER_DAYS, usage, views
-from cabinetcloud.projections.shapes import Conflict, DeviceStatus, Fault, LostDevice, Rental, SlotPicture, UsageDay
+from cabinetcloud.projections import LOST_AFTER_DAYS, summary, usage, views
+from cabinetcloud.projections.shapes import (
+    Conflict,
+    DeviceStatus,
+    Fault,
+    LostDevice,
+    Rental,
+    SlotPicture,
+    StoreSummary,
+    UsageDay,
+)
 from cabinetcloud.projections.status import device_status
 from cabinetcloud.replies import refusals
 
@@ -47,6 +56,12 @@ def _per_store(request: Request, who: Principal, store: str | None, view: Callab
     now = now_of(request)
     with storage_of(request).reading() as conn:
         return [item for shown in stores_to_show(conn, who, store) for item in view(conn, store=shown, now=now)]
+
+
+@router.get("/summary", responses=refusals(401, 403, 404))
+def store_summaries(request: Request, who: Reader, store: StoreQuery = None) -> list[StoreSummary]:
+    """Each store at a glance: cabinets, devices by state, open and overdue rentals, open faults, conflicts."""
+    return _per_store(request, who, store, summary.store_summaries)
 
 
 @router.get("/rentals", responses=refusals(401, 403, 404))
@@ -83,9 +98,12 @@ def faults(
     who: Reader,
     store: StoreQuery = None,
     open_only: Annotated[bool, Query(alias="open", description="only those still keeping a device out")] = False,
+    device: Annotated[str | None, Query(pattern=SERIAL_PATTERN, description="one device's")] = None,
 ) -> list[Fault]:
     """Repair tickets with their self-test evidence and problems reported at the screen, newest first."""
-    return _per_store(request, who, store, lambda conn, **at: views.faults(conn, open_only=open_only, **at))
+    return _per_store(
+        request, who, store, lambda conn, **at: views.faults(conn, device=device, open_only=open_only, **at)
+    )
 
 
 @router.get("/usage", responses=refusals(401, 403, 404))

@@ -10,17 +10,18 @@ from fastapi import APIRouter, Path, Query, Request
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
-from cabinetcloud.admin.access import Principal, Reader, storage_of
+from cabinetcloud.admin.access import Principal, Reader, now_of, storage_of
 from cabinetcloud.admin.models import ID_PATTERN
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.operators import Role
-from cabinetcloud.projections import history
-from cabinetcloud.projections.shapes import CabinetLogPage, HistoryPage
+from cabinetcloud.projections import history, views
+from cabinetcloud.projections.shapes import CabinetLogPage, HistoryPage, Rental
 from cabinetcloud.replies import Refusal, refusals
 
 router = APIRouter(tags=["history"], route_class=BodyLimitedRoute)
 
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+EPOCH_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"  # as the sync protocol's epochs
 Limit = Annotated[int, Query(ge=1, le=history.MAX_PAGE)]
 
 
@@ -58,12 +59,25 @@ def device_history(
         return history.device_history(conn, serial, offset=offset, limit=limit)
 
 
+@router.get("/devices/{serial}/rentals", responses=refusals(401, 403, 404))
+def device_rentals(
+    request: Request,
+    who: Reader,
+    serial: Annotated[str, Path(pattern=SERIAL_PATTERN)],
+    limit: Limit = 100,
+) -> list[Rental]:
+    """The device's rentals at every cabinet, the latest first, each with how it ended."""
+    with storage_of(request).reading() as conn:
+        _visible_device(conn, who, serial)
+        return views.device_rentals(conn, serial, now=now_of(request), limit=limit)
+
+
 @router.get("/cabinets/{cabinet_id}/log", responses=refusals(401, 403, 404))
 def cabinet_log(
     request: Request,
     who: Reader,
     cabinet_id: Annotated[str, Path(pattern=ID_PATTERN)],
-    epoch: Annotated[str | None, Query(min_length=1, max_length=64, description="default: the latest")] = None,
+    epoch: Annotated[str | None, Query(pattern=EPOCH_PATTERN, description="default: the latest")] = None,
     after: Annotated[int, Query(ge=0, le=2**52, description="the next_after of the previous page")] = 0,
     limit: Limit = 100,
 ) -> CabinetLogPage:

@@ -23,6 +23,8 @@ from cabinetproto.chain import parse_utc
 # A repair ticket written in the same step as a return follows it within these few seqs (the device's
 # status, the return, the ticket, an alarm).
 TICKET_AFTER_RETURN: Final = 4
+# The event types a later event looks back for (its battery, its work type, the return of a ticket).
+LOOKED_BACK: Final = frozenset({"device_status", "dispense_started", "device_returned"})
 # The technician's action that lifts a critical problem report (cabinetctl device clear).
 CLEAR_REPORT: Final = "clear_report"
 
@@ -72,8 +74,12 @@ class Batch:
 
     cabinet_id: str
     store: str
+    ordinal: int  # the epoch's place among the cabinet's epochs
     slots: dict[int, SlotChange] = field(default_factory=dict)
     devices: dict[str, DeviceMarks] = field(default_factory=dict)
+    # The latest event of each looked-back type and device in this batch so far: most look-backs
+    # (the status written with a return, the dispense before a rental) end here, without a query.
+    latest: dict[tuple[str, str], Any] = field(default_factory=dict)
 
     def slot(self, number: int, at: datetime, seq: int) -> SlotChange:
         change = self.slots.get(number)
@@ -86,8 +92,13 @@ class Batch:
         return self.devices.setdefault(serial, DeviceMarks())
 
 
-def _earlier(conn: Connection, row: Any, event_type: str, device: str, *, within: int | None = None) -> Any:
+def _earlier(
+    conn: Connection, batch: Batch, row: Any, event_type: str, device: str, *, within: int | None = None
+) -> Any:
     """The latest event of a type naming `device` before `row` in its cabinet's epoch (by index)."""
+    found = batch.latest.get((event_type, device))
+    if found is not None:
+        return found if within is None or found.seq >= row.seq - within else None
     events = schema.events
     query = sa.select(events.c.event_id, events.c.payload).where(
         events.c.device == device,
@@ -101,8 +112,24 @@ def _earlier(conn: Connection, row: Any, event_type: str, device: str, *, within
     return conn.execute(query.order_by(events.c.seq.desc()).limit(1)).first()
 
 
-def _battery_before(conn: Connection, row: Any, device: str) -> int | None:
-    found = _earlier(conn, row, "device_status", device)
+def _battery_before(conn: Connection, batch: Batch, row: Any, device: str) -> int | None:
+    """The battery the cabinet last reported for the device before this event: in this epoch, else
+    in the cabinet's epoch before it (the first rental after a fork adoption)."""
+    found = _earlier(conn, batch, row, "device_status", device)
+    if found is None:
+        events, epochs = schema.events, schema.epochs
+        found = conn.execute(
+            sa.select(events.c.payload)
+            .join(epochs, sa.and_(epochs.c.cabinet_id == events.c.cabinet_id, epochs.c.epoch == events.c.epoch))
+            .where(
+                events.c.device == device,
+                events.c.cabinet_id == row.cabinet_id,
+                events.c.type == "device_status",
+                epochs.c.ordinal < batch.ordinal,
+            )
+            .order_by(epochs.c.ordinal.desc(), events.c.seq.desc())
+            .limit(1)
+        ).first()
     return None if found is None else int(json.loads(found.payload)["battery"])
 
 
@@ -118,7 +145,7 @@ def _position(row: Any) -> dict[str, Any]:
 
 
 def _rented(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], at: datetime) -> None:
-    dispense = _earlier(conn, row, "dispense_started", row.device)
+    dispense = _earlier(conn, batch, row, "dispense_started", row.device)
     conn.execute(
         sa.insert(tables.rentals).values(
             **_position(row),
@@ -130,7 +157,7 @@ def _rented(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], a
             work_type=None if dispense is None else json.loads(dispense.payload).get("work_type"),
             rented_at=at,
             due_at=parse_time(payload.get("due_at")),
-            battery_out=_battery_before(conn, row, row.device),
+            battery_out=_battery_before(conn, batch, row, row.device),
         )
     )
     change = batch.slot(row.slot, at, row.seq)
@@ -149,7 +176,7 @@ def _ended(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], at
             store=batch.store,
             slot=row.slot,
             at=at,
-            battery_in=_battery_before(conn, row, row.device) if returned else None,
+            battery_in=_battery_before(conn, batch, row, row.device) if returned else None,
             passed=_passed(payload.get("selftest")) if returned else False,
         )
     )
@@ -172,7 +199,7 @@ def _fault(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], at
     if row.type == "repair_ticket_opened":
         evidence = payload.get("evidence", {})
         report = evidence.get("report") if isinstance(evidence, dict) else None
-        before = _earlier(conn, row, "device_returned", row.device, within=TICKET_AFTER_RETURN)
+        before = _earlier(conn, batch, row, "device_returned", row.device, within=TICKET_AFTER_RETURN)
         values |= {
             "kind": "ticket",
             "ticket_id": str(payload["ticket_id"]),
@@ -229,3 +256,5 @@ def apply(conn: Connection, batch: Batch, row: Any) -> None:
             change.device, change.device_known = None, True
     if row.device is not None:
         batch.marks(row.device).saw(at, row.cabinet_id)
+        if kind in LOOKED_BACK:
+            batch.latest[(kind, row.device)] = row

@@ -131,7 +131,7 @@ def _project(storage: Storage, conn: Connection, claimed: Any) -> int:
         .order_by(events.c.seq)
         .limit(BATCH_EVENTS)
     ).all()
-    batch = facts.Batch(cabinet_id=cabinet_id, store=store)
+    batch = facts.Batch(cabinet_id=cabinet_id, store=store, ordinal=held.ordinal)
     for row in rows:
         facts.apply(conn, batch, row)
     # Seqs the cloud acknowledged but did not keep (dead letters, duplicates) are passed over.
@@ -149,15 +149,19 @@ def _project(storage: Storage, conn: Connection, claimed: Any) -> int:
 def _run(storage: Storage, limit: int) -> tuple[int, int]:
     """(epochs claimed, events applied)."""
     _open_progress(storage)
+    waiting = (
+        sa.select(_progress)
+        .where(_progress.c.projected_seq < _acked())
+        .order_by(_progress.c.cabinet_id, _progress.c.epoch)
+        .limit(1)
+    )
+    with storage.reading() as conn:
+        # Idle, the job only reads: on SQLite a writing transaction would take the write lock.
+        if conn.execute(waiting).first() is None:
+            return 0, 0
     claims = applied = 0
     for _ in range(limit):
         with storage.writing() as conn:
-            waiting = (
-                sa.select(_progress)
-                .where(_progress.c.projected_seq < _acked())
-                .order_by(_progress.c.cabinet_id, _progress.c.epoch)
-                .limit(1)
-            )
             claimed = conn.execute(storage.claim(waiting)).first()
             if claimed is None:
                 break

@@ -10,6 +10,7 @@ same device take turns and the second sees what the first committed.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -25,9 +26,12 @@ from cabinetcloud.projections import tables
 Key = tuple[datetime, str, str, int]
 
 
-def key_of(row: Any) -> Key:
-    at = row.rented_at if hasattr(row, "rented_at") else row.at
-    return (at, row.cabinet_id, row.epoch, row.seq)
+def rental_key(row: Any) -> Key:
+    return (row.rented_at, row.cabinet_id, row.epoch, row.seq)
+
+
+def end_key(row: Any) -> Key:
+    return (row.at, row.cabinet_id, row.epoch, row.seq)
 
 
 @dataclass(frozen=True)
@@ -43,25 +47,35 @@ class Ending:
     conflict: bool = False
 
 
-def _ending_of(rental: Any, ends: Sequence[Any]) -> Any:
-    """The fact that ended a rental: the earliest return of the device after it (at any cabinet), or
-    a return or cancel naming it (whatever the clocks said: a cabinet names only its own rentals)."""
-    start = key_of(rental)
-    candidates = [
-        end for end in ends if end.rental_id == rental.rental_id or (end.kind == "returned" and key_of(end) > start)
-    ]
-    return min(candidates, key=key_of, default=None)
+def _first_ends(rentals: Sequence[Any], ends: Sequence[Any]) -> dict[tuple[str, str], Any]:
+    """The fact that ended each rental: the earliest of the first return of the device after it (at
+    any cabinet) and a return or cancel naming it (whatever the clocks said: a cabinet names only
+    its own rentals, so the return is of the same cabinet)."""
+    returns = sorted((end for end in ends if end.kind == "returned"), key=end_key)
+    return_keys = [end_key(end) for end in returns]
+    named: dict[tuple[str, str], Any] = {}
+    for end in sorted(ends, key=end_key, reverse=True):  # the earliest naming a rental is kept
+        if end.rental_id is not None:
+            named[(end.cabinet_id, end.rental_id)] = end
+    found = {}
+    for rental in rentals:
+        after = bisect.bisect_right(return_keys, rental_key(rental))
+        name = (rental.cabinet_id, rental.rental_id)
+        first = returns[after] if after < len(returns) else None
+        candidates = [end for end in (first, named.get(name)) if end is not None]
+        found[name] = min(candidates, key=end_key, default=None)
+    return found
 
 
 def endings(rentals: Sequence[Any], ends: Sequence[Any]) -> dict[tuple[str, str], Ending]:
     """Each rental's ending and whether it overlaps another rental of the device."""
-    found = {(r.cabinet_id, r.rental_id): _ending_of(r, ends) for r in rentals}
-    ordered = sorted(rentals, key=key_of)
+    found = _first_ends(rentals, ends)
+    ordered = sorted(rentals, key=rental_key)
     conflicts: set[tuple[str, str]] = set()
     for index, rental in enumerate(ordered):
         end = found[(rental.cabinet_id, rental.rental_id)]
         for later in ordered[index + 1 :]:
-            if end is not None and key_of(later) >= key_of(end):
+            if end is not None and rental_key(later) >= end_key(end):
                 break
             conflicts |= {(rental.cabinet_id, rental.rental_id), (later.cabinet_id, later.rental_id)}
     result = {}

@@ -66,6 +66,10 @@ class Fault(BaseModel):
     critical: bool
     open: bool = Field(description="the device is not back in service (rented again, passed, cleared)")
     closed_at: datetime | None
+    repair_status: str | None = Field(
+        description="a ticket's state at the repair service: open, accepted, in_repair, closed, rejected"
+    )
+    repair_closed_at: datetime | None
     rental: Rental | None
 
 
@@ -78,7 +82,9 @@ class UsageDay(BaseModel):
     rentals: int
     hours_out: float = Field(description="hours the rentals begun that day were out (until `now` when open)")
     devices_rented: int
-    devices_idle: int = Field(description="devices homed in the store (that suit the work type) not rented that day")
+    devices_idle: int = Field(
+        description="active devices homed in the store (that suit the work type) not rented that day"
+    )
     battery_out_avg: float | None = Field(description="mean battery % at hand-out")
     battery_in_avg: float | None = Field(description="mean battery % at return")
 
@@ -97,6 +103,17 @@ class SlotPicture(BaseModel):
     state: str | None
     device: str | None
     since: datetime
+
+
+class StoreSummary(BaseModel):
+    store: str
+    name: str
+    cabinets: int
+    devices: dict[DeviceState, int] = Field(description="the store's active devices by state now")
+    open_rentals: int
+    overdue: int
+    open_faults: int
+    conflicts: int
 
 
 class DeviceStatus(BaseModel):

@@ -12,6 +12,7 @@ from cabinetcloud import schema
 from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.projections import tables
 from cabinetcloud.projections.shapes import DeviceState
+from cabinetcloud.schema import UtcDateTime
 
 # A device no cabinet has seen for this many days is lost, unless the view is asked otherwise.
 LOST_AFTER_DAYS: Final = 3
@@ -22,16 +23,16 @@ IN_A_CABINET: Final = frozenset({DeviceState.IN_SLOT, DeviceState.IN_REPAIR})
 
 def seen_at(row: Any) -> datetime | None:
     """When the device was last known to be where the projection says: its last event, or the last
-    contact of the cabinet whose slot holds it."""
+    contact (a sync session, an upload) of the cabinet whose slot holds it."""
     seen: datetime | None = row.last_seen_at
-    contact: datetime | None = row.contact_at
-    if seen is not None and contact is not None and row.state in IN_A_CABINET and row.placed_cabinet is not None:
-        return max(seen, contact)
+    contacts: list[datetime] = [at for at in (row.session_at, row.upload_at) if at is not None]
+    if seen is not None and contacts and row.state in IN_A_CABINET and row.placed_cabinet is not None:
+        return max(seen, *contacts)
     return seen
 
 
 def state_of(row: Any, now: datetime, lost_after_days: int) -> DeviceState:
-    """A projected_devices row (with `contact_at`) as a state at `now`; None row: never seen."""
+    """A device_rows() row as a state at `now`; None row: never seen."""
     if row is None or row.last_seen_at is None:
         return DeviceState.UNKNOWN
     seen = seen_at(row)
@@ -41,10 +42,26 @@ def state_of(row: Any, now: datetime, lost_after_days: int) -> DeviceState:
 
 
 def device_rows(conn: Connection, serials: list[str] | None = None) -> list[Any]:
-    devices = tables.devices
-    cabinets = schema.cabinets
-    query = sa.select(devices, cabinets.c.last_session_at.label("contact_at")).select_from(
-        devices.outerjoin(cabinets, cabinets.c.id == devices.c.placed_cabinet)
+    """projected_devices rows with the contacts of the cabinet that holds each: `session_at` (its last
+    sync session) and `upload_at` (when the cloud received the last event projected of it)."""
+    devices, cabinets, progress, events = tables.devices, schema.cabinets, tables.progress, schema.events
+    last_event = sa.and_(
+        events.c.cabinet_id == progress.c.cabinet_id,
+        events.c.epoch == progress.c.epoch,
+        events.c.seq == progress.c.projected_seq,
+    )
+    uploads = (
+        sa.select(progress.c.cabinet_id, sa.type_coerce(sa.func.max(events.c.received_at), UtcDateTime()).label("at"))
+        .select_from(progress.join(events, last_event))
+        .group_by(progress.c.cabinet_id)
+        .subquery()
+    )
+    query = sa.select(
+        devices, cabinets.c.last_session_at.label("session_at"), uploads.c.at.label("upload_at")
+    ).select_from(
+        devices.outerjoin(cabinets, cabinets.c.id == devices.c.placed_cabinet).outerjoin(
+            uploads, uploads.c.cabinet_id == devices.c.placed_cabinet
+        )
     )
     if serials is not None:
         query = query.where(devices.c.serial.in_(serials))

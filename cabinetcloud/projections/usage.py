@@ -59,7 +59,8 @@ def usage(conn: Connection, *, store: str | None, days: int = USAGE_DAYS, now: d
         )
     }
     homed: dict[str, dict[str, str]] = defaultdict(dict)
-    for device in conn.execute(sa.select(schema.devices.c.serial, schema.devices.c.model, schema.devices.c.store)):
+    fleet = schema.devices
+    for device in conn.execute(sa.select(fleet.c.serial, fleet.c.model, fleet.c.store).where(fleet.c.active)):
         homed[device.store][device.serial] = device.model
     by_day: dict[date, list[Any]] = defaultdict(list)
     for row in rows:

@@ -138,11 +138,18 @@ def open_rentals_of(conn: Connection, serial: str, now: datetime) -> list[Rental
     return [rental_of(row, now) for row in conn.execute(_order(query))]
 
 
+def device_rentals(conn: Connection, serial: str, *, now: datetime, limit: int = 100) -> list[Rental]:
+    """A device's rentals at every cabinet, the latest first (a device's page)."""
+    query = _rentals_query().where(_r.c.device == serial)
+    query = query.order_by(_r.c.rented_at.desc(), _r.c.cabinet_id, _r.c.rental_id).limit(limit)
+    return [rental_of(row, now) for row in conn.execute(query)]
+
+
 def _rental_of_fault(conn: Connection, row: Any, now: datetime) -> Rental | None:
     if row.return_event is not None:
         query = _rentals_query().where(_r.c.end_cabinet == row.cabinet_id, _r.c.end_event == row.return_event)
-    elif row.rental_id is not None:
-        query = _rentals_query().where(_r.c.rental_id == row.rental_id)
+    elif row.rental_id is not None:  # a cabinet names only its own rentals
+        query = _rentals_query().where(_r.c.cabinet_id == row.cabinet_id, _r.c.rental_id == row.rental_id)
     else:
         return None
     found = conn.execute(_order(query).limit(1)).first()
@@ -150,16 +157,26 @@ def _rental_of_fault(conn: Connection, row: Any, now: datetime) -> Rental | None
 
 
 def faults(
-    conn: Connection, *, store: str | None, open_only: bool = False, now: datetime, limit: int = 200
+    conn: Connection,
+    *,
+    store: str | None,
+    device: str | None = None,
+    open_only: bool = False,
+    now: datetime,
+    limit: int = 200,
 ) -> list[Fault]:
     """Repair tickets and problem reports, newest first, each linked to its device and rental."""
     f = tables.faults
     query = sa.select(f).where(f.c.kind.in_(("ticket", "report")))
     if store is not None:
         query = query.where(f.c.store == store)
+    if device is not None:
+        query = query.where(f.c.device == device)
     if open_only:
         query = query.where(f.c.closed_at.is_(None))
     query = query.order_by(f.c.at.desc(), f.c.cabinet_id, f.c.event_id).limit(limit)
+    rows = conn.execute(query).all()
+    service = _at_the_repair_service(conn, [row.ticket_id for row in rows if row.ticket_id is not None])
     return [
         Fault(
             kind=row.kind,
@@ -176,10 +193,23 @@ def faults(
             critical=row.critical,
             open=row.closed_at is None,
             closed_at=row.closed_at,
+            repair_status=service[row.ticket_id].status if row.ticket_id in service else None,
+            repair_closed_at=service[row.ticket_id].closed_at if row.ticket_id in service else None,
             rental=_rental_of_fault(conn, row, now),
         )
-        for row in conn.execute(query)
+        for row in rows
     ]
+
+
+def _at_the_repair_service(conn: Connection, ticket_ids: list[str]) -> dict[str, Any]:
+    """Where the repair service has the tickets (docs/webhooks.md): its status and when it closed them."""
+    if not ticket_ids:
+        return {}
+    tickets = schema.repair_tickets
+    query = sa.select(tickets.c.ticket_id, tickets.c.status, tickets.c.closed_at).where(
+        tickets.c.ticket_id.in_(ticket_ids)
+    )
+    return {row.ticket_id: row for row in conn.execute(query)}
 
 
 def cabinet_slots(conn: Connection, *, cabinet: str, now: datetime) -> list[SlotPicture]:

@@ -1,8 +1,10 @@
 """The projector and the views over a scripted fleet history (fleet_story.py), on SQLite and
-PostgreSQL: each view as the story says, equal to a recomputation from the raw events, and the
-same whatever order the cabinets' batches come in and are projected."""
+PostgreSQL: each view as the story says, and equal to a recomputation from the raw events (the order
+of uploads is test_projection_order.py's)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,8 +12,9 @@ import sqlalchemy as sa
 from cabinetcloud import schema
 from cabinetcloud.projections import DeviceState, catch_up, device_status, history, projector, run_once, views
 from cabinetcloud.projections import tables as projected
-from cabinetcloud.storage import Storage
-from tests.cabinetcloud.fleet_history import Fleet
+from cabinetcloud.storage import MIGRATIONS, Storage
+from testbed import cloudharness
+from tests.cabinetcloud.fleet_history import Clock, Fleet
 from tests.cabinetcloud.fleet_story import DAY_END, LATER
 from tests.cabinetcloud.told import ENGINES, tell
 from tests.cabinetcloud.views_rig import every_view
@@ -61,6 +64,8 @@ def test_ok__a_device_in_two_open_rentals_after_a_restore_is_flagged_not_merged(
         epochs = conn.execute(sa.select(projected.rentals.c.epoch).where(projected.rentals.c.device == "R1-0001")).all()
     assert [(c.device, c.open, _ids(c.rentals)) for c in found] == [("R1-0001", True, ["R-A4", "R-B1"])]
     assert all(rental.conflict and rental.ended_at is None for rental in found[0].rentals)
+    # R-B1's epoch began with the fork: its battery at hand-out is the adopted history's last status.
+    assert [rental.battery_out for rental in found[0].rentals] == [99, 99]
     assert len({row.epoch for row in epochs}) == 2  # one from each history of sim-1
 
 
@@ -74,6 +79,7 @@ def test_ok__faults_carry_the_self_test_evidence_and_the_person_s_report(told: F
     assert ticket.evidence is not None
     assert ticket.evidence["scanner"] == {"passed": False, "evidence": "no beam"}
     assert (ticket.ticket_id, ticket.reason, ticket.critical, ticket.open) == ("T-1", "battery", True, True)
+    assert (ticket.repair_status, ticket.repair_closed_at, report.repair_status) == ("open", None, None)
     assert (report.note, report.staff, report.critical, report.open) == ("battery broke", "demo-anna", True, False)
     assert ticket.rental is not None
     assert report.rental is not None
@@ -171,3 +177,37 @@ def test_ok__a_recomputation_from_the_raw_events_equals_every_view(told: Fleet) 
 def count_events(storage: Storage) -> int:
     with storage.reading() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one())
+
+
+def test_ok__schema_step_5_on_a_cloud_that_holds_events_projects_them(told: Fleet) -> None:
+    """A cloud upgraded from version 4: the projections start empty and the projector fills them."""
+    seen = every_view(told.storage, DAY_END)
+    with told.storage.writing() as conn:
+        for table in reversed(projected.PROJECTION_TABLES):
+            table.drop(conn)
+        projected.events_by_device.drop(conn)
+        conn.execute(sa.update(schema.schema_version).values(version=4))
+    assert told.storage.migrate() == len(MIGRATIONS)
+    with told.storage.reading() as conn:
+        assert "events_by_device" in {index["name"] for index in sa.inspect(conn).get_indexes("events")}
+    catch_up(told.storage, DAY_END)
+    assert every_view(told.storage, DAY_END) == seen
+
+
+def test_ok__an_upload_is_contact_too(storage: Storage, tmp_path: Path) -> None:
+    """A cabinet keeps one sync session while its link is healthy: what it uploads shows it is there."""
+    fleet = Fleet(cloudharness.seeded(storage), Clock(), tmp_path)
+    busy, quiet = fleet.cabinet("sim-1", "demo"), fleet.cabinet("north-1", "north")
+    busy.status(1, "S1-0001", 90)
+    quiet.status(1, "S1-0101", 90)
+    for cabinet in (busy, quiet):
+        fleet.sync(cabinet)
+        fleet.contact(cabinet)
+    fleet.clock.now = LATER
+    cloudharness.fill_ledger(busy.ledger, 1)  # a technician's action, naming no device
+    fleet.sync(busy)
+    catch_up(storage, LATER)
+    with storage.reading() as conn:
+        found = device_status(conn, ["S1-0001", "S1-0101"], LATER)
+    fleet.close()
+    assert found == {"S1-0001": DeviceState.IN_SLOT, "S1-0101": DeviceState.LOST}

@@ -4,13 +4,13 @@ store-manager does not run, the refusals' one shape, paging of the histories."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cabinetcloud.operators import Role
 from cabinetcloud.projections import catch_up
+from testbed import cloudharness
 from tests.cabinetcloud.fleet_history import Clock, Fleet
 from tests.cabinetcloud.fleet_story import DAY_END, story
 from tests.cabinetcloud.operators_rig import Fleet as Operators
@@ -27,20 +27,26 @@ VIEWS = (
     "/v1/admin/views/devices?serial=S1-0001",
     "/v1/admin/views/cabinets/sim-1/slots",
     "/v1/admin/devices/S1-0001/history",
+    "/v1/admin/devices/S1-0001/rentals",
+    "/v1/admin/views/summary",
     "/v1/admin/cabinets/sim-1/log",
 )
 
 
-@pytest.fixture
-def ops(sqlite_storage: Any, tmp_path: Path) -> Iterator[Operators]:
-    """The operators' rig (on SQLite: this is about HTTP) with the story told and projected."""
-    for rig in serving(sqlite_storage):
-        told = Fleet(sqlite_storage, Clock(), tmp_path)
-        story(told, tmp_path)
-        catch_up(sqlite_storage, DAY_END)
+@pytest.fixture(scope="module")
+def ops(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operators]:
+    """The operators' rig (on SQLite: this is about HTTP) with the story told and projected, once:
+    the tests only read."""
+    root = tmp_path_factory.mktemp("views-api")
+    storage = cloudharness.migrated(f"sqlite:///{root / 'cloud.db'}")
+    for rig in serving(storage):
+        told = Fleet(storage, Clock(), root)
+        story(told, root)
+        catch_up(storage, DAY_END)
         rig.client.app.state.clock = lambda: DAY_END  # type: ignore[attr-defined]
         yield rig
         told.close()
+    storage.dispose()
 
 
 def get(ops: Operators, role: Role, path: str) -> Any:
@@ -89,6 +95,8 @@ def test_ok__lost_faults_usage_conflicts_slots_and_status(ops: Operators) -> Non
     assert get(ops, Role.VIEWER, "/v1/admin/views/lost") == []
     faults = get(ops, Role.VIEWER, "/v1/admin/views/faults?open=true")
     assert [(f["kind"], f["ticket_id"], f["rental"]["rental_id"]) for f in faults] == [("ticket", "T-1", "R-A3")]
+    assert len(get(ops, Role.VIEWER, "/v1/admin/views/faults?device=S1-0003")) == 2
+    assert get(ops, Role.VIEWER, "/v1/admin/views/faults?device=S1-0001") == []
     usage = get(ops, Role.VIEWER, "/v1/admin/views/usage?store=north&days=1")
     assert [(u["work_type"], u["rentals"]) for u in usage] == [
         (None, 1),
@@ -106,6 +114,18 @@ def test_ok__lost_faults_usage_conflicts_slots_and_status(ops: Operators) -> Non
         {"serial": "R1-0002", "state": "unknown"},
         {"serial": "S1-0101", "state": "rented"},
     ]
+
+
+def test_ok__the_summary_and_a_device_s_rentals(ops: Operators) -> None:
+    summaries = get(ops, Role.STORE_MANAGER, "/v1/admin/views/summary")
+    assert [(s["store"], s["cabinets"], s["open_rentals"], s["overdue"], s["open_faults"]) for s in summaries] == [
+        ("demo", 2, 2, 0, 1)
+    ]
+    assert summaries[0]["devices"] == {"in_slot": 2, "rented": 1, "in_repair": 1, "lost": 0, "unknown": 2}
+    rentals = get(ops, Role.VIEWER, "/v1/admin/devices/R1-0001/rentals")
+    assert [(r["rental_id"], r["conflict"]) for r in rentals] == [("R-B1", True), ("R-A4", True)]
+    refused = ops.client.get("/v1/admin/devices/S1-0101/rentals", headers=ops.as_role(Role.STORE_MANAGER))
+    assert refused.status_code == 404
 
 
 def test_ok__histories_page(ops: Operators) -> None:

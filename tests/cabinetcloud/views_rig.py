@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from cabinetcloud import schema
-from cabinetcloud.projections import device_status, history, usage, views
+from cabinetcloud.projections import device_status, history, summary, usage, views
 from cabinetcloud.storage import Storage
 
 STORES = (None, "demo", "north")
@@ -27,12 +27,15 @@ def every_view(storage: Storage, now: datetime, *, with_history: bool = True) ->
             found[f"lost/{store}"] = views.lost_devices(conn, store=store, now=now)
             found[f"faults/{store}"] = views.faults(conn, store=store, now=now)
             found[f"usage/{store}"] = usage.usage(conn, store=store, days=3, now=now)
+            found[f"summary/{store}"] = summary.store_summaries(conn, store=store, now=now)
         for staff in ("demo-anna", "demo-chen", "north-erik"):
             found[f"open-of/{staff}"] = views.open_rentals(conn, store=None, staff=staff, now=now)
         cabinets = conn.execute(sa.select(schema.cabinets.c.id).order_by(schema.cabinets.c.id)).scalars().all()
         for cabinet in cabinets:
             found[f"slots/{cabinet}"] = views.cabinet_slots(conn, cabinet=cabinet, now=now)
         found["status"] = device_status(conn, SERIALS, now)
+        for serial in SERIALS:
+            found[f"rentals/{serial}"] = views.device_rentals(conn, serial, now=now)
         for serial in SERIALS if with_history else ():
             found[f"history/{serial}"] = history.device_history(conn, serial)
     return {name: _plain(value) for name, value in found.items()}
