@@ -14,6 +14,7 @@ from types import FrameType
 import sqlalchemy as sa
 
 from cabinetcloud import audit, auth, commands, fleet, operators, schema, users
+from cabinetcloud.outbox import cli as outbox_cli
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import Storage, StorageError
 from cabinetproto import __version__
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("cabinets", parents=[db], help="list cabinets with their sync state")
     users.add_parser(sub, db)
+    outbox_cli.add_parser(sub, db)
     return parser
 
 
@@ -134,6 +136,8 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
         return _cabinets(storage)
     if args.command == "user":
         return users.run(args, storage)
+    if args.command == "deliveries":
+        return outbox_cli.run(args, storage, users.cli_actor())
     if args.command == "seed":
         report = seed_file(args.file, storage.writing, prune=args.prune)
         print(f"seeded {args.file}: {report.text()}")

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cabinetcloud import admin, auth, commands, fleet, ingest, operators, replies
+from cabinetcloud import admin, auth, commands, fleet, ingest, operators, repair_api, replies
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.replies import Refusal, refusals
@@ -168,6 +168,7 @@ def create_app(
     app.state.changes_poll = ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s)
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
     admin.install(app)
+    app.include_router(repair_api.router)
     return app
 
 

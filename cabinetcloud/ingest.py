@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
 from cabinetcloud.auth import Caller
+from cabinetcloud.outbox import ingested as outbox
 from cabinetcloud.storage import Storage, next_number
 from cabinetcloud.validation import Problem, check_event, wire_fields
 from cabinetproto.chain import parse_utc
@@ -261,6 +262,7 @@ def ingest_batch(storage: Storage, caller: Caller, batch: EventBatch, now: datet
             )
             duplicates += len(kept) - len(inserted)
             results = {event_id: event for event_id, event in results.items() if event_id in inserted}
+            outbox.on_ingest(storage, conn, caller.store, [row for row in kept if row["event_id"] in inserted], now)
         if dead:
             conn.execute(storage.insert_ignoring_duplicates(schema.dead_letters), dead)
         last = batch.events[-1]

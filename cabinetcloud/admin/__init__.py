@@ -10,11 +10,31 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from cabinetcloud.admin import audit_log, cabinets, login, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    deliveries,
+    endpoints,
+    fleet_views,
+    histories,
+    login,
+    operator_accounts,
+    stores,
+)
 from cabinetcloud.bodies import BodyLimitedRoute
 
 PREFIX: Final = "/v1/admin"
-ROUTERS: Final = (login.router, stores.router, cabinets.router, audit_log.router, operator_accounts.router)
+ROUTERS: Final = (
+    login.router,
+    stores.router,
+    cabinets.router,
+    audit_log.router,
+    operator_accounts.router,
+    fleet_views.router,
+    histories.router,
+    endpoints.router,
+    deliveries.router,
+)
 
 
 def install(app: FastAPI) -> None:
