@@ -12,17 +12,30 @@ from typing import Any
 
 import usb.core
 
+from cabinetcloud import app, repair_api
 from cabinetcloud.admin import (
-    access,
     audit_log,
     cabinets,
+    commands,
+    deliveries,
+    device_models,
+    devices,
+    endpoints,
+    fleet_shapes,
     fleet_views,
     histories,
     login,
     models,
     operator_accounts,
+    staff,
+    store_notices,
     stores,
+    work_types,
 )
+from cabinetcloud.dashboard import fleetpages, language, pages, signin
+from cabinetcloud.outbox import dingtalk as outbox_dingtalk
+from cabinetcloud.outbox import messages as outbox_messages
+from cabinetcloud.outbox import netguard
 from cabinetcloud.projections import shapes as view_shapes
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
@@ -50,6 +63,8 @@ USED_BY_NAME: list[object] = [
     Slot.has_device,  # the condition of the "enable" rows of TRANSITIONS
     Slot._door_timed_out,  # on_timeout of the dispensing and receiving states
     ClockTimeout.create_timer,  # AsyncTimeout's hook that starts a state's timer
+    # `cabinet-cloud serve` names the app factory to uvicorn as a string, for each worker to import.
+    app.app_from_environment,
     # uvicorn's serve loop calls these overrides of its Server.
     EmbeddedServer.capture_signals,
     EmbeddedServer.main_loop,
@@ -167,10 +182,60 @@ USED_BY_NAME: list[object] = [
     fleet_views.cabinet_slots,
     histories.device_history,
     histories.cabinet_log,
+    # The outbound deliveries' routes (docs/webhooks.md), called by FastAPI.
+    endpoints.list_endpoints,
+    endpoints.get_endpoint,
+    endpoints.create_endpoint,
+    endpoints.update_endpoint,
+    endpoints.send_test,
+    deliveries.list_deliveries,
+    deliveries.get_delivery,
+    deliveries.retry_delivery,
+    repair_api.update_ticket,
+    store_notices.get_notices,
+    store_notices.put_notices,
+    # Reply fields, read by the API's clients.
+    endpoints.EndpointOut.signing_secrets,
+    deliveries.DeliveryDetail.attempt_log,
+    outbox_messages.UserReport.reported_at,
+    outbox_messages.AlarmRaised.raised_at,
+    # httpcore calls the network backend's methods by name (cabinetcloud/outbox/netguard.py).
+    netguard._CheckingBackend.connect_unix_socket,
+    # Apprise's DingTalk plugin calls it by name when it signs a message.
+    outbox_dingtalk.DingTalkSignedOnce.get_signature,
+    # The dashboard's pages (docs/dashboard.md): FastAPI calls each route function its router registers.
+    pages.overview,
+    signin.login_page,
+    fleetpages.attention,
+    # The templates ask the catalogue whether it names a value (a command's kind, its status).
+    language.Words.has,
+    staff.list_staff,
+    staff.get_staff,
+    staff.create_staff,
+    staff.update_staff,
+    staff.deactivate_staff,
+    work_types.list_work_types,
+    work_types.get_work_type,
+    work_types.create_work_type,
+    work_types.update_work_type,
+    work_types.delete_work_type,
+    device_models.list_device_models,
+    device_models.get_device_model,
+    device_models.create_device_model,
+    device_models.update_device_model,
+    device_models.delete_device_model,
+    device_models.list_slot_types,
+    devices.get_device,
+    devices.create_device,
+    devices.update_device,
+    devices.deactivate_device,
+    commands.list_commands,
+    commands.get_command,
+    commands.queue_command,
+    commands.get_slots,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
-    # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).
-    access.FLEET_COMMANDS,
+    fleet_shapes.StaffOut.has_pin,
     # SQLAlchemy's TypeDecorator reads these by name.
     UtcDateTime.impl,
     UtcDateTime.cache_ok,
@@ -185,6 +250,7 @@ def registered_inside_functions(nested: Any) -> list[object]:
         nested.fetch_back,  # @app.get: GET /v1/cabinets/{id}/events (cabinetcloud/app.py)
         nested.pending_commands,  # @app.get: GET /v1/cabinets/{id}/commands
         nested._http_error,  # @app.exception_handler: the framework's own errors in our shape
+        nested._sign_in,  # @app.exception_handler: a dashboard page without a session leads to the login form
         nested._invalid,  # @app.exception_handler: validation errors as {code, detail} (cabinetcloud/replies.py)
         nested._unavailable,  # @app.exception_handler: a database that cannot be used is 503
         nested._bug,  # @app.exception_handler: the last resort, still in the documented shape
@@ -203,6 +269,7 @@ def instance_attributes(
     dbapi_connection: Any,
     tcp_server: Any,
     lexer: Any,
+    chart: Any,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -216,4 +283,9 @@ def instance_attributes(
         line.ts,  # a kept log line's time, sent to cabinetctl as JSON
         tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
         lexer.whitespace_split,  # shlex reads it: the simulated handheld's shell splits words as sh does
+        nested_router._pool,  # httpx's transport sends through it: replaced by the SSRF-checking pool
+        nested_router.daemon_threads,  # the tests' webhook receiver (http.server reads it)
+        nested_router.do_POST,  # http.server calls its handler's methods by name
+        nested_router.log_message,
+        chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
     ]

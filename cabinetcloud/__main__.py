@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
+import logging.config
 import os
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
 import sqlalchemy as sa
 
-from cabinetcloud import audit, auth, commands, fleet, operators, schema, users
+from cabinetcloud import audit, auth, commands, database_copy, fleet, operators, schema, users
 from cabinetcloud.outbox import cli as outbox_cli
 from cabinetcloud.seed import SeedError, seed_file
-from cabinetcloud.storage import Storage, StorageError
+from cabinetcloud.storage import Storage, StorageError, current_version
 from cabinetproto import __version__
 
 log = logging.getLogger("cabinetcloud")
@@ -42,7 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", parents=[db], help="serve the sync API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="processes serving one address (PostgreSQL only)"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    sub.add_parser("migrate", parents=[db], help="bring the database to the newest schema")
+    moving = sub.add_parser("copy", help="copy a whole fleet database into an empty one (e.g. SQLite to PostgreSQL)")
+    moving.add_argument("--from", dest="source", required=True, metavar="URL", help="the database to copy")
+    moving.add_argument("--to", dest="target", required=True, metavar="URL", help="an empty database")
 
     token_file = argparse.ArgumentParser(add_help=False)
     token_file.add_argument(
@@ -92,23 +101,46 @@ def _hand_out(token: str, path: Path | None, cabinet_id: str) -> None:
     print(f"cabinet {cabinet_id}: token written to {path}")
 
 
-def _serve(storage: Storage, host: str, port: int, level: str) -> int:
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, and ours on stderr beside it, set up the same way in every worker process."""
+    import uvicorn.config
+
+    config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["plain"] = {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stderr"}
+    config["root"] = {"handlers": ["plain"], "level": level.upper()}
+    return config
+
+
+def _serve(storage: Storage, url: str, args: argparse.Namespace) -> int:
+    if args.workers < 1:
+        print(f"cabinet-cloud: --workers {args.workers}: at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers > 1 and storage.dialect != "postgresql":
+        print(
+            f"cabinet-cloud: --workers {args.workers}: a SQLite database is served by one process; "
+            "several need PostgreSQL (docs/fleet.md, PostgreSQL and several processes)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     import uvicorn
 
-    from cabinetcloud.app import create_app
-
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.info("serving %s on http://%s:%d", storage.url, host, port)
-    app = create_app(storage)
-
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-            app.state.changes_poll.stopping = True  # held long polls answer at their next tick
-            super().handle_exit(sig, frame)
-
+    storage.dispose()  # each process opens its own connections
+    os.environ["CABINET_CLOUD_DB"] = url  # read by app_from_environment in each process
+    logging.config.dictConfig(_log_config(args.log_level))
+    log.info("serving %s on http://%s:%d with %d process(es)", storage.url, args.host, args.port, args.workers)
     # A poll still held past the graceful shutdown (a tick longer than it) is cut after a few seconds.
-    config = uvicorn.Config(app, host=host, port=port, log_level=level, access_log=False, timeout_graceful_shutdown=3)
-    Server(config).run()
+    uvicorn.run(
+        "cabinetcloud.app:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        log_config=_log_config(args.log_level),
+        access_log=False,
+        timeout_graceful_shutdown=3,
+    )
     return 0
 
 
@@ -131,7 +163,7 @@ def _cabinets(storage: Storage) -> int:
 
 def _run(args: argparse.Namespace, storage: Storage) -> int:
     if args.command == "serve":
-        return _serve(storage, args.host, args.port, args.log_level)
+        return _serve(storage, args.db, args)
     if args.command == "cabinets":
         return _cabinets(storage)
     if args.command == "user":
@@ -139,7 +171,9 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
     if args.command == "deliveries":
         return outbox_cli.run(args, storage, users.cli_actor())
     if args.command == "seed":
-        report = seed_file(args.file, storage.writing, prune=args.prune)
+        # Audited as the local user, `via` seed: the audit log tells a seeded change from a typed one.
+        actor = audit.Actor(name=users.cli_actor().name, via="seed")
+        report = seed_file(args.file, storage.writing, prune=args.prune, actor=actor)
         print(f"seeded {args.file}: {report.text()}")
         return 0
     with storage.writing() as conn:
@@ -172,18 +206,39 @@ def _run(args: argparse.Namespace, storage: Storage) -> int:
     return 0
 
 
+def _copy(source_url: str, target_url: str) -> int:
+    try:
+        report = database_copy.copy_database(source_url, target_url)
+    except (StorageError, database_copy.CopyError, sa.exc.OperationalError) as exc:
+        print(f"cabinet-cloud: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
+    for line in report.lines():
+        print(line)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "copy":
+        return _copy(args.source, args.target)
     if not args.db:
         # Never a database in the current directory by accident: an empty fleet nobody meant to create.
         print("cabinet-cloud: no database: pass --db URL or set CABINET_CLOUD_DB", file=sys.stderr)
         return EXIT_USAGE
     try:
         storage = Storage(args.db)
-        storage.migrate()
+        # Every command, `serve` too, first brings the schema forward: `migrate` does only that.
+        with storage.reading() as conn:
+            before = current_version(conn)
+        after = storage.migrate()
     except (StorageError, sa.exc.OperationalError) as exc:
         print(f"cabinet-cloud: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    if args.command == "migrate":
+        storage.dispose()
+        moved = f"from schema version {before} to {after}" if before != after else f"already at schema version {after}"
+        print(f"{storage.url}: {moved}")
+        return 0
     try:
         return _run(args, storage)
     except SeedError as exc:

@@ -9,9 +9,14 @@ shape of replies.py.
 import asyncio
 import json
 import logging
+import os
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from types import FrameType
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
@@ -20,9 +25,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
-from cabinetcloud import admin, auth, commands, fleet, ingest, operators, repair_api, replies
+from cabinetcloud import admin, auth, commands, dashboard, fleet, ingest, operators, repair_api, replies
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
+from cabinetcloud.jobs import JOBS, Job, JobLoop
 from cabinetcloud.replies import Refusal, refusals
 from cabinetcloud.storage import Storage
 from cabinetproto import __version__
@@ -114,6 +120,26 @@ class ChangesPoll:
         return page
 
 
+def _end_polls_on_signal(poll: ChangesPoll) -> None:
+    """Mark held polls to answer at their next tick when the server is told to stop (SIGTERM, SIGINT),
+    then pass the signal on to the server's own handler. Only where signals can be caught: the main
+    thread of a served process, not a test's client thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for number in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(number)
+        if not callable(previous):
+            continue
+
+        def stop(
+            sig: int, frame: FrameType | None, previous: Callable[[int, FrameType | None], object] = previous
+        ) -> None:
+            poll.stopping = True
+            previous(sig, frame)
+
+        signal.signal(number, stop)
+
+
 _bearer = HTTPBearer(auto_error=False, description="The cabinet's own token, issued at enrolment.")
 
 
@@ -141,38 +167,62 @@ Authenticated = Annotated[Caller, Depends(_caller)]
 
 
 def create_app(
-    storage: Storage, *, max_wait_s: float = MAX_WAIT_S, poll_s: float = 1.0, clock: Clock | None = None
+    storage: Storage,
+    *,
+    max_wait_s: float = MAX_WAIT_S,
+    poll_s: float = 1.0,
+    clock: Clock | None = None,
+    run_jobs: bool = False,
+    jobs: Sequence[Job] = JOBS,
 ) -> FastAPI:
+    """The app over `storage`. With `run_jobs`, its lifespan runs the background jobs (jobs.py), as
+    every `cabinet-cloud serve` process does; tests ask for them when they test them."""
     now: Clock = clock or (lambda: datetime.now(UTC))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _end_polls_on_signal(app.state.changes_poll)
+        background: JobLoop | None = app.state.jobs
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                await background.stop()
+
     # Swagger UI and ReDoc from assets packaged with fastapi-offline: no CDN, so /docs works offline.
     app = FastAPIOffline(
         title="cabinet-cloud",
         version=__version__,
         summary="The reference sync endpoint for smart device cabinets.",
+        lifespan=lifespan,
     )
     app.router.route_class = BodyLimitedRoute
     app.state.storage = storage
     app.state.clock = now
+    app.state.jobs = JobLoop(storage, jobs, now) if run_jobs else None
     replies.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
-        # Until the dashboard exists, the API's own documentation is the front page (docs/fleet.md).
-        return RedirectResponse("/docs", status_code=307)
+        # The operators' front page; the API's own documentation stays at /docs (docs/fleet.md).
+        return RedirectResponse("/dashboard", status_code=307)
 
     @app.get("/health")
     def health() -> dict[str, str]:
         return {"status": "ok", "version": __version__}
 
-    _add_event_routes(app, storage, now)
+    _add_event_routes(app, storage, now, app.state.jobs)
     app.state.changes_poll = ChangesPoll(storage, max_wait_s=max_wait_s, poll_s=poll_s)
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
     admin.install(app)
     app.include_router(repair_api.router)
+    dashboard.install(app)
     return app
 
 
-def _add_event_routes(app: FastAPI, storage: Storage, now: Clock) -> None:
+def _add_event_routes(app: FastAPI, storage: Storage, now: Clock, background: JobLoop | None) -> None:
     """The uplink: a session opened, the cabinet's events taken in, and read back after a fork."""
 
     @app.post("/v1/cabinets/{cabinet_id}/session", responses=refusals(400, 401, 403, 413, 415))
@@ -187,6 +237,8 @@ def _add_event_routes(app: FastAPI, storage: Storage, now: Clock) -> None:
         result = ingest.ingest_batch(storage, who, batch, now())
         if isinstance(result, ingest.SeqConflict):
             raise Refusal(409, result.code, result.detail, expected_seq=result.expected_seq)
+        if background is not None:
+            background.wake_after_ingest()  # the batch is committed: the projector need not wait its tick
         return result
 
     @app.get("/v1/cabinets/{cabinet_id}/events", response_model=HistoryPage, responses=refusals(401, 403))
@@ -228,3 +280,9 @@ def _add_fleet_routes(app: FastAPI, storage: Storage, now: Clock, poll: ChangesP
     ) -> list[Command]:
         with storage.writing() as conn:
             return commands.pending(conn, who.cabinet_id, after, now())
+
+
+def app_from_environment() -> FastAPI:
+    """The app as each `cabinet-cloud serve` process (each uvicorn worker) builds it: the database named
+    by CABINET_CLOUD_DB (set by `serve` from its --db), already migrated by `serve`, and the jobs."""
+    return create_app(Storage(os.environ["CABINET_CLOUD_DB"]), run_jobs=True)

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Connection
 from cabinetcloud import schema
 from cabinetcloud.auth import Caller
 from cabinetcloud.outbox import ingested as outbox
-from cabinetcloud.storage import Storage, next_number
+from cabinetcloud.storage import Storage
 from cabinetcloud.validation import Problem, check_event, wire_fields
 from cabinetproto.chain import parse_utc
 from cabinetproto.wire import (
@@ -62,7 +62,12 @@ def _epoch_row(storage: Storage, conn: Connection, cabinet_id: str, epoch: str, 
     row = _held_epoch(storage, conn, cabinet_id, epoch)
     if row is not None:
         return row
-    ordinal = next_number(conn, "epochs")
+    # The epochs' order is the cabinet's own: numbered under the cabinet's row lock, not a counter all
+    # cabinets share, which would make every cabinet's first batch wait for the others' to commit.
+    conn.execute(storage.lock_for_update(sa.select(schema.cabinets.c.id).where(schema.cabinets.c.id == cabinet_id)))
+    last = sa.func.max(schema.epochs.c.ordinal)
+    ordinal = conn.execute(sa.select(sa.func.coalesce(last, 0) + 1).where(schema.epochs.c.cabinet_id == cabinet_id))
+    ordinal = ordinal.scalar_one()
     conn.execute(
         storage.insert_ignoring_duplicates(schema.epochs).values(
             cabinet_id=cabinet_id, epoch=epoch, ordinal=ordinal, acked_seq=0, last_hash="", first_seen_at=now
@@ -85,6 +90,8 @@ def open_session(storage: Storage, caller: Caller, request: SessionRequest, now:
                 schema_version=request.schema_version,
                 skew_s=skew,
                 skew_flagged=flagged,
+                reported_epoch=request.epoch,
+                reported_seq=request.last_seq,
             )
         )
         if request.protocol_version != PROTOCOL_VERSION:

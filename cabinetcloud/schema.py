@@ -68,6 +68,10 @@ cabinets = sa.Table(
     sa.Column("schema_version", sa.Integer, nullable=True),
     sa.Column("skew_s", sa.Float, nullable=True),
     sa.Column("skew_flagged", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Where the cabinet's ledger stood at its last session (schema version 9): with what the cloud has
+    # acknowledged of that epoch, how many events it still held unsent then.
+    sa.Column("reported_epoch", sa.String(64), nullable=True),
+    sa.Column("reported_seq", sa.BigInteger, nullable=True),
 )
 
 # Where each of a cabinet's epochs stands: the next upload must start at acked_seq + 1 and link to
@@ -270,6 +274,28 @@ audit_events = sa.Table(
 
 OPERATOR_TABLES = (operators, operator_stores, api_tokens, operator_sessions, audit_events)
 
+# --- fleet administration (schema version 6: `_v6_fleet_admin`) ------------------------------------
+
+# Where a staff member's notices go (docs/fleet.md, "Fleet data"): kept in the cloud only, never
+# replicated to a cabinet, so it is a table of its own beside the replicated `staff`.
+staff_contacts = sa.Table(
+    "staff_contacts",
+    metadata,
+    sa.Column("staff_id", sa.String(64), primary_key=True),
+    sa.Column("notify", sa.Text, nullable=False),
+)
+
+# The slot numbers of each cabinet, as its modules number them: what a remote command is checked
+# against. A cabinet's events name only the slots that ever changed, so the cloud is told them.
+cabinet_slots = sa.Table(
+    "cabinet_slots",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), sa.ForeignKey("cabinets.id"), primary_key=True),
+    sa.Column("slot", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+FLEET_ADMIN_TABLES = (staff_contacts, cabinet_slots)
+
 # --- outbound deliveries (schema version 7: `_v7_outbox`; docs/webhooks.md) -----------------------
 
 # Where a store's messages go: a webhook receiver (the repair service, an operator's system) signed in
@@ -373,4 +399,50 @@ repair_tickets = sa.Table(
     sa.Index("repair_tickets_by_device", "device", "status"),
 )
 
-OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets)
+# How a store's reminders go (docs/notifications.md): its time zone and languages, quiet hours, how
+# often an overdue rental is reminded again, and when the store manager hears of it.
+store_notices = sa.Table(
+    "store_notices",
+    metadata,
+    sa.Column("store", sa.String(64), sa.ForeignKey("stores.id"), primary_key=True),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("languages", sa.Text, nullable=False),  # JSON list of language tags, the first the main one
+    sa.Column("quiet_start", sa.String(5), nullable=True),  # "HH:MM" local time, or NULL: no quiet hours
+    sa.Column("quiet_end", sa.String(5), nullable=True),
+    sa.Column("overdue_every_min", sa.Integer, nullable=False),
+    sa.Column("escalate_after_min", sa.Integer, nullable=True),  # NULL: never
+)
+
+# Each reminder once: per rental, kind (due_soon, overdue, escalation) and interval, whether the
+# cabinet's own event or the cloud's clock noted it first.
+reminders_sent = sa.Table(
+    "reminders_sent",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), primary_key=True),
+    sa.Column("rental_id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("interval", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("staff", sa.String(64), nullable=True),
+    sa.Column("noted_at", UtcDateTime, nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),  # cabinet | cloud
+    sa.Column("delivered", sa.Boolean, nullable=False),  # false: too late to be worth a message
+)
+
+OUTBOX_TABLES = (endpoints, deliveries, delivery_attempts, cloud_alarms, repair_tickets, store_notices, reminders_sent)
+
+# --- background jobs (schema version 8: `_v8_background_jobs`) ------------------------------------
+
+# One row per registered job that is claimed whole (cabinetcloud/jobs.py: not `parallel`). A process
+# about to run the job locks its row (FOR UPDATE SKIP LOCKED on PostgreSQL) until the run ends, so the
+# job runs in one process at a time, and `due_at` is shared, so every process keeps to one schedule: a
+# job every 30 s runs every 30 s, not every 30 s in each of the workers.
+background_jobs = sa.Table(
+    "background_jobs",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("due_at", UtcDateTime, nullable=False),
+    sa.Column("last_run_at", UtcDateTime, nullable=True),
+    sa.Column("last_count", sa.BigInteger, nullable=True),
+)
+
+JOB_TABLES = (background_jobs,)

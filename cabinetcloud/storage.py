@@ -169,7 +169,16 @@ def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
     from cabinetcloud.projections import tables as projected
 
-    later = {table.name for table in (*schema.OPERATOR_TABLES, *projected.PROJECTION_TABLES, *schema.OUTBOX_TABLES)}
+    later = {
+        table.name
+        for table in (
+            *schema.OPERATOR_TABLES,
+            *projected.PROJECTION_TABLES,
+            *schema.FLEET_ADMIN_TABLES,
+            *schema.OUTBOX_TABLES,
+            *schema.JOB_TABLES,
+        )
+    }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
@@ -221,12 +230,32 @@ def _v5_projections(conn: Connection) -> None:
     projected.events_by_device.create(conn, checkfirst=True)
 
 
+def _v6_fleet_admin(conn: Connection) -> None:
+    """Staff's notification addresses and cabinets' slot numbers: cloud-only (docs/fleet.md, "Fleet data")."""
+    schema.metadata.create_all(conn, tables=list(schema.FLEET_ADMIN_TABLES))
+
+
 def _v7_outbox(conn: Connection) -> None:
     """Endpoints, deliveries and their attempts, and the cloud's own alarms (docs/webhooks.md)."""
     schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
 
 
-def _device_links(conn: Connection) -> None:
+def _v8_background_jobs(conn: Connection) -> None:
+    """The background jobs' schedule and claims (cabinetcloud/jobs.py); a table of its own, so the step
+    works whichever of the fleet's other steps ran before it."""
+    schema.metadata.create_all(conn, tables=list(schema.JOB_TABLES))
+
+
+def _v9_reported_seq(conn: Connection) -> None:
+    """Cabinets keep where their ledger stood at the last session, for the pending events of sync health.
+    A database made by this version's first step has the columns already."""
+    columns = {column["name"] for column in sa.inspect(conn).get_columns("cabinets")}
+    if "reported_seq" not in columns:
+        conn.exec_driver_sql("ALTER TABLE cabinets ADD COLUMN reported_epoch VARCHAR(64)")
+        conn.exec_driver_sql("ALTER TABLE cabinets ADD COLUMN reported_seq BIGINT")
+
+
+def _v10_device_links(conn: Connection) -> None:
     """Device models gain `link` (cabinetproto.links); a model written before says `aoa-agent`, the only
     link there was. A database made by the first step of this version already has the column."""
     columns = {column["name"] for column in sa.inspect(conn).get_columns("device_models")}
@@ -241,8 +270,11 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v3_names,
     _v4_operators,
     _v5_projections,
+    _v6_fleet_admin,
     _v7_outbox,
-    _device_links,  # device models' link (cabinetproto.links)
+    _v8_background_jobs,
+    _v9_reported_seq,
+    _v10_device_links,
 ]
 
 

@@ -6,8 +6,10 @@ import glob
 import itertools
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -198,3 +200,63 @@ def cloud_event_ids(storage: Storage, cabinet_id: str = "sim-1") -> list[str]:
             sa.select(schema.dead_letters.c.event_id).where(schema.dead_letters.c.cabinet_id == cabinet_id)
         )
         return [*kept.scalars(), *dead.scalars()]
+
+
+class ServedCloud:
+    """`cabinet-cloud serve` as its own process (with `workers` uvicorn worker processes), on loopback."""
+
+    def __init__(self, db: str, log_path: Path, *, workers: int = 1) -> None:
+        self.db, self.log_path, self.workers = db, log_path, workers
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout_s: float = 120.0) -> ServedCloud:
+        argv = ["serve", "--db", self.db, "--port", str(self.port), "--workers", str(self.workers)]
+        root = Path(__file__).resolve().parents[1]
+        with self.log_path.open("ab") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "cabinetcloud", *argv, "--log-level", "info"],
+                cwd=root,
+                env={**os.environ, "PYTHONPATH": str(root)},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout_s
+        # Every worker up, not only the first: a booting worker accepts nothing yet.
+        while self.log_path.read_text(errors="replace").count("Application startup complete.") < self.workers:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"cabinet-cloud exited with {self.process.returncode}; see {self.log_path}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"cabinet-cloud's {self.workers} workers did not start; see {self.log_path}")
+            time.sleep(0.1)
+        return self
+
+    def worker_pids(self) -> list[int]:
+        """The serving processes: the uvicorn workers (children of the server), or the server itself."""
+        assert self.process is not None
+        if self.workers == 1:
+            return [self.process.pid]
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                cmdline = (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid and b"spawn_main" in cmdline:
+                found.append(int(stat.parent.name))
+        return sorted(found)
+
+    def stop(self) -> int | None:
+        """SIGTERM, as systemd stops it; the exit status, or None when it had to be killed."""
+        process, self.process = self.process, None
+        if process is None:
+            return None
+        process.send_signal(signal.SIGTERM)
+        try:
+            return process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            return None

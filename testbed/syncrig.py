@@ -30,8 +30,12 @@ FAST = Pacing(
 )
 
 
-def cabinet_config(state_dir: Path, url: str | None, *, ca_bundle: Path | None = None) -> CabinetConfig:
+def cabinet_config(
+    state_dir: Path, url: str | None, *, ca_bundle: Path | None = None, cabinet_id: str | None = None
+) -> CabinetConfig:
     raw = tomllib.loads(SIM_CONFIG.read_text())
+    if cabinet_id is not None:
+        raw["cabinet"]["id"] = cabinet_id
     raw["cabinet"]["state_dir"] = str(state_dir)
     raw["api"]["control_socket"] = str(state_dir / "control.sock")
     raw["cloud"] = {"token_file": str(state_dir / "cloud.token")}

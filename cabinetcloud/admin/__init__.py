@@ -13,13 +13,19 @@ from fastapi import APIRouter, FastAPI
 from cabinetcloud.admin import (
     audit_log,
     cabinets,
+    commands,
     deliveries,
+    device_models,
+    devices,
     endpoints,
     fleet_views,
     histories,
     login,
     operator_accounts,
+    staff,
+    store_notices,
     stores,
+    work_types,
 )
 from cabinetcloud.bodies import BodyLimitedRoute
 
@@ -34,6 +40,13 @@ ROUTERS: Final = (
     histories.router,
     endpoints.router,
     deliveries.router,
+    store_notices.router,
+    # the fleet data (docs/fleet.md, "Fleet data")
+    staff.router,
+    work_types.router,
+    device_models.router,
+    devices.router,
+    commands.router,
 )
 
 

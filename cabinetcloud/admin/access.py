@@ -33,9 +33,11 @@ CSRF_FIELD: Final = "csrf_token"
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 
 ALL_ROLES: Final = frozenset(Role)
-# What each kind of route needs. Commands (a later resource) will take FLEET_COMMANDS.
+# What each kind of route needs. A store-manager keeps the staff and devices of their own stores and
+# queues commands for their cabinets; what is fleet-wide (work types, device models) is FLEET_WRITE's.
 FLEET_READ: Final = ALL_ROLES
 FLEET_WRITE: Final = frozenset({Role.ADMIN, Role.OPERATOR})
+STORE_WRITE: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.STORE_MANAGER})
 FLEET_COMMANDS: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.STORE_MANAGER})
 AUDIT_READ: Final = frozenset({Role.ADMIN, Role.OPERATOR, Role.VIEWER})
 ACCOUNTS: Final = frozenset({Role.ADMIN})
@@ -148,6 +150,7 @@ def allow(roles: frozenset[Role], what: str) -> Callable[..., object]:
 
 Reader = Annotated[Principal, Depends(allow(FLEET_READ, "read the fleet"))]
 Writer = Annotated[Principal, Depends(allow(FLEET_WRITE, "change the fleet"))]
+StoreWriter = Annotated[Principal, Depends(allow(STORE_WRITE, "change the fleet"))]
 AuditReader = Annotated[Principal, Depends(allow(AUDIT_READ, "read the audit log"))]
 Admin = Annotated[Principal, Depends(allow(ACCOUNTS, "manage operators' accounts"))]
 AnyOperator = Annotated[Principal, Depends(principal)]

@@ -37,6 +37,7 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
     if store is not None:
         query = query.where(schema.cabinets.c.store == store)
     epochs = {row.cabinet_id: row for row in conn.execute(held)}
+    acked = {(row.cabinet_id, row.epoch): row.acked_seq for row in conn.execute(_acked(cabinet_id))}
     found = []
     for row in conn.execute(query):
         epoch = epochs.get(row.id)
@@ -49,6 +50,7 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
             clock_skew_s=row.skew_s,
             clock_skew_flagged=row.skew_flagged,
             events_held=int(epoch.events_held) if epoch is not None else 0,
+            pending_events=_pending(row, acked),
             epochs=int(epoch.epochs) if epoch is not None else 0,
             # max() over the column loses its type on SQLite: read back through the column's type.
             fork_detected_at=schema.UtcDateTime().process_result_value(fork, conn.dialect) if fork else None,
@@ -66,7 +68,18 @@ def _cabinets(conn: Connection, *, cabinet_id: str | None = None, store: str | N
     return found
 
 
-def _visible_cabinet(conn: Connection, who: Principal, cabinet_id: str) -> CabinetOut:
+def _acked(cabinet_id: str | None) -> sa.Select[Any]:
+    query = sa.select(schema.epochs.c.cabinet_id, schema.epochs.c.epoch, schema.epochs.c.acked_seq)
+    return query if cabinet_id is None else query.where(schema.epochs.c.cabinet_id == cabinet_id)
+
+
+def _pending(row: Any, acked: dict[tuple[str, str], int]) -> int | None:
+    if row.reported_seq is None:
+        return None
+    return max(0, int(row.reported_seq) - int(acked.get((row.id, row.reported_epoch), 0)))
+
+
+def visible_cabinet(conn: Connection, who: Principal, cabinet_id: str) -> CabinetOut:
     found = _cabinets(conn, cabinet_id=cabinet_id)
     if not found or not who.sees_store(found[0].store):
         raise Refusal(404, "not_found", f"cabinet {cabinet_id!r} is not known")
@@ -92,7 +105,7 @@ def list_cabinets(
 @router.get("/{cabinet_id}", responses=refusals(401, 403, 404))
 def get_cabinet(request: Request, cabinet_id: CabinetId, who: Reader) -> CabinetOut:
     with storage_of(request).reading() as conn:
-        return _visible_cabinet(conn, who, cabinet_id)
+        return visible_cabinet(conn, who, cabinet_id)
 
 
 @router.post("", status_code=201, responses=refusals(400, 413, 415, 401, 403, 404, 409))
@@ -109,28 +122,28 @@ def enrol_cabinet(request: Request, body: CabinetIn, who: Writer) -> IssuedCabin
             raise Refusal(409, "conflict", f"cabinet {body.id!r} is already enrolled: rotate its token instead")
         token = auth.enroll(conn, body.id, body.store, now_of(request))
         _audited(conn, who, "enroll", body.id, before)
-        return IssuedCabinetToken(cabinet=_visible_cabinet(conn, who, body.id), token=token)
+        return IssuedCabinetToken(cabinet=visible_cabinet(conn, who, body.id), token=token)
 
 
 @router.post("/{cabinet_id}/token", responses=refusals(401, 403, 404))
 def rotate_token(request: Request, cabinet_id: CabinetId, who: Writer) -> IssuedCabinetToken:
     """A new token for the cabinet; the old one stops working at once."""
     with storage_of(request).writing() as conn:
-        _visible_cabinet(conn, who, cabinet_id)
+        visible_cabinet(conn, who, cabinet_id)
         before = auth.cabinet_record(conn, cabinet_id)
         token = auth.rotate(conn, cabinet_id, now_of(request))
         _audited(conn, who, "rotate", cabinet_id, before)
-        return IssuedCabinetToken(cabinet=_visible_cabinet(conn, who, cabinet_id), token=token)
+        return IssuedCabinetToken(cabinet=visible_cabinet(conn, who, cabinet_id), token=token)
 
 
 @router.delete("/{cabinet_id}/token", responses=refusals(401, 403, 404, 409))
 def revoke_token(request: Request, cabinet_id: CabinetId, who: Writer) -> CabinetOut:
     """Revoke the cabinet's token: it cannot sync until it is enrolled again."""
     with storage_of(request).writing() as conn:
-        current = _visible_cabinet(conn, who, cabinet_id)
+        current = visible_cabinet(conn, who, cabinet_id)
         if not current.enrolled:
             raise Refusal(409, "conflict", f"cabinet {cabinet_id!r} has no token to revoke")
         before = auth.cabinet_record(conn, cabinet_id)
         auth.revoke(conn, cabinet_id, now_of(request))
         _audited(conn, who, "revoke", cabinet_id, before)
-        return _visible_cabinet(conn, who, cabinet_id)
+        return visible_cabinet(conn, who, cabinet_id)

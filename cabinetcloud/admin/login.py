@@ -71,7 +71,8 @@ async def _credentials(request: Request) -> LoginBody:
         raise Refusal(422, "invalid", validation_detail(RequestValidationError(errors))) from None
 
 
-def _open(storage: Storage, body: LoginBody, now: datetime) -> tuple[Operator, str, operators.Session]:
+def open_login(storage: Storage, body: LoginBody, now: datetime) -> tuple[Operator, str, operators.Session]:
+    """Check the name and password and open a session (audited); the dashboard's login form uses it too."""
     with storage.writing() as conn:
         found = operators.login(conn, body.name, body.password)
         if found is None:
@@ -81,11 +82,7 @@ def _open(storage: Storage, body: LoginBody, now: datetime) -> tuple[Operator, s
     return found, session_id, session
 
 
-@router.post("/login", responses=refusals(400, 401, 413, 415), openapi_extra=_LOGIN_BODY)
-async def login(request: Request, response: Response) -> LoginReply:
-    body = await _credentials(request)
-    # argon2 takes its time on purpose: off the event loop, which the cabinets' long polls share.
-    found, session_id, session = await run_in_threadpool(_open, storage_of(request), body, now_of(request))
+def set_session_cookie(request: Request, response: Response, session_id: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         session_id,
@@ -95,6 +92,18 @@ async def login(request: Request, response: Response) -> LoginReply:
         secure=request.url.scheme == "https",
         samesite="strict",
     )
+
+
+def clear_session_cookie(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+
+
+@router.post("/login", responses=refusals(400, 401, 413, 415), openapi_extra=_LOGIN_BODY)
+async def login(request: Request, response: Response) -> LoginReply:
+    body = await _credentials(request)
+    # argon2 takes its time on purpose: off the event loop, which the cabinets' long polls share.
+    found, session_id, session = await run_in_threadpool(open_login, storage_of(request), body, now_of(request))
+    set_session_cookie(request, response, session_id)
     return LoginReply(operator=OperatorOut.of(found), csrf_token=session.csrf_token, expires_at=session.expires_at)
 
 
@@ -105,7 +114,7 @@ def logout(request: Request, who: AnyOperator) -> Response:
         with storage_of(request).writing() as conn:
             operators.close_session(conn, session_id)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    clear_session_cookie(response)
     return response
 
 

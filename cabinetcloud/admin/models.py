@@ -84,8 +84,9 @@ class StorePatch(Body):
 
 
 class SyncHealth(BaseModel):
-    """What the cloud knows of a cabinet's sync. Not known yet: how many events the cabinet still
-    holds unsent (its session's last_seq is not kept), and contact other than a session."""
+    """What the cloud knows of a cabinet's sync, as of its last session (the only contact it counts).
+    `pending_events`: what the cabinet's ledger held then beyond what the cloud has acknowledged of that
+    epoch since; null before its first session."""
 
     last_session_at: datetime | None
     software_version: str | None
@@ -94,6 +95,7 @@ class SyncHealth(BaseModel):
     clock_skew_s: float | None
     clock_skew_flagged: bool
     events_held: int
+    pending_events: int | None
     epochs: int
     fork_detected_at: datetime | None
 

@@ -1,5 +1,5 @@
 """Chat and e-mail channels, sent through Apprise: e-mail (`mailto://`, `mailtos://`), DingTalk robots
-(`dingtalk://secret@token/`, signed when the secret is given), WeCom group robots (`wecombot://key`),
+(`dingtalk://secret@token/`, signed when the secret is given: dingtalk.py), WeCom group robots (`wecombot://key`),
 Microsoft Teams, Slack, and a plain JSON webhook (`json://`, `jsons://`); any URL Apprise knows works.
 
 A message is `{"title", "body", "mentions": [mobile numbers]}`. In a DingTalk group the people are
@@ -15,16 +15,15 @@ from __future__ import annotations
 
 import logging
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import apprise
 
-from cabinetcloud.outbox import netguard, wecom
+from cabinetcloud.outbox import dingtalk, netguard, wecom
 from cabinetcloud.outbox.queue import Outcome
 
 # Schemes whose URL host is where the message is sent: checked against private addresses.
 HOST_SCHEMES: Final = frozenset({"mailto", "mailtos", "json", "jsons", "xml", "xmls", "form", "forms"})
-MENTION_SCHEMES: Final = frozenset({"dingtalk", "wecombot"})
 
 
 class ChannelError(ValueError):
@@ -66,18 +65,32 @@ def _body(message: dict[str, Any], scheme: str) -> str:
     return body
 
 
-def send(url: str, message: dict[str, Any], *, allow_private: bool) -> Outcome:
+def _addressed(url: str, message: dict[str, Any]) -> str:
+    """The URL a message goes to: the person's own Apprise URL when they have one, and for e-mail the
+    person's address as the recipient (`to=`)."""
+    url = str(message.get("url") or url)
+    to = message.get("to")
+    parts = urlsplit(url)
+    if to and parts.scheme in ("mailto", "mailtos"):
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "to"] + [("to", str(to))]
+        url = urlunsplit(parts._replace(query=urlencode(query)))
+    return url
+
+
+def send(endpoint_url: str, message: dict[str, Any], *, allow_private: bool) -> Outcome:
+    url = _addressed(endpoint_url, message)
     try:
         _check_host(url, allow_private=allow_private)
     except ChannelError as exc:
         return Outcome("refused", None, str(exc))
     scheme = urlsplit(url).scheme
     mentions = [str(m) for m in message.get("mentions") or []]
-    plugin = (
-        wecom.with_mentions(url, mentions)
-        if scheme == "wecombot"
-        else apprise.Apprise.instantiate(_with_mentions(url, mentions))
-    )
+    if scheme == "wecombot":
+        plugin = wecom.with_mentions(url, mentions)
+    elif scheme == "dingtalk":
+        plugin = dingtalk.plugin(_with_mentions(url, mentions))
+    else:
+        plugin = apprise.Apprise.instantiate(url)
     if plugin is None:
         return Outcome("refused", None, f"channel URL {scheme}://… is not one Apprise can send to")
     with apprise.LogCapture(level=logging.WARNING) as captured:

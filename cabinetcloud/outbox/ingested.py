@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from cabinetcloud.outbox import messages, publish, tickets
+from cabinetcloud.outbox import messages, publish, reminders, tickets
 from cabinetcloud.storage import Storage
 
 
@@ -36,3 +36,5 @@ def on_ingest(storage: Storage, conn: Connection, store: str, kept: list[dict[st
             tickets.open_ticket(storage, conn, store, event, now)
         elif event["type"] == "alarm_raised":
             _alarm(storage, conn, store, event, now)
+        elif event["type"] in ("rental_due_soon", "rental_overdue"):
+            reminders.from_cabinet(storage, conn, store, event, now)

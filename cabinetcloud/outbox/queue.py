@@ -64,10 +64,13 @@ def enqueue(
     payload: dict[str, Any],
     dedup_key: str,
     now: datetime,
+    *,
+    not_before: datetime | None = None,
 ) -> bool:
     """One delivery, unless this endpoint already has one for `dedup_key`. True when it was new."""
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(D).values(
+        storage.insert_ignoring_duplicates(D)
+        .values(
             endpoint_id=endpoint_id,
             message_id=f"msg_{secrets.token_hex(16)}",
             dedup_key=dedup_key[:200],
@@ -75,11 +78,12 @@ def enqueue(
             payload=json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":")),
             status=PENDING,
             attempts=0,
-            next_attempt_at=now,
+            next_attempt_at=not_before or now,
             created_at=now,
         )
-    )
-    return bool(inserted.rowcount)
+        .returning(D.c.id)
+    ).first()
+    return inserted is not None
 
 
 def claim(storage: Storage, now: datetime, limit: int, *, only: int | None = None) -> list[Claimed]:

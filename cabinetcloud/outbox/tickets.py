@@ -134,7 +134,8 @@ def open_ticket(storage: Storage, conn: Connection, store: str, event: dict[str,
     data = ticket_data(conn, store, event)
     body = data.model_dump(mode="json")
     inserted = conn.execute(
-        storage.insert_ignoring_duplicates(T).values(
+        storage.insert_ignoring_duplicates(T)
+        .values(
             ticket_id=data.ticket_id,
             store=store,
             cabinet_id=data.cabinet,
@@ -145,8 +146,9 @@ def open_ticket(storage: Storage, conn: Connection, store: str, event: dict[str,
             updated_at=now,
             payload=json.dumps(body, sort_keys=True),
         )
-    )
-    if inserted.rowcount:
+        .returning(T.c.ticket_id)
+    ).first()
+    if inserted is not None:
         publish.publish(storage, conn, store, "repair_ticket.opened", body, data.ticket_id, now)
 
 

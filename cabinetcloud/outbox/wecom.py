@@ -19,7 +19,7 @@ class WeComMentions(NotifyWeComBot):  # type: ignore[misc]  # Apprise is untyped
         super().__init__(key, **kwargs)
         self.mentions = mentions
 
-    def send(self, body: str, title: str = "", notify_type: Any = None, **kwargs: Any) -> bool:
+    def send(self, body: str, title: str = "", **kwargs: Any) -> bool:
         text = f"{title}\n{body}" if title else body
         payload = {"msgtype": "text", "text": {"content": text, "mentioned_mobile_list": self.mentions}}
         self.throttle()
@@ -36,14 +36,7 @@ class WeComMentions(NotifyWeComBot):  # type: ignore[misc]  # Apprise is untyped
             self.logger.warning("WeCom robot: could not connect: %s", exc)
             return False
         # WeCom answers 200 with {"errcode": 0} when it took the message; another errcode is a refusal.
-        errcode = (
-            (reply.json() if reply.headers.get("content-type", "").startswith("application/json") else {}).get(
-                "errcode", 0
-            )
-            if reply.ok
-            else None
-        )
-        if errcode != 0:
+        if not reply.ok or _errcode(reply) != 0:
             self.logger.warning("WeCom robot refused the message: HTTP %s %s", reply.status_code, reply.text[:200])
             return False
         return True

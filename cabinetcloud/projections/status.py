@@ -55,4 +55,17 @@ def device_status(
 ) -> dict[str, DeviceState]:
     """The state of each serial at `now` (unknown for one no event ever named)."""
     rows = {row.serial: row for row in device_rows(conn, serials)} if serials else {}
-    return {serial: state_of(rows.get(serial), now, lost_after_days) for serial in serials}
+    states = {serial: state_of(rows.get(serial), now, lost_after_days) for serial in serials}
+    # A device whose repair ticket the repair service has not closed stays in repair, even when it came
+    # back passing its self-test (docs/webhooks.md, "The repair service answers").
+    for serial in _under_repair(conn, [s for s, state in states.items() if state is DeviceState.IN_SLOT]):
+        states[serial] = DeviceState.IN_REPAIR
+    return states
+
+
+def _under_repair(conn: Connection, serials: list[str]) -> set[str]:
+    if not serials:
+        return set()
+    tickets = schema.repair_tickets
+    query = sa.select(tickets.c.device).where(tickets.c.device.in_(serials), tickets.c.closed_at.is_(None))
+    return set(conn.execute(query).scalars())

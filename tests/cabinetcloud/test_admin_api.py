@@ -10,6 +10,8 @@ import sqlalchemy as sa
 
 from cabinetcloud import schema
 from cabinetcloud.operators import Role, digest
+from cabinetd.ledger import Ledger
+from testbed import cloudharness
 from tests.cabinetcloud.operators_rig import PASSWORD, Fleet, fleet, sqlite_fleet
 
 __all__ = ["fleet", "sqlite_fleet"]
@@ -123,10 +125,11 @@ def test_ok__a_store_is_created_renamed_and_each_change_audited_before_and_after
 def test_fail__bad_requests_get_a_clear_refusal_and_change_nothing(
     sqlite_fleet: Fleet, method: str, path: str, body: Any, status: int, detail: str
 ) -> None:
+    seeded = audit_of(sqlite_fleet)  # the demo fleet's seed, audited as `cli:seed`
     reply = sqlite_fleet.client.request(method, path, json=body, headers=sqlite_fleet.as_role(Role.ADMIN))
     assert (reply.status_code, reply.json()["detail"]) == (status, detail)
     assert set(reply.json()) == {"code", "detail"}
-    assert audit_of(sqlite_fleet) == []
+    assert audit_of(sqlite_fleet) == seeded
 
 
 def test_ok__enrol_rotate_revoke_a_cabinet_whose_token_works_on_the_sync_api(fleet: Fleet) -> None:
@@ -166,6 +169,24 @@ def test_ok__a_cabinets_sync_health_shows_what_its_session_told(fleet: Fleet) ->
     assert health["schema_version"] == 4
     assert health["last_session_at"] is not None
     assert (health["events_held"], health["epochs"], health["fork_detected_at"]) == (0, 0, None)
+
+
+def test_ok__sync_health_counts_the_events_a_cabinet_still_held_at_its_session(fleet: Fleet, ledger: Ledger) -> None:
+    cloudharness.fill_ledger(ledger, 10)
+    state = ledger.sync_state()
+    sync = {"Authorization": f"Bearer {fleet.cabinet_token}"}
+    session = {
+        "epoch": state.epoch, "last_seq": state.last_seq, "last_hash": state.last_hash,
+        "software_version": "1.2.3", "schema_version": 5,
+    }
+    assert fleet.client.post("/v1/cabinets/sim-1/session", json=session, headers=sync).status_code == 200
+    health = fleet.client.get("/v1/admin/cabinets/sim-1", headers=fleet.as_role(Role.VIEWER)).json()["sync"]
+    assert health["pending_events"] == 10
+    batch = {"epoch": state.epoch, "from_seq": 1, "events": cloudharness.wire_events(ledger, 0, 4)}
+    assert fleet.client.post("/v1/cabinets/sim-1/events", json=batch, headers=sync).status_code == 200
+    health = fleet.client.get("/v1/admin/cabinets/sim-1", headers=fleet.as_role(Role.VIEWER)).json()["sync"]
+    assert health["pending_events"] == 6
+    assert health["events_held"] == 4
 
 
 def test_ok__operators_accounts_and_tokens_through_the_api_audited_and_hashed(fleet: Fleet) -> None:
@@ -218,5 +239,5 @@ def test_ok__the_audit_log_pages_newest_first(sqlite_fleet: Fleet) -> None:
         if page["next_before"] is None:
             break
         query["before"] = page["next_before"]
-    assert seen == ["s4", "s3", "s2", "s1", "s0"]
-    assert audit_of(sqlite_fleet, resource="cabinet") == []
+    assert seen == ["s4", "s3", "s2", "s1", "s0", "north", "demo"]  # then the stores the demo seed made
+    assert {(e["actor"], e["via"]) for e in audit_of(sqlite_fleet, resource="cabinet")} == {("cli:seed", "seed")}

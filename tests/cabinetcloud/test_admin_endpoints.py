@@ -120,3 +120,19 @@ def test_deliveries_are_listed_with_attempts_and_retried(fleet: Fleet) -> None:
     assert again.json()["status"] == "pending"
     twice = fleet.client.post(f"/v1/admin/deliveries/{delivery_id}/retry", headers=fleet.as_role(Role.OPERATOR))
     assert twice.status_code == 409
+
+
+def test_a_stores_notice_settings(fleet: Fleet) -> None:
+    url = "/v1/admin/stores/demo/notices"
+    assert fleet.client.get(url, headers=fleet.as_role(Role.STORE_MANAGER)).json()["timezone"] == "UTC"
+    body = {"timezone": "Asia/Shanghai", "languages": ["zh-CN", "en"], "quiet_start": "22:00", "quiet_end": "07:00"}
+    assert fleet.client.put(url, json=body, headers=fleet.as_role(Role.VIEWER)).status_code == 403
+    put = fleet.client.put(url, json=body, headers=fleet.as_role(Role.OPERATOR))
+    assert put.status_code == 200, put.text
+    assert put.json()["languages"] == ["zh-CN", "en"]
+    assert fleet.client.get(url, headers=fleet.as_role(Role.VIEWER)).json()["quiet_end"] == "07:00"
+    bad = fleet.client.put(url, json={"timezone": "Mars/Base"}, headers=fleet.as_role(Role.OPERATOR))
+    assert bad.status_code == 422
+    assert "IANA" in bad.json()["detail"]
+    other = fleet.client.get("/v1/admin/stores/north/notices", headers=fleet.as_role(Role.STORE_MANAGER))
+    assert other.status_code == 404

@@ -137,7 +137,11 @@ def test_ok__cabinet_enrolment_and_commands_from_the_cli_are_audited(sqlite_stor
     assert main(["command", *db, "--cabinet", "sim-1", "unlock_slot", "slot=2"]) == 0
     with sqlite_storage.reading() as conn:
         events, _ = audit.page(conn, resource="cabinet")
-    assert [(e["action"], e["resource_id"]) for e in events] == [("revoke", "sim-1"), ("rotate", "sim-1")]
+    assert [(e["action"], e["resource_id"], e["via"]) for e in events] == [
+        ("revoke", "sim-1", "cli"),
+        ("rotate", "sim-1", "cli"),
+        ("create", "sim-1", "seed"),
+    ]
     assert events[0]["before"]["enrolled"] is True
     assert events[0]["after"]["enrolled"] is False
     with sqlite_storage.reading() as conn:

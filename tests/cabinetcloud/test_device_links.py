@@ -9,12 +9,16 @@ import pytest
 import sqlalchemy as sa
 
 from cabinetcloud import fleet, schema
+from cabinetcloud.operators import Role
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import MIGRATIONS, Storage, current_version
 from cabinetd.ledger import Ledger
 from cabinetproto.links import local_link
 from cabinetproto.wire import Entity
 from testbed import cloudharness
+from tests.cabinetcloud.operators_rig import Fleet, sqlite_fleet
+
+__all__ = ["sqlite_fleet"]
 
 MODELS = (
     '[[device_models]]\nid = "agent"\nname = "Agent"\nslot_type = "s"\n'
@@ -90,3 +94,19 @@ def test_ok__a_database_from_before_the_link_gains_it_and_keeps_its_models(tmp_p
     assert model is not None
     assert model["link"] == "aoa-agent"
     upgraded.dispose()
+
+
+def test_ok__an_operator_edits_a_models_link_and_a_rename_keeps_it(sqlite_fleet: Fleet) -> None:
+    client = sqlite_fleet.client
+    operator = sqlite_fleet.as_role(Role.OPERATOR)
+    made = client.post(
+        "/v1/admin/device-models",
+        json={"id": "pda-z1", "name": "Z1", "slot_type": "pda-standard", "link": "adb"},
+        headers=operator,
+    )
+    assert made.json()["link"] == "adb"
+    renamed = client.patch("/v1/admin/device-models/pda-z1", json={"name": "Z1 stock"}, headers=operator)
+    assert (renamed.json()["name"], renamed.json()["link"]) == ("Z1 stock", "adb")
+    refused = client.patch("/v1/admin/device-models/pda-z1", json={"link": "usb"}, headers=operator)
+    assert refused.status_code == 422  # a body the API's model refuses (its Refusal names the field)
+    assert "link" in refused.text

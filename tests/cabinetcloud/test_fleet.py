@@ -147,6 +147,21 @@ def test_ok__prune_deletes_what_the_file_no_longer_names(sqlite_storage: Storage
         assert fleet.current(conn, Entity.DEVICES, "S1-0101") is None
 
 
+def test_fail__prune_leaves_no_entry_referring_to_one_it_deletes(sqlite_storage: Storage, tmp_path: Path) -> None:
+    cloudharness.seeded(sqlite_storage)
+    # The file lists the demo fleet but for the work type 'picking', which its staff still have.
+    text = cloudharness.FLEET_DEMO.read_text()
+    start = text.index('[[work_types]]\nid = "picking"')
+    smaller = tmp_path / "fleet.toml"
+    smaller.write_text(text[:start] + text[text.index("[[work_types]]", start + 1) :])
+    with pytest.raises(SeedError) as caught:
+        seed_file(smaller, sqlite_storage.writing, prune=True)
+    assert caught.value.lines[0] == (
+        f"{smaller}: staff[1] (id 'demo-bo'): work_type: no work type 'picking' (defined: price-tags, stock-taking)"
+    )
+    assert seed_file(smaller, sqlite_storage.writing).changed == {}  # without --prune, picking stays
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

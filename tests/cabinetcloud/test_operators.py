@@ -214,9 +214,9 @@ def test_ok__the_docs_pages_load_their_assets_from_this_server(sqlite_storage: A
     assert "cdn" not in reply.text.lower()
 
 
-def test_ok__the_front_page_leads_to_the_docs(sqlite_storage: Any) -> None:
+def test_ok__the_front_page_leads_to_the_dashboard(sqlite_storage: Any) -> None:
     reply = TestClient(create_app(sqlite_storage)).get("/", follow_redirects=False)
-    assert (reply.status_code, reply.headers["location"]) == (307, "/docs")
+    assert (reply.status_code, reply.headers["location"]) == (307, "/dashboard")
 
 
 def test_fail__a_session_ends_after_its_lifetime_and_leaves_the_table(sqlite_storage: Any) -> None:

@@ -4,34 +4,19 @@ same whatever order the cabinets' batches come in and are projected."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from cabinetcloud import schema
-from cabinetcloud.ingest import ingest_batch
 from cabinetcloud.projections import DeviceState, catch_up, device_status, history, projector, run_once, views
 from cabinetcloud.projections import tables as projected
 from cabinetcloud.storage import Storage
-from testbed import cloudharness
-from tests.cabinetcloud.fleet_history import Clock, Fleet
-from tests.cabinetcloud.fleet_story import DAY_END, LATER, story
+from tests.cabinetcloud.fleet_history import Fleet
+from tests.cabinetcloud.fleet_story import DAY_END, LATER
+from tests.cabinetcloud.told import ENGINES, tell
 from tests.cabinetcloud.views_rig import every_view
 
-
-@pytest.fixture
-def told(storage: Storage, tmp_path: Path) -> Iterator[Fleet]:
-    """The story told into the cloud, projected as it went along."""
-    cloudharness.seeded(storage)
-    fleet = Fleet(storage, Clock(), tmp_path)
-    story(fleet, tmp_path)
-    catch_up(storage, fleet.clock.now)
-    yield fleet
-    fleet.close()
+_told = pytest.fixture(scope="module", params=ENGINES, name="told")(tell)
 
 
 def _ids(rentals: list[views.Rental]) -> list[str]:
@@ -121,12 +106,22 @@ def test_ok__device_status_and_lost_devices(told: Fleet) -> None:
 
 
 def test_ok__a_device_in_a_slot_is_seen_while_its_cabinet_keeps_in_contact(told: Fleet) -> None:
-    told.clock.now = LATER
-    for cabinet in told.cabinets.values():
-        told.contact(cabinet)
     with told.storage.reading() as conn:
-        later = device_status(conn, ["S1-0001", "S1-0003", "S1-0101"], LATER)
-        lost = views.lost_devices(conn, store=None, now=LATER)
+        contacts = conn.execute(sa.select(schema.cabinets.c.id, schema.cabinets.c.last_session_at)).all()
+    before, told.clock.now = told.clock.now, LATER
+    try:
+        for cabinet in told.cabinets.values():
+            told.contact(cabinet)
+        with told.storage.reading() as conn:
+            later = device_status(conn, ["S1-0001", "S1-0003", "S1-0101"], LATER)
+            lost = views.lost_devices(conn, store=None, now=LATER)
+    finally:
+        told.clock.now = before
+        with told.storage.writing() as conn:
+            for cabinet_id, at in contacts:
+                conn.execute(
+                    sa.update(schema.cabinets).where(schema.cabinets.c.id == cabinet_id).values(last_session_at=at)
+                )
     assert later == {"S1-0001": DeviceState.IN_SLOT, "S1-0003": DeviceState.IN_REPAIR, "S1-0101": DeviceState.LOST}
     assert [device.serial for device in lost] == ["R1-0001", "S1-0101"]
 
@@ -176,33 +171,3 @@ def test_ok__a_recomputation_from_the_raw_events_equals_every_view(told: Fleet) 
 def count_events(storage: Storage) -> int:
     with storage.reading() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(schema.events)).scalar_one())
-
-
-def _forget_the_fleet_s_events(storage: Storage) -> None:
-    projector.reset(storage)
-    with storage.writing() as conn:
-        for table in (schema.events, schema.dead_letters, schema.epochs):
-            conn.execute(sa.delete(table))
-
-
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.data())
-def test_ok__the_views_do_not_depend_on_the_order_cabinets_upload_and_are_projected(
-    told: Fleet, data: st.DataObject
-) -> None:
-    """Each cabinet's batches in its own order; between cabinets, any order, projected at any point."""
-    expected = every_view(told.storage, LATER, with_history=False)
-    _forget_the_fleet_s_events(told.storage)
-    queues: dict[str, list[int]] = {}
-    for index, (caller, _batch) in enumerate(told.log):
-        queues.setdefault(caller.cabinet_id, []).append(index)
-    while queues:
-        cabinet = data.draw(st.sampled_from(sorted(queues)))
-        caller, batch = told.log[queues[cabinet].pop(0)]
-        if not queues[cabinet]:
-            del queues[cabinet]
-        ingest_batch(told.storage, caller, batch, told.clock.now)
-        if data.draw(st.booleans()):
-            run_once(told.storage, told.clock.now, limit=data.draw(st.integers(1, 3)))
-    catch_up(told.storage, told.clock.now)
-    assert every_view(told.storage, LATER, with_history=False) == expected

@@ -43,3 +43,28 @@ def test_a_sample_with_a_field_too_many_does_not_validate() -> None:
     assert isinstance(sample, dict)
     sample["data"]["extra"] = 1
     assert not jsonschema_rs.validator_for(messages.envelope_schema("alarm.raised")).is_valid(sample)
+
+
+def test_the_reminder_samples_in_docs_are_what_is_sent() -> None:
+    from datetime import UTC, datetime
+
+    from cabinetcloud.outbox import notices, texts
+    from cabinetcloud.outbox.messages import DueDevice, RentalReminder, StaffRef
+
+    text = (DOC.parent / "notifications.md").read_text()
+    settings = notices.Notices(timezone="Asia/Shanghai", languages=("zh-CN", "en"))
+    due = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
+    devices = [
+        DueDevice(serial=serial, model="pda-s1", cabinet="sim-1", rental_id=rental, rented_at=None, due_at=due)
+        for serial, rental in (("S1-0001", "r-1"), ("S1-0002", "r-2"))
+    ]
+    for kind in ("due_soon", "overdue", "escalation"):
+        reminder = RentalReminder(
+            store="demo",
+            staff=StaffRef(id="demo-anna", name="Anna Li"),
+            kind="overdue" if kind == "escalation" else kind,
+            interval=0,
+            devices=devices,
+        )
+        title, body = texts.render(reminder, settings, kind)
+        assert f"<!-- sample: {kind} -->\n```text\n{title}\n\n{body}\n```" in text
