@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.projections import status, tables
 from cabinetcloud.projections.shapes import Conflict, DeviceState, Fault, LostDevice, Rental, SlotPicture
 
@@ -205,7 +206,7 @@ def _at_the_repair_service(conn: Connection, ticket_ids: list[str]) -> dict[str,
     """Where the repair service has the tickets (docs/webhooks.md): its status and when it closed them."""
     if not ticket_ids:
         return {}
-    tickets = schema.repair_tickets
+    tickets = outbox_tables.repair_tickets
     query = sa.select(tickets.c.ticket_id, tickets.c.status, tickets.c.closed_at).where(
         tickets.c.ticket_id.in_(ticket_ids)
     )
