@@ -13,7 +13,18 @@ from typing import Any
 import usb.core
 
 from cabinetcloud import app
-from cabinetcloud.admin import access, audit_log, cabinets, login, models, operator_accounts, stores
+from cabinetcloud.admin import (
+    access,
+    audit_log,
+    cabinets,
+    fleet_views,
+    histories,
+    login,
+    models,
+    operator_accounts,
+    stores,
+)
+from cabinetcloud.projections import shapes as view_shapes
 from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
@@ -107,6 +118,13 @@ USED_BY_NAME: list[object] = [
     shapes.Versions.cabinetd,
     shapes.Versions.python,
     shapes.Versions.ledger_schema,
+    # Fields of the fleet's views (docs/fleet-views.md): the admin API and the dashboard send them as JSON.
+    view_shapes.Rental.returned_cabinet,
+    view_shapes.UsageDay.hours_out,
+    view_shapes.UsageDay.devices_rented,
+    view_shapes.UsageDay.devices_idle,
+    view_shapes.UsageDay.battery_out_avg,
+    view_shapes.UsageDay.battery_in_avg,
     # pyusb calls its backend's methods by name: the simulated bus is one (usb.backend.IBackend).
     SimUsbBackend.enumerate_devices,
     SimUsbBackend.get_parent,
@@ -140,6 +158,17 @@ USED_BY_NAME: list[object] = [
     operator_accounts.create_operator,
     operator_accounts.update_operator,
     operator_accounts.list_tokens,
+    fleet_views.open_rentals,
+    fleet_views.overdue,
+    fleet_views.lost,
+    fleet_views.faults,
+    fleet_views.usage_per_day,
+    fleet_views.conflicts,
+    fleet_views.away_returns,
+    fleet_views.devices_status,
+    fleet_views.cabinet_slots,
+    histories.device_history,
+    histories.cabinet_log,
     # A reply field sent as JSON whether or not our code reads it back.
     models.SyncHealth.clock_skew_flagged,
     # The roles that will queue commands, for the commands resource still to come (docs/fleet.md).

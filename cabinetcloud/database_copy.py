@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.projections import tables as _projection_tables  # noqa: F401  (they join schema.metadata)
 from cabinetcloud.storage import Storage, current_version
 
 # Rows the schema's steps (and a server's job loop) write into a new database: replaced by the

@@ -27,7 +27,7 @@ from typing import Any, Final, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cabinetcloud import schema
+from cabinetcloud import projections, schema
 from cabinetcloud.outbox import worker as deliveries
 from cabinetcloud.storage import Storage
 
@@ -51,11 +51,14 @@ class Job(NamedTuple):
     parallel: bool = False
 
 
-# The jobs every serve process runs. Deliveries are written in the transaction of their cause (an
-# ingested event above all), so a batch wakes the delivery worker too; its wait for a receiver is
-# outside any transaction (docs/webhooks.md). The projector joins as
-# Job("projections", 0.5, projections.run_once, after_ingest=True, parallel=True).
-JOBS: Final[tuple[Job, ...]] = (Job("deliveries", 1.0, deliveries.run_once, after_ingest=True, parallel=True),)
+# The jobs every serve process runs, each claiming its own rows. The projector folds newly ingested
+# events into the views' tables (docs/fleet-views.md), cabinet epoch by cabinet epoch. Deliveries are
+# written in the transaction of their cause (an ingested event above all), so a batch wakes the
+# delivery worker too; its wait for a receiver is outside any transaction (docs/webhooks.md).
+JOBS: Final[tuple[Job, ...]] = (
+    Job("projections", 0.5, projections.run_once, after_ingest=True, parallel=True),
+    Job("deliveries", 1.0, deliveries.run_once, after_ingest=True, parallel=True),
+)
 
 
 def register(storage: Storage, jobs: Sequence[Job], now: datetime) -> None:

@@ -167,7 +167,17 @@ def current_version(conn: Connection) -> int:
 
 def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
-    later = {table.name for table in (*schema.OPERATOR_TABLES, *schema.OUTBOX_TABLES, *schema.JOB_TABLES)}
+    from cabinetcloud.projections import tables as projected
+
+    later = {
+        table.name
+        for table in (
+            *schema.OPERATOR_TABLES,
+            *projected.PROJECTION_TABLES,
+            *schema.OUTBOX_TABLES,
+            *schema.JOB_TABLES,
+        )
+    }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
     schema.metadata.create_all(conn, tables=[schema.schema_version, *tables])
     conn.execute(
@@ -209,6 +219,16 @@ def _v4_operators(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=list(schema.OPERATOR_TABLES))
 
 
+def _v5_projections(conn: Connection) -> None:
+    """The projections the fleet's views read (docs/fleet-views.md) and an index of events by device.
+    Empty at first: the projector fills them from the events the cloud already holds."""
+    # The projector needs this module's Storage: imported here, like fleet above.
+    from cabinetcloud.projections import tables as projected
+
+    schema.metadata.create_all(conn, tables=list(projected.PROJECTION_TABLES))
+    projected.events_by_device.create(conn, checkfirst=True)
+
+
 def _v7_outbox(conn: Connection) -> None:
     """Endpoints, deliveries and their attempts, and the cloud's own alarms (docs/webhooks.md)."""
     schema.metadata.create_all(conn, tables=list(schema.OUTBOX_TABLES))
@@ -226,6 +246,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v2_roster_badges,
     _v3_names,
     _v4_operators,
+    _v5_projections,
     _v7_outbox,
     _v8_background_jobs,
 ]

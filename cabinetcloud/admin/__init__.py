@@ -10,7 +10,17 @@ from typing import Final
 
 from fastapi import APIRouter, FastAPI
 
-from cabinetcloud.admin import audit_log, cabinets, deliveries, endpoints, login, operator_accounts, stores
+from cabinetcloud.admin import (
+    audit_log,
+    cabinets,
+    deliveries,
+    endpoints,
+    fleet_views,
+    histories,
+    login,
+    operator_accounts,
+    stores,
+)
 from cabinetcloud.bodies import BodyLimitedRoute
 
 PREFIX: Final = "/v1/admin"
@@ -22,6 +32,8 @@ ROUTERS: Final = (
     operator_accounts.router,
     endpoints.router,
     deliveries.router,
+    fleet_views.router,
+    histories.router,
 )
 
 
