@@ -11,9 +11,11 @@ short backoff, as the cabinet's client would; a 409 after a lost reply resumes w
 
 Reported per engine: `events_per_s` (all events over `drain_s`, the time from the first request to
 the last acknowledgement), `p50_ms`, `p95_ms`, `p99_ms` of the event batches' round trips,
-`session_p99_ms`, `errors`, and, counted in the database afterwards, `lost`, `duplicated` and
-`dead_lettered` (all must be 0). Beside them, measured in the same run on the same database:
-`floor_events_per_s`, the same rows put into the events table by a bare batched INSERT, one
+`session_p99_ms`, `errors` (by kind in `errors_by_kind`, with the server's error lines), and, counted
+in the database afterwards, `lost`, `duplicated` and `dead_lettered` (all must be 0). The servers'
+projectors run beside the ingest: `projected_s` is when they had folded in every event, and
+`projected_events` how many they hold (the events sent, each once). Beside them, measured in the same
+run on the same database: `floor_events_per_s`, the same rows put into the events table by a bare batched INSERT, one
 transaction per cabinet's batch, no HTTP and no checks; `ratio` is events_per_s / floor_events_per_s.
 """
 
@@ -37,6 +39,7 @@ import httpx
 import sqlalchemy as sa
 
 from cabinetcloud import auth, ingest, schema
+from cabinetcloud.projections.tables import progress
 from cabinetcloud.storage import Storage
 from cabinetproto.chain import GENESIS_HASH, event_hash, iso_utc, uuid7
 from cabinetproto.wire import MAX_BATCH_EVENTS, WireEvent
@@ -173,12 +176,24 @@ def percentile(values: list[float], share: float) -> float:
 
 
 async def reconnect(url: str, cabinets: list[Cabinet]) -> tuple[Swarm, float]:
+    """The swarm's figures, and when it started (perf_counter)."""
     swarm = Swarm()
     limits = httpx.Limits(max_connections=len(cabinets), max_keepalive_connections=len(cabinets))
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=300) as client:
         started = time.perf_counter()
         await asyncio.gather(*(swarm.upload(client, cabinet) for cabinet in cabinets))
-    return swarm, swarm.last_ack - started
+    return swarm, started
+
+
+def projected_at(storage: Storage, total: int, timeout_s: float = 600.0) -> tuple[float, int]:
+    """When the servers' projectors had folded in every event (perf_counter), and how many they hold."""
+    deadline = time.perf_counter() + timeout_s
+    while True:
+        with storage.reading() as conn:
+            done = conn.execute(sa.select(sa.func.coalesce(sa.func.sum(progress.c.projected_seq), 0))).scalar_one()
+        if int(done) >= total or time.perf_counter() > deadline:
+            return time.perf_counter(), int(done)
+        time.sleep(0.1)
 
 
 def counted(storage: Storage, cabinets: list[Cabinet]) -> dict[str, int]:
@@ -194,11 +209,13 @@ def measure(url: str, work: Path, *, cabinets: int, events: int, workers: int) -
     made = fleet(storage, cabinets, events)
     floor = floor_events_per_s(storage, made)
     cloud = cloudharness.ServedCloud(url, work / "cloud.log", workers=workers).start()
+    total = cabinets * events
     try:
-        swarm, drain_s = asyncio.run(reconnect(cloud.url, made))
+        swarm, started = asyncio.run(reconnect(cloud.url, made))
+        projected, projected_events = projected_at(storage, total)
     finally:
         cloud.stop()
-    total = cabinets * events
+    drain_s = swarm.last_ack - started
     rate = total / drain_s
     result: dict[str, Any] = {
         "cabinets": cabinets,
@@ -206,6 +223,9 @@ def measure(url: str, work: Path, *, cabinets: int, events: int, workers: int) -
         "workers": workers,
         "events_per_s": round(rate),
         "drain_s": round(drain_s, 2),
+        # The workers' projectors run beside the ingest: all of it in the views, each event once.
+        "projected_s": round(projected - started, 2),
+        "projected_events": projected_events,
         "p50_ms": round(percentile(swarm.batch_ms, 0.50), 1),
         "p95_ms": round(percentile(swarm.batch_ms, 0.95), 1),
         "p99_ms": round(percentile(swarm.batch_ms, 0.99), 1),

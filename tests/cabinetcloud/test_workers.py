@@ -1,7 +1,8 @@
 """Several processes serving one fleet on PostgreSQL: `cabinet-cloud serve --workers 3` on one address,
 cabinets uploading their backlogs at once through the real sync client, one worker killed in the middle
 of it (the cabinets retry, uvicorn starts another): every event is kept exactly once, the acknowledged
-seqs match, nothing is dead-lettered, and the server stops cleanly."""
+seqs match, nothing is dead-lettered, the workers' projectors fold every event in once (one rental per
+cabinet), and the server stops cleanly."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncio
 import os
 import signal
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -16,14 +18,37 @@ import sqlalchemy as sa
 
 from cabinetcloud import schema
 from cabinetcloud.storage import Storage
-from cabinetd.ledger import Ledger, open_ledger
+from cabinetd.ledger import Ledger, NewEvent, open_ledger
 from testbed import cloudharness
 from testbed.syncrig import cabinet_config, client_for, run_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CABINETS = 8
-BACKLOG = 700  # two batches each: 500, then 200
+BACKLOG = 702  # two batches each: 500, then 202, the last two a rental
+
+
+def _rental(ledger: Ledger, cabinet_id: str) -> None:
+    due = (datetime.now(UTC) + timedelta(hours=4)).isoformat()
+    device, staff = f"DEV-{cabinet_id}", "anna"
+    ledger.append_many(
+        [
+            NewEvent("dispense_started", {"work_type": "price-tags"}, slot=1, device=device, staff=staff),
+            NewEvent(
+                "device_rented", {"rental_id": f"r-{cabinet_id}", "due_at": due}, slot=1, device=device, staff=staff
+            ),
+        ]
+    )
+
+
+def _projected(storage: Storage) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """How far the projector got in each cabinet, and the rentals it made."""
+    from cabinetcloud.projections import tables
+
+    with storage.reading() as conn:
+        progress = conn.execute(sa.select(tables.progress.c.cabinet_id, tables.progress.c.projected_seq)).all()
+        rentals = conn.execute(sa.select(tables.rentals.c.cabinet_id, tables.rentals.c.rental_id)).all()
+    return dict(tuple(row) for row in progress), sorted(tuple(row) for row in rentals)
 
 
 def _kept(storage: Storage) -> int:
@@ -65,7 +90,8 @@ def test_ok__three_workers_keep_every_event_once_through_a_killed_worker(
         state_dir = tmp_path / cabinet_id
         cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage, cabinet_id))
         ledgers[cabinet_id] = open_ledger(state_dir, cabinet_id)
-        cloudharness.fill_ledger(ledgers[cabinet_id], BACKLOG)
+        cloudharness.fill_ledger(ledgers[cabinet_id], BACKLOG - 2)
+        _rental(ledgers[cabinet_id], cabinet_id)
     cloud = cloudharness.ServedCloud(url, tmp_path / "cloud.log", workers=3).start()
     try:
         assert len(cloud.worker_pids()) == 3
@@ -78,6 +104,10 @@ def test_ok__three_workers_keep_every_event_once_through_a_killed_worker(
 
         victim = asyncio.run(scenario())
         assert victim not in cloud.worker_pids()
+        deadline = time.monotonic() + 120
+        while set(_projected(storage)[0].values()) != {BACKLOG}:  # the workers' projectors, not ours
+            assert time.monotonic() < deadline, _projected(storage)
+            time.sleep(0.1)
     finally:
         status = cloud.stop()
     # uvicorn's parent ends by itself once its workers have stopped (the jobs' loops with them).
@@ -96,4 +126,7 @@ def test_ok__three_workers_keep_every_event_once_through_a_killed_worker(
     with storage.reading() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(schema.dead_letters)).scalar() == 0
     assert _kept(storage) == CABINETS * BACKLOG
+    progress, rentals = _projected(storage)
+    assert progress == {cabinet_id: BACKLOG for cabinet_id in ledgers}
+    assert rentals == [(cabinet_id, f"r-{cabinet_id}") for cabinet_id in sorted(ledgers)]
     storage.dispose()
