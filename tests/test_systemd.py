@@ -139,7 +139,7 @@ def test_ok__daemon_unit() -> None:
     assert value(unit, "Service", "WatchdogSec") == "20"
     assert value(unit, "Service", "Restart") == "always"
     assert (value(unit, "Service", "User"), value(unit, "Service", "Group")) == ("cabinetd", "cabinetd")
-    assert value(unit, "Service", "ExecStart") == "/opt/cabinetd/venv/bin/cabinetd run"
+    assert value(unit, "Service", "ExecStart") == "/usr/lib/cabinetd/venv/bin/cabinetd run"
     assert value(unit, "Service", "StateDirectory") == "cabinetd"
     assert value(unit, "Service", "StateDirectoryMode") == "0700"
     assert value(unit, "Service", "RuntimeDirectory") == "cabinetd"
@@ -197,7 +197,9 @@ def test_ok__sysusers(tmp_path: Path) -> None:
     # As on Debian: dialout and plugdev exist already, gpio only on Raspberry Pi OS.
     (etc / "group").write_text("root:x:0:\ndialout:x:20:\nplugdev:x:46:\n")
     (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
-    result = run([sysusers, f"--root={tmp_path}", str(SYSTEMD / "cabinetd.sysusers")])
+    # The daemon's package brings cabinetd.sysusers, the kiosk's package cabinet-kiosk.sysusers.
+    files = [str(SYSTEMD / "cabinetd.sysusers"), str(SYSTEMD / "cabinet-kiosk.sysusers")]
+    result = run([sysusers, f"--root={tmp_path}", *files])
     assert result.returncode == 0, result.stderr
     for line in result.stderr.splitlines():
         assert re.fullmatch(r"Creating (group|user) '[a-z-]+' .*\.", line), result.stderr

@@ -35,6 +35,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("sync", "now"): commands.sync_now,
     ("config", "show"): commands.config_show,
     ("diag", "bundle"): diag.bundle,
+    ("version", None): commands.version,
 }
 
 

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import tomli_w
 
+from cabinetd import release
 from cabinetd.ctl import render
 from cabinetd.ctl.client import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ControlClient, CtlError, dumps
 from cabinetproto.chain import parse_utc
@@ -259,4 +260,17 @@ def sync_now(run: Run) -> int:
 
 def config_show(run: Run) -> int:
     run.show(run.client.get("/config"), lambda d: tomli_w.dumps(d["config"]))
+    return EXIT_OK
+
+
+def version(run: Run) -> int:
+    """Read here, not asked of the daemon: a technician wants the version of a cabinet whose daemon is down."""
+    found = release.current()
+    data = {
+        "installed": found.installed,
+        "source": found.source,
+        "offered": found.offered,
+        "last_update": found.last_update,
+    }
+    run.show(data, render.version)
     return EXIT_OK

@@ -164,6 +164,7 @@ def build() -> argparse.ArgumentParser:
     add(family("diag", "diagnostics for support"), "bundle", "write a support bundle", DIAG_BUNDLE).add_argument(
         "file", metavar="FILE.tar.gz"
     )
+    add(commands, "version", "the installed version, the one offered, the last update", VERSION)
     return parser
 
 
@@ -252,6 +253,12 @@ DIAG_BUNDLE: Final = """\
 Write FILE.tar.gz for support: the configuration (redacted), status, slots, USB ports, sync, the
 last 10,000 events, the hash chain check, the log records the daemon keeps in memory and the
 versions of everything. A progress bar shows on standard error."""
+
+
+VERSION: Final = """\
+The version installed: the Debian package's (cabinetd) when this is the packaged cabinetctl, else the
+source tree's. Then the release the fleet offers and how the last update went: "none" until the
+cabinet takes signed updates from the fleet. Read on this computer; the daemon need not run."""
 
 
 def _ledger_commands(ledger: Commands, add: Callable[[Commands, str, str, str], argparse.ArgumentParser]) -> None:

@@ -261,3 +261,13 @@ def badge_row(read: dict[str, Any]) -> str:
     if read["staff"]:
         who = f"{read['staff']} ({read['name']}, {read['role']})"
     return f"{clock(read['at'])}  {read['badge']:>14}  {who}  [{read['reader']}]\n"
+
+
+def version(data: dict[str, Any]) -> str:
+    origin = "package cabinetd" if data["source"] == "package" else "from the source tree"
+    pairs = [
+        ("installed", f"{data['installed']} ({origin})"),
+        ("offered", data["offered"] or "none"),
+        ("last update", data["last_update"] or "none"),
+    ]
+    return labelled(pairs)
