@@ -66,8 +66,22 @@ def apt_packages() -> list[str]:
         if "apt-get install" not in line:
             continue
         words = line.split("#")[0].split("apt-get install", 1)[1].split()
-        found += [word for word in words if not word.startswith("-")]
+        for word in words:
+            if word.endswith(".deb"):  # the cabinet's own package: what it depends on
+                found += package_depends(Path(word).name.split("_")[0])
+            elif not word.startswith("-"):
+                found.append(word)
     return found
+
+
+def package_depends(package: str) -> list[str]:
+    """The first choice of each of a package's Depends in debian/control (the font is the kiosk's)."""
+    stanzas = (ROOT / "debian" / "control").read_text(encoding="utf-8").split("\n\n")
+    stanza = next(s for s in stanzas if s.startswith(f"Package: {package}\n"))
+    depends = re.search(r"^Depends:(.*?)(?=^\S)", stanza + "\nEnd:", re.M | re.S)
+    assert depends is not None, package
+    firsts = [choice.split("|")[0].split("(")[0].strip() for choice in depends[1].split(",")]
+    return [name for name in firsts if name and not name.startswith("$")]
 
 
 def font_dirs(packages: list[str]) -> list[str]:
