@@ -181,6 +181,22 @@ async def test_ok__a_report_survives_a_restart_before_the_device_is_in(rig: Rig)
     assert rig.controller.core.critical == {serial: "damaged"}
 
 
+async def sync_to_cloud(rig: Rig, storage: Storage, tmp_path: Path) -> None:
+    """The rig's cabinet, stopped, uploads its whole ledger to the real cloud (the demo fleet)."""
+    await rig.stop()
+    state_dir = tmp_path / "state"
+    cloudharness.seeded(storage)
+    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
+    cloud = FaultyTransport(create_app(storage, max_wait_s=0.2, poll_s=0.05))
+    ledger = open_ledger(state_dir, "sim-1")
+    ledger.replace_replicas([], "0")  # the rig's seed is not the cloud's: its cursor would be refused
+    try:
+        client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
+        await run_until(client, lambda: ledger.sync_state().acked_seq == ledger.sync_state().last_seq)
+    finally:
+        ledger.close()
+
+
 async def test_ok__an_offline_report_syncs_later_and_the_cloud_keeps_it(
     rig: Rig, sqlite_storage: Storage, tmp_path: Path
 ) -> None:
@@ -189,18 +205,7 @@ async def test_ok__an_offline_report_syncs_later_and_the_cloud_keeps_it(
     slot, serial = await open_return(rig)
     assert None is await rig.controller.report_problem("battery", "swollen")
     await insert_and_close(rig, slot, serial)
-    await rig.stop()
-    state_dir = tmp_path / "state"
-    cloudharness.seeded(sqlite_storage)
-    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(sqlite_storage))
-    cloud = FaultyTransport(create_app(sqlite_storage, max_wait_s=0.2, poll_s=0.05))
-    ledger = open_ledger(state_dir, "sim-1")
-    ledger.replace_replicas([], "0")  # the rig's seed is not the cloud's: its cursor would be refused
-    try:
-        client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
-        await run_until(client, lambda: ledger.sync_state().acked_seq == ledger.sync_state().last_seq)
-    finally:
-        ledger.close()
+    await sync_to_cloud(rig, sqlite_storage, tmp_path)
     with sqlite_storage.reading() as conn:
         kept = conn.execute(
             sa.select(schema.events.c.device, schema.events.c.payload).where(schema.events.c.type == "problem_reported")

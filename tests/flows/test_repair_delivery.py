@@ -11,36 +11,16 @@ from typing import Any
 import jsonschema_rs
 from standardwebhooks import Webhook
 
-from cabinetcloud.app import create_app
 from cabinetcloud.outbox import endpoints, messages, tickets, worker
 from cabinetcloud.storage import Storage
-from cabinetd.ledger import open_ledger
 from testbed import cloudharness
 from testbed.receivers import Reply, webhook_receiver
-from testbed.syncrig import cabinet_config, client_for, run_until
 from tests.cabinetcloud.conftest import sqlite_storage
 from tests.flows.rig import Rig
 from tests.flows.test_flows import put_back, rent
-from tests.flows.test_problem_report import insert_and_close, open_return
-from tests.sync.faulty_transport import FaultyTransport
+from tests.flows.test_problem_report import insert_and_close, open_return, sync_to_cloud
 
 __all__ = ["sqlite_storage"]
-
-
-async def _sync(rig: Rig, storage: Storage, tmp_path: Path) -> None:
-    """The rig's cabinet, stopped, uploads its whole ledger to the cloud."""
-    await rig.stop()
-    state_dir = tmp_path / "state"
-    cloudharness.seeded(storage)
-    cloudharness.write_token(state_dir / "cloud.token", cloudharness.enroll(storage))
-    cloud = FaultyTransport(create_app(storage, max_wait_s=0.2, poll_s=0.05))
-    ledger = open_ledger(state_dir, "sim-1")
-    ledger.replace_replicas([], "0")  # the rig's roster is not the cloud's: its cursor would be refused
-    try:
-        client = client_for(cabinet_config(state_dir, "http://cloud.test"), ledger, transport=cloud)
-        await run_until(client, lambda: ledger.sync_state().acked_seq == ledger.sync_state().last_seq)
-    finally:
-        ledger.close()
 
 
 def _repair_service(storage: Storage, url: str) -> str:
@@ -77,7 +57,7 @@ async def test_a_failed_selftest_reaches_the_repair_service_once_with_its_eviden
         held = rig.ledger.held_by("anna")[0]
         rig.sim.handheld(held.device).agent.checks["scanner"].passed = False
         slot = await put_back(rig, held.device)
-        await _sync(rig, sqlite_storage, tmp_path)
+        await sync_to_cloud(rig, sqlite_storage, tmp_path)
         assert worker.run_once(sqlite_storage) == 1
         assert worker.run_once(sqlite_storage) == 0
     data = _one_ticket(receiver, receiver.secret)
@@ -106,7 +86,7 @@ async def test_a_problem_reported_at_the_kiosk_reaches_the_repair_service(
         slot, serial = await open_return(rig)
         assert None is await rig.controller.report_problem("screen", "cracked in the corner")
         await insert_and_close(rig, slot, serial)
-        await _sync(rig, sqlite_storage, tmp_path)
+        await sync_to_cloud(rig, sqlite_storage, tmp_path)
         worker.run_once(sqlite_storage)
     data = _one_ticket(receiver, receiver.secret)
     assert data["device"]["serial"] == serial
