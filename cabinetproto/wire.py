@@ -223,6 +223,9 @@ class CommandKind(enum.StrEnum):
     ENABLE_SLOT = "enable_slot"
     POWER_CYCLE_PORT = "power_cycle_port"
     REPROVISION = "reprovision"
+    # Cabinet-wide: a signed release of the cabinet's package to download, verify and install at a
+    # quiet moment (docs/updates.md). Its outcome arrives as `update_*` ledger events.
+    OFFER_UPDATE = "offer_update"
 
 
 # The arguments each kind takes: name -> type. Checked when a command is queued.
@@ -232,7 +235,19 @@ COMMAND_ARGS: Final[dict[CommandKind, dict[str, type]]] = {
     CommandKind.ENABLE_SLOT: {"slot": int},
     CommandKind.POWER_CYCLE_PORT: {"slot": int},
     CommandKind.REPROVISION: {"slot": int},
+    # release: the cloud's release id; sha256/size: of the .deb; signature: base64 of the detached
+    # ed25519 signature over the .deb's bytes; allow_downgrade: only when the operator said so.
+    CommandKind.OFFER_UPDATE: {
+        "release": str,
+        "version": str,
+        "sha256": str,
+        "size": int,
+        "signature": str,
+        "allow_downgrade": bool,
+    },
 }
+# Kinds that act on one slot (the dashboard's slot form offers only these).
+SLOT_COMMANDS: Final = frozenset(kind for kind, takes in COMMAND_ARGS.items() if "slot" in takes)
 REQUIRED_COMMAND_ARGS: Final = frozenset({"slot"})
 
 

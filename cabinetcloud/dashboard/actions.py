@@ -21,7 +21,7 @@ from cabinetcloud.dashboard import render
 from cabinetcloud.dashboard.scope import visible_cabinet
 from cabinetcloud.dashboard.signin import Actor, PageRefusal, require
 from cabinetcloud.replies import Refusal
-from cabinetproto.wire import COMMAND_ARGS, CommandKind
+from cabinetproto.wire import COMMAND_ARGS, SLOT_COMMANDS
 
 router = APIRouter(include_in_schema=False)
 
@@ -86,7 +86,7 @@ def queue_command(
     """A remote command from the cabinet's page, checked and audited as the API's own."""
     require(who, FLEET_COMMANDS)
     visible_cabinet(request, who, cabinet_id)
-    known = next((member for member in CommandKind if member.value == kind), None)
+    known = next((member for member in SLOT_COMMANDS if member.value == kind), None)
     if known is None:
         raise PageRefusal(422, "refused.command_kind", kind=kind)
     if not slot.strip().isdigit():

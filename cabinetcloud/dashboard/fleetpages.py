@@ -23,7 +23,7 @@ from cabinetcloud.dashboard import charts, language, render, scope
 from cabinetcloud.dashboard.signin import PageRefusal, Viewer
 from cabinetcloud.projections import device_status, history, status, views
 from cabinetcloud.projections.shapes import UsageDay
-from cabinetproto.wire import COMMAND_ARGS, CommandKind
+from cabinetproto.wire import COMMAND_ARGS, SLOT_COMMANDS, CommandKind
 
 router = APIRouter(include_in_schema=False)
 
@@ -132,7 +132,9 @@ def command_context(request: Request, who: Principal, cabinet_id: str) -> dict[s
         slot_numbers = fleetwrite.slots_of(conn, cabinet_id)
     return {
         "commands": commands.list_commands(request, cabinet_id, who, None, COMMANDS_SHOWN),
-        "command_kinds": [(kind.value, "reason" in COMMAND_ARGS[kind]) for kind in CommandKind],
+        "command_kinds": [
+            (kind.value, "reason" in COMMAND_ARGS[kind]) for kind in CommandKind if kind in SLOT_COMMANDS
+        ],
         "slot_numbers": slot_numbers,
     }
 

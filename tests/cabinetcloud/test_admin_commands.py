@@ -73,7 +73,7 @@ def test_ok__a_command_is_queued_delivered_and_its_result_visible(fleet: Fleet, 
         (
             {"kind": "reboot"},
             "body.kind: unknown command kind 'reboot' (known: unlock_slot, disable_slot, enable_slot, "
-            "power_cycle_port, reprovision)",
+            "power_cycle_port, reprovision, offer_update)",
         ),
         ({"kind": "unlock_slot"}, "body.args.slot: command unlock_slot: missing slot"),
         (

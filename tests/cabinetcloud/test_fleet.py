@@ -168,7 +168,7 @@ def test_fail__prune_leaves_no_entry_referring_to_one_it_deletes(sqlite_storage:
         (
             ["reboot"],
             "cabinet-cloud: unknown command kind 'reboot' (known: unlock_slot, disable_slot, enable_slot, "
-            "power_cycle_port, reprovision)",
+            "power_cycle_port, reprovision, offer_update)",
         ),
         (["unlock_slot"], "cabinet-cloud: command unlock_slot: missing slot"),
         (["unlock_slot", "slot=two"], "cabinet-cloud: command unlock_slot: slot must be a whole number, got 'two'"),
