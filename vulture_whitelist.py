@@ -51,7 +51,7 @@ from cabinetd.logbuffer import Kept
 from cabinetd.policy import Role
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.views import Session
-from cabinetproto import events, wire
+from cabinetproto import events, update_events, wire
 from cabinetproto.enums import DeviceHealth
 
 __all__ = ["USED_BY_NAME", "instance_attributes", "registered_inside_functions"]
@@ -100,6 +100,15 @@ USED_BY_NAME: list[object] = [
     events.StepRefused,
     events.SlotStuck,
     events.ProblemReported,
+    update_events.UpdateOffered,
+    update_events.UpdateDownloaded,
+    update_events.UpdateRefused,
+    update_events.UpdateInstalling,
+    update_events.UpdateInstalled,
+    update_events.UpdateRolledBack,
+    update_events.UpdateInstalled.from_version,
+    update_events.UpdateRolledBack.to_version,
+    update_events.UpdateOffered.allow_downgrade,
     # Payload and wire fields are validated and sent whether or not the cabinet reads them back.
     events.SlotStateChanged.from_,  # the payload's "from" (a keyword in Python, hence the alias)
     events.RepairTicketOpened.ticket_id,

@@ -324,3 +324,7 @@ def describe(exc: ValidationError) -> str:
     more = exc.error_count() - 1
     tail = f" (and {more} more)" if more else ""
     return f"field {field!r}: {first['msg']}{tail}"
+
+
+# Declared in their own module; imported here so that knowing the events means knowing these too.
+from cabinetproto import update_events as _update_events  # noqa: E402,F401

@@ -77,6 +77,12 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
     ),
     "ledger_incident": ({"kind": "integrity_check_failed", "detail": "page 7", "copy_path": "/x"}, {}),
     "incident_cleared": ({"technician": "T-7", "note": "copy sent to support"}, {}),
+    "update_offered": ({"release": "REL-1", "version": "0.2.0", "allow_downgrade": False}, {}),
+    "update_downloaded": ({"release": "REL-1", "version": "0.2.0", "sha256": "ab" * 32, "size": 12_000_000}, {}),
+    "update_refused": ({"release": "REL-1", "version": "0.1.0", "reason": "downgrade", "detail": "0.2.0 runs"}, {}),
+    "update_installing": ({"release": "REL-1", "version": "0.2.0", "from_version": "0.1.0"}, {}),
+    "update_installed": ({"release": "REL-1", "version": "0.2.0", "from_version": "0.1.0"}, {}),
+    "update_rolled_back": ({"release": "REL-1", "version": "0.2.0", "to_version": "0.1.0", "reason": "not READY"}, {}),
 }
 
 
