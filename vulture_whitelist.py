@@ -32,7 +32,7 @@ from cabinetcloud.admin import (
     stores,
     work_types,
 )
-from cabinetcloud.dashboard import fleetpages, language, pages, signin
+from cabinetcloud.dashboard import fleetpages, language, outbound, pages, signin
 from cabinetcloud.outbox import dingtalk as outbox_dingtalk
 from cabinetcloud.outbox import messages as outbox_messages
 from cabinetcloud.outbox import netguard
@@ -218,6 +218,13 @@ USED_BY_NAME: list[object] = [
     pages.overview,
     signin.login_page,
     fleetpages.attention,
+    outbound.endpoint_list,
+    outbound.add_endpoint,
+    outbound.test_endpoint,
+    outbound.switch_endpoint,
+    outbound.rotate_endpoint,
+    outbound.delivery_list,
+    outbound.delivery,
     # The templates ask the catalogue whether it names a value (a command's kind, its status).
     language.Words.has,
     staff.list_staff,

@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 _REFUSED = {404: "refused.not_found", 409: "refused.conflict", 422: "refused.invalid"}
 
 
-def _page_refusal(exc: Refusal) -> PageRefusal:
+def page_refusal(exc: Refusal) -> PageRefusal:
     return PageRefusal(exc.status_code, _REFUSED.get(exc.status_code, "refused.other"), detail=exc.reply.detail)
 
 
@@ -48,7 +48,7 @@ def enrol(
     try:
         issued = cabinets.enrol_cabinet(request, body, who)
     except Refusal as exc:
-        raise _page_refusal(exc) from None
+        raise page_refusal(exc) from None
     return render.signed(request, who, "token.html", issued=issued)
 
 
@@ -59,7 +59,7 @@ def rotate(request: Request, cabinet_id: str, who: Actor) -> Response:
     try:
         issued = cabinets.rotate_token(request, cabinet_id, who)
     except Refusal as exc:
-        raise _page_refusal(exc) from None
+        raise page_refusal(exc) from None
     return render.signed(request, who, "token.html", issued=issued)
 
 
@@ -70,7 +70,7 @@ def revoke(request: Request, cabinet_id: str, who: Actor) -> Response:
     try:
         cabinets.revoke_token(request, cabinet_id, who)
     except Refusal as exc:
-        raise _page_refusal(exc) from None
+        raise page_refusal(exc) from None
     return RedirectResponse(f"/dashboard/cabinets/{cabinet_id}", status_code=303)
 
 
@@ -97,5 +97,5 @@ def queue_command(
     try:
         commands.queue_command(request, cabinet_id, CommandIn(kind=known.value, args=args), who)
     except Refusal as exc:
-        raise _page_refusal(exc) from None
+        raise page_refusal(exc) from None
     return RedirectResponse(f"/dashboard/cabinets/{cabinet_id}#commands", status_code=303)

@@ -41,6 +41,10 @@ PAGES = (
     "audit",
     "not-found",
     "token",
+    "endpoints",
+    "tested",
+    "deliveries",
+    "delivery",
 )
 SHOT_NAMES = frozenset(
     {

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, sync_playwright
 
+from testbed.receivers import webhook_receiver
 from tests.api.kiosk.conftest import CHROMIUM, CHROMIUM_FLAGS
 from tests.cabinetcloud.dashboard.browser import ROOT, SHOT_NAMES, VIEWPORT, Served, Visit, serve
 from tests.conftest import require_system
@@ -82,6 +83,40 @@ def test_ok__an_admin_goes_through_every_page(visit: Visit) -> None:
     assert visit.page.url.endswith("/dashboard/login")
     visit.go("/dashboard")
     assert "/dashboard/login" in visit.page.url
+    assert visit.problems == []
+
+
+@pytest.mark.parametrize("visit", ["en", "zh-CN"], indirect=True)
+def test_ok__an_operator_adds_an_endpoint_and_sends_it_a_test_event(visit: Visit) -> None:
+    lang = "zh-CN" if visit.page.evaluate("navigator.language") == "zh-CN" else "en"
+    visit.sign_in("otto")
+    with webhook_receiver() as receiver:
+        visit.go("/dashboard/endpoints")
+        visit.page.select_option("#endpoint-store", "demo")
+        visit.page.fill("#endpoint-name", f"repairs-{lang}")
+        visit.page.fill("#endpoint-url", receiver.url)
+        visit.page.check("input[name=event_types][value='repair_ticket.opened']")
+        visit.page.check("#endpoint-private")
+        with visit.page.expect_navigation():
+            visit.page.click("#add")
+        receiver.secret = visit.page.inner_text("#secret")
+        with visit.page.expect_navigation():
+            visit.page.click("a[href^='/dashboard/endpoints#endpoint-']")
+        row = visit.page.locator("#endpoints tbody tr", has_text=f"repairs-{lang}")
+        visit.check(f"endpoints-{lang}")
+        with visit.page.expect_navigation():
+            row.locator("button[id^=test-]").click()
+        assert visit.page.get_attribute("#test-status", "class") == "flag good"
+        visit.check(f"tested-{lang}")
+    assert [came.verified for came in receiver.received] == [True]
+    with visit.page.expect_navigation():
+        visit.page.click("main a[href^='/dashboard/deliveries/']")
+    assert visit.page.locator("#attempts tbody tr").count() == 1
+    visit.check(f"delivery-{lang}")
+    visit.go("/dashboard/deliveries")
+    assert visit.page.locator("#deliveries tbody tr[data-status=delivered]").count() >= 1
+    visit.check(f"deliveries-{lang}")
+    visit.sign_out()
     assert visit.problems == []
 
 
