@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 
-from cabinetproto.wire import CommandKind
+from cabinetproto.wire import SLOT_COMMANDS, CommandKind
 from tests.flows.cabinet_day import (
     AT_REST,
     HOLDING,
@@ -147,7 +147,7 @@ class CabinetDay(CabinetFaultsModel):
         the ledger's events."""
         self.run(self.sync_through(faults))
 
-    @rule(commands=st.lists(st.tuples(st.sampled_from(list(CommandKind)), st.integers(1, 8)), min_size=1, max_size=3))
+    @rule(commands=st.lists(st.tuples(st.sampled_from(sorted(SLOT_COMMANDS)), st.integers(1, 8)), min_size=1, max_size=3))
     def the_cloud_sends_commands(self, commands: list[tuple[CommandKind, int]]) -> None:
         """One after another, as an operator clicking through the fleet console would send them."""
         for kind, slot in commands:
