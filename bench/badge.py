@@ -2,6 +2,7 @@
 active, for a rent of a device that is already provisioned; and the floor under it.
 
     python -m bench badge [--json] [--rents N] [--gap-ms MS] [--dir PATH]
+    python -m bench badge --link adb [--json] [--rents N] [--apk-mb MB]   # bench/_badge_links.py
 
 The cabinet is the simulated one (config/sim.toml) run in-process with the production drivers, ledger
 and controller: a pty badge reader speaking rdm6300, mock GPIO pins, the emulated USB bus with one
@@ -287,12 +288,20 @@ class BareLoop:
 
 def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench badge")
-    parser.add_argument("--rents", type=int, default=500, help="rents to time (default 500)")
+    parser.add_argument("--rents", type=int, default=None, help="rents to time (default 500; 40 per case with --link)")
+    parser.add_argument("--link", choices=["aoa-agent", "adb"], default=None,
+                        help="rents that provision first, over the agent link and over adb (bench/_badge_links.py)")
+    parser.add_argument("--apk-mb", type=float, default=8.0, help="with --link: the size of the app installed")
     parser.add_argument("--gap-ms", type=float, default=GAP_S * 1000, help="quiet time before each frame (default 50)")
     parser.add_argument("--dir", type=Path, default=None, help="put the ledger on this directory's disk")
     options = parser.parse_args(argv)
-    if options.rents < 2 or options.gap_ms < 0:
-        parser.error("--rents must be at least 2 and --gap-ms not negative")
+    options.rents = options.rents or (40 if options.link else 500)
+    if options.rents < 2 or options.gap_ms < 0 or options.apk_mb <= 0:
+        parser.error("--rents must be at least 2, --gap-ms not negative and --apk-mb positive")
+    if options.link:
+        from bench import _badge_links  # only here: it builds on this module's pieces
+
+        return _badge_links.run(options.rents, options.gap_ms / 1000, options.apk_mb, options.dir)
     with tempfile.TemporaryDirectory(prefix="bench-badge-", dir=options.dir) as name:
         rents, floor = asyncio.run(_measure(options.rents, options.gap_ms / 1000, Path(name)))
     p50, p99, worst = percentiles(rents)

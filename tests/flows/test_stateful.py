@@ -147,7 +147,9 @@ class CabinetDay(CabinetFaultsModel):
         the ledger's events."""
         self.run(self.sync_through(faults))
 
-    @rule(commands=st.lists(st.tuples(st.sampled_from(sorted(SLOT_COMMANDS)), st.integers(1, 8)), min_size=1, max_size=3))
+    @rule(
+        commands=st.lists(st.tuples(st.sampled_from(sorted(SLOT_COMMANDS)), st.integers(1, 8)), min_size=1, max_size=3)
+    )
     def the_cloud_sends_commands(self, commands: list[tuple[CommandKind, int]]) -> None:
         """One after another, as an operator clicking through the fleet console would send them."""
         for kind, slot in commands:
