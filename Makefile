@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 # Debian packages the test suite needs; installed when missing and we run as root.
 SYSTEM_PACKAGES := libusb-1.0-0 libudev1 systemd postgresql chromium fonts-wqy-microhei \
-  cage debhelper dh-virtualenv python3-venv lintian
+  cage debhelper dh-virtualenv python3-venv lintian adb
 
 .PHONY: demo test check lint typecheck pytest pytest-quick system-deps bench clean deb lintian
 

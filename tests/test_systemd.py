@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from cabinetd.config import ApiSection, TimeoutsSection
+from cabinetd.config import AdbSection, ApiSection, TimeoutsSection
 from tests.conftest import require_command
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "systemd"
-UNITS = ("cabinetd.service", "cabinet-kiosk.service")
+UNITS = ("cabinetd.service", "cabinet-kiosk.service", "cabinet-adb.service")
 MAX_EXPOSURE = 2.0
 
 # The device classes DESIGN.md §10 lets the daemon reach, as (class, access).
@@ -117,15 +117,16 @@ def test_fail__verify_reports_an_unknown_key_on_stderr(tmp_path: Path) -> None:
     assert re.search(r"Unknown key (name )?'WatchDogSec'", result.stderr), result.stderr
 
 
-def test_ok__exposure_within_budget() -> None:
+@pytest.mark.parametrize("name", ["cabinetd.service", "cabinet-adb.service"])
+def test_ok__exposure_within_budget(name: str) -> None:
     analyze = require_command("systemd-analyze")
-    result = run([analyze, "security", "--offline=true", "--no-pager", str(SYSTEMD / "cabinetd.service")])
+    result = run([analyze, "security", "--offline=true", "--no-pager", str(SYSTEMD / name)])
     assert result.stderr == "", result.stderr
     assert result.returncode == 0, result.stdout
-    found = re.search(r"Overall exposure level for cabinetd\.service: (\d+\.\d+)", result.stdout)
+    found = re.search(rf"Overall exposure level for {re.escape(name)}: (\d+\.\d+)", result.stdout)
     assert found, result.stdout
     exposure = float(found.group(1))
-    print(f"cabinetd.service exposure: {exposure}")
+    print(f"{name} exposure: {exposure}")
     assert exposure <= MAX_EXPOSURE, result.stdout
 
 
@@ -159,6 +160,28 @@ def test_ok__daemon_unit() -> None:
         "AF_INET6",
         "AF_NETLINK",
     }
+
+
+def test_ok__adb_server_unit() -> None:
+    """Debian's adb on the loopback address the daemon's [adb] section names, in the foreground, as
+    its own user holding the cabinet's key, reaching only USB device nodes and localhost."""
+    unit = SYSTEMD / "cabinet-adb.service"
+    adb = AdbSection()
+    assert value(unit, "Service", "ExecStart") == f"/usr/bin/adb -L tcp:localhost:{adb.port} nodaemon server"
+    assert adb.host == "127.0.0.1"
+    assert (value(unit, "Service", "User"), value(unit, "Service", "Group")) == ("cabinet-adb", "cabinet-adb")
+    assert value(unit, "Service", "StateDirectory") == "cabinet-adb"
+    assert value(unit, "Service", "StateDirectoryMode") == "0700"
+    assert values(unit, "Service", "Environment") == ["HOME=/var/lib/cabinet-adb"]
+    assert values(unit, "Service", "DeviceAllow") == ["char-usb_device rw"]
+    assert (values(unit, "Service", "IPAddressDeny"), values(unit, "Service", "IPAddressAllow")) == (
+        ["any"],
+        ["localhost"],
+    )
+    assert value(unit, "Service", "CapabilityBoundingSet") == ""
+    assert value(unit, "Unit", "Before") == "cabinetd.service"
+    # adb is only recommended: without it the unit is skipped, not failed.
+    assert value(unit, "Unit", "ConditionPathExists") == "/usr/bin/adb"
 
 
 def test_ok__kiosk_unit() -> None:
@@ -211,6 +234,10 @@ def test_ok__sysusers(tmp_path: Path) -> None:
     assert cabinetd_groups == sorted(value(daemon_unit, "Service", "SupplementaryGroups").split())
     assert groups["dialout"][2] == "20"  # an existing group is joined, not recreated
     assert users["cabinetd"][5:] == ["/var/lib/cabinetd", "/usr/sbin/nologin"]
+    adb_unit = SYSTEMD / "cabinet-adb.service"
+    adb_groups = sorted(g for g, members in member_of.items() if "cabinet-adb" in members)
+    assert adb_groups == sorted(value(adb_unit, "Service", "SupplementaryGroups").split())
+    assert users["cabinet-adb"][5:] == ["/var/lib/cabinet-adb", "/usr/sbin/nologin"]
     assert [g for g, members in member_of.items() if "kiosk" in members] == []
     kiosk_unit = SYSTEMD / "cabinet-kiosk.service"
     kiosk_home = "/run/" + value(kiosk_unit, "Service", "RuntimeDirectory")

@@ -28,11 +28,12 @@ ROOT: Final = Path(__file__).resolve().parents[2]
 FLEET: Final = ROOT / "config" / "fleet-demo.toml"
 PACKAGES: Final = ("cabinetd-kiosk", "cabinetd")  # in the order they are purged
 STATE: Final = Path("/var/lib/cabinetd")
+ADB_HOME: Final = Path("/var/lib/cabinet-adb")  # the adb server's home, with the cabinet's adb key
 RUNTIME: Final = Path("/run/cabinetd")
 SOCKET: Final = RUNTIME / "control.sock"
 SITE: Final = Path("/etc/cabinetd/conf.d/50-install-test.toml")
 SIM_CONFIG: Final = Path("/usr/share/cabinetd/sim.toml")
-USERS: Final = ("cabinetd", "kiosk")
+USERS: Final = ("cabinetd", "kiosk", "cabinet-adb")
 # Groups the packages' sysusers files create; dialout and plugdev are Debian's own.
 GROUPS: Final = ("cabinet-tech", "gpio")
 CABINET: Final = "sim-1"
@@ -223,7 +224,7 @@ def leave_clean(groups_before: set[str]) -> None:
     if any(installed_version(package) for package in PACKAGES):
         subprocess.run(["dpkg", "--purge", *PACKAGES], capture_output=True, check=False)
     SITE.unlink(missing_ok=True)
-    for path in (STATE, RUNTIME, Path("/etc/cabinetd")):
+    for path in (STATE, ADB_HOME, RUNTIME, Path("/etc/cabinetd")):
         shutil.rmtree(path, ignore_errors=True)
     for user in USERS:
         with contextlib.suppress(KeyError):

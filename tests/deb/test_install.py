@@ -20,14 +20,14 @@ import pytest
 
 from tests.api.kiosk.daemon import ANNA, free_port
 from tests.deb import debrig
-from tests.deb.debrig import STATE, Cloud, InstalledCabinet, run
+from tests.deb.debrig import ADB_HOME, STATE, Cloud, InstalledCabinet, run
 
 # One build, a second version, three installs and a simulated cabinet: a few minutes.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 MAX_EXPOSURE = 2.0
 PACKAGING = debrig.ROOT / "docs" / "packaging.md"
-UNITS = ("cabinetd.service", "cabinet-kiosk.service")
+UNITS = ("cabinetd.service", "cabinet-kiosk.service", "cabinet-adb.service")
 
 
 def base_version() -> str:
@@ -63,12 +63,18 @@ def higher_version(deb: Path, version: str, out: Path) -> Path:
 def check_installed(version: str) -> None:
     assert debrig.installed_version("cabinetd") == version
     assert "/etc/cabinetd/cabinetd.toml" in debrig.conffiles("cabinetd")
-    for user in ("cabinetd", "kiosk"):
+    for user in ("cabinetd", "kiosk", "cabinet-adb"):
         assert run(["getent", "passwd", user]).split(":")[0] == user
+    assert "cabinet-adb" in run(["getent", "group", "plugdev"]).strip().split(":")[3].split(",")
+    # The cabinet's adb key, made at install for the adb server's user alone; an upgrade keeps it.
+    key = ADB_HOME / ".android" / "adbkey"
+    assert (key.stat().st_mode & 0o777, key.owner()) == (0o600, "cabinet-adb")
+    assert (ADB_HOME / ".android" / "adbkey.pub").read_text().split()[0].startswith("QAAAA")
     assert "cabinetd" in run(["getent", "group", "cabinet-tech"]).strip().split(":")[3].split(",")
     # Enabled the way `systemctl enable` would, which deb-systemd-helper does without a running systemd.
     assert Path("/etc/systemd/system/multi-user.target.wants/cabinetd.service").is_symlink()
     assert Path("/etc/systemd/system/graphical.target.wants/cabinet-kiosk.service").is_symlink()
+    assert Path("/etc/systemd/system/multi-user.target.wants/cabinet-adb.service").is_symlink()
     assert Path("/usr/lib/modules-load.d/cabinetd.conf").is_file()
     assert Path("/lib/udev/rules.d/99-cabinetd.rules").is_file()
     # The daemon's config check on the installed (real cabinet) config, and cabinetctl's version.
@@ -86,10 +92,11 @@ def check_units() -> None:
             check=False,
         )
         assert (result.returncode, result.stderr) == (0, ""), result.stderr
-    score = run(["systemd-analyze", "security", "--offline=yes", "--no-pager", "/lib/systemd/system/cabinetd.service"])
-    found = re.search(r"Overall exposure level for cabinetd\.service: (\d+\.\d+)", score)
-    assert found, score
-    assert float(found[1]) <= MAX_EXPOSURE, score
+    for unit in ("cabinetd.service", "cabinet-adb.service"):
+        score = run(["systemd-analyze", "security", "--offline=yes", "--no-pager", f"/lib/systemd/system/{unit}"])
+        found = re.search(rf"Overall exposure level for {re.escape(unit)}: (\d+\.\d+)", score)
+        assert found, score
+        assert float(found[1]) <= MAX_EXPOSURE, score
 
 
 def rent_once(cabinet: InstalledCabinet) -> str:
@@ -127,9 +134,11 @@ def check_purged(output: str, *, ledger_kept: bool) -> None:
         assert f"cabinetd: kept the ledger in {STATE}" in output
         assert (STATE / "cloud.token").exists()
         assert (STATE / "ledger.sqlite3").exists()
+        assert (ADB_HOME / ".android" / "adbkey").exists(), "the key the handhelds trust went with the purge"
     else:
         assert f"cabinetd: removed the ledger in {STATE}" in output
         assert not STATE.exists()
+        assert not ADB_HOME.exists()
 
 
 def test_ok__build_install_rent_upgrade_and_purge(tmp_path: Path) -> None:
