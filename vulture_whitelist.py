@@ -302,6 +302,8 @@ def instance_attributes(
         nested_router._pool,  # httpx's transport sends through it: replaced by the SSRF-checking pool
         nested_router.daemon_threads,  # the tests' webhook receiver (http.server reads it)
         nested_router.do_POST,  # http.server calls its handler's methods by name
+        nested_router.do_GET,  # the same, in the fake Headwind MDM server (testbed/headwind.py)
+        nested_router.do_PUT,
         nested_router.log_message,
         chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
         tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it

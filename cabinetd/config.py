@@ -150,6 +150,27 @@ class AdbSection(Section):
     packages: Path = Path("/var/lib/cabinetd/packages")  # APKs by sha256 (docs/device-adb.md, "Packages")
 
 
+class HeadwindSection(Section):
+    """A Headwind MDM server (docs/device-mdm.md): where it is, the cabinet's API user, and which of its
+    configurations each work type's devices are moved into. The password is in a file of its own, kept
+    out of the configuration that technicians read."""
+
+    url: HttpUrl
+    login: Annotated[str, Field(min_length=1, max_length=128)]
+    password_file: Path
+    # With the MDM unreachable or refusing: `fallback` provisions from the cabinet's own package cache
+    # over the local link; `refuse` hands the device out to no one and records why.
+    policy: Literal["fallback", "refuse"] = "fallback"
+    timeout_s: Annotated[StrictFloat, between(0.5, 60)] = 10.0
+    configurations: dict[str, Annotated[str, Field(min_length=1, max_length=128)]] = {}
+
+
+class MdmSection(Section):
+    """The fleet's MDM adapters, by the name a device model's link gives (`mdm:headwind+adb`)."""
+
+    headwind: HeadwindSection | None = None
+
+
 class GpioModuleLock(Section):
     driver: Literal["gpio"]
     active_level: Level = "high"
@@ -249,6 +270,7 @@ class CabinetConfig(Section):
     badge_reader: BadgeReaderSection = BadgeReaderSection()
     usb: UsbSection = UsbSection()
     adb: AdbSection = AdbSection()
+    mdm: MdmSection = MdmSection()
     sim: SimSection = SimSection()
     modules: Annotated[list[ModuleSection], Field(min_length=1)]
 

@@ -28,3 +28,9 @@ def local_link(link: str) -> str:
     if found is None:
         raise ValueError(f"device link {link!r} is not one of {', '.join(LOCAL_LINKS)} or mdm:<adapter>+<one of them>")
     return found.group(2)
+
+
+def mdm_adapter(link: str) -> str | None:
+    """The MDM adapter a link names, `headwind` for `mdm:headwind+adb`; None for a local link."""
+    local_link(link)  # the same check, the same message
+    return link[4 : link.index("+")] if link.startswith("mdm:") else None

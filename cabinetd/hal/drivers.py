@@ -27,6 +27,8 @@ from cabinetd.config import BadgeReaderSection, CabinetConfig, ModuleSection
 from cabinetd.hal import adb, badge, board8a, devicelink, gpio, kerong, usbports
 from cabinetd.hal.base import BadgeReader, DeviceLink, DeviceRefreshSink, EventSink, LockBank, SlotPorts
 from cabinetd.hal.linkchoice import LinkChoice
+from cabinetd.hal.mdm.headwind import NAME as HEADWIND
+from cabinetd.hal.mdm.headwind import HeadwindAdapter
 from cabinetd.hal.wiring import LinkWiring, LockWiring, PortsWiring, ReaderWiring
 
 LockDriver = Callable[[ModuleSection, LockWiring], LockBank]
@@ -98,4 +100,5 @@ def build_device_link(
     """The device link to the handhelds in the slots, every back-end under one `LinkChoice`; `options`
     are the agent link's timings and `adb` the adb link's (the simulator's fake server, tests')."""
     wiring = LinkWiring(on_refresh, backend, options, adb_options=adb or {})
-    return LinkChoice({name: build(config, wiring) for name, build in DEVICE_LINKS.items()})
+    mdm = {HEADWIND: HeadwindAdapter(config.mdm.headwind)} if config.mdm.headwind is not None else {}
+    return LinkChoice({name: build(config, wiring) for name, build in DEVICE_LINKS.items()}, mdm)

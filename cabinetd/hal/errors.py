@@ -69,6 +69,7 @@ class LinkFailure(enum.Enum):
     UNAUTHORISED = "unauthorised"  # adb: the device has not accepted the cabinet's key
     OFFLINE = "offline"  # adb: the server sees the device but cannot reach it, or it fell off mid-command
     INSTALL_FAILED = "install failed"  # adb: Android refused a package; its reason is in the detail
+    MDM = "MDM"  # the fleet's MDM could not move the device, and its policy is to refuse then
 
 
 class LinkError(HardwareError):

@@ -9,20 +9,25 @@ in its own way from its first request. A slot's refresh runs on the back-end cho
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from cabinetd.hal.agentprotocol import AppPackage, Hello, ProvisionReport, SelftestReport, SessionEnded, UsageReport
 from cabinetd.hal.base import DeviceLink, LinkOf
 from cabinetd.hal.errors import LinkError, LinkFailure
-from cabinetproto.links import DEFAULT_LINK, local_link
+from cabinetd.hal.mdm import MdmAdapter, MdmError
+from cabinetproto.links import DEFAULT_LINK, local_link, mdm_adapter
+
+log = logging.getLogger(__name__)
 
 
 class LinkChoice(DeviceLink):
     name = "device link"
 
-    def __init__(self, backends: Mapping[str, DeviceLink]) -> None:
+    def __init__(self, backends: Mapping[str, DeviceLink], mdm: Mapping[str, MdmAdapter] | None = None) -> None:
         super().__init__()
+        self.mdm = dict(mdm or {})
         if DEFAULT_LINK not in backends:
             raise ValueError(f"the {DEFAULT_LINK} link is needed: device models without a link use it")
         self.backends = dict(backends)
@@ -64,6 +69,8 @@ class LinkChoice(DeviceLink):
     async def cleanup(self) -> None:
         for backend in self.backends.values():
             await backend.cleanup()
+        for adapter in self.mdm.values():
+            await adapter.close()
 
     # --- the interface, by slot -----------------------------------------------------------------------
 
@@ -93,7 +100,27 @@ class LinkChoice(DeviceLink):
         home_app: str | None = None,
         others: Sequence[str] = (),
     ) -> ProvisionReport:
-        return await self.backend(slot).provision(slot, work_type, apps, home_app=home_app, others=others)
+        backend = self.backend(slot)
+        adapter = mdm_adapter(self._link_of(slot))
+        if adapter is not None:
+            await self._through_mdm(slot, adapter, backend, work_type)
+        # Over the local link in every case: after the MDM's move it checks (and from the cabinet's own
+        # packages completes) what the device holds, so nothing unverified is handed out.
+        return await backend.provision(slot, work_type, apps, home_app=home_app, others=others)
+
+    async def _through_mdm(self, slot: int, name: str, backend: DeviceLink, work_type: str) -> None:
+        adapter = self.mdm.get(name)
+        if adapter is None:
+            raise LinkError(slot, None, LinkFailure.NO_LINK, f"this cabinet has no MDM adapter {name} ([mdm.{name}])")
+        serial = (await backend.hello(slot)).serial
+        try:
+            configuration = await adapter.assign(serial, work_type)
+        except MdmError as exc:
+            if adapter.policy == "refuse":
+                raise LinkError(slot, serial, LinkFailure.MDM, str(exc)) from None
+            log.warning("slot %d: MDM %s; provisioning %s from the cabinet's packages instead", slot, exc, serial)
+            return
+        log.info("slot %d: %s moved into %s configuration %r", slot, serial, name, configuration)
 
     async def usage(self, slot: int, since: datetime) -> UsageReport:
         return await self.backend(slot).usage(slot, since)
