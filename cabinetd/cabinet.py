@@ -19,6 +19,7 @@ from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
+from cabinetd.packages.service import AppPackages
 from cabinetd.sync.client import CloudSync
 from cabinetd.views import CabinetView
 
@@ -58,7 +59,14 @@ class Cabinet:
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
-        controller.maintenance.wake_sync = self.sync.wake  # a technician's `sync now`
+        # The app package cache fills adb.packages from the cloud while online (docs/app-packages.md).
+        self.packages = AppPackages(config, lambda: self.ledger.ledger, directory=None if sim is None else sim.packages)
+
+        def sync_now() -> None:  # a technician's `sync now`: the package cache asks again too
+            self.sync.wake()
+            self.packages.wake()
+
+        controller.maintenance.wake_sync = sync_now
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
@@ -76,10 +84,12 @@ class Cabinet:
             config.cabinet.id, lambda: self.subsystems, self.started_at, routes, part_states=self.hardware.locks.parts
         )
         self.api = ApiServer(app, config.api.host, config.api.port)
-        self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
+        self.subsystems: list[Subsystem] = [
+            self.ledger, *self.hardware.subsystems(), controller, self.sync, self.packages, self.api
+        ]
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
         # the cabinet: what it may do is what the desk offers.
-        self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config)
+        self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config, self.packages.report)
         self.control = ControlServer(self.desk, self.badges)
         self.subsystems.append(self.control)
 

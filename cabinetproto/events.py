@@ -327,4 +327,5 @@ def describe(exc: ValidationError) -> str:
 
 
 # Declared in their own module; imported here so that knowing the events means knowing these too.
+from cabinetproto import package_events as _package_events  # noqa: E402,F401
 from cabinetproto import update_events as _update_events  # noqa: E402,F401

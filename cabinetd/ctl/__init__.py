@@ -33,6 +33,7 @@ COMMANDS: dict[tuple[str, str | None], Command] = {
     ("ledger", "export"): commands.ledger_export,
     ("sync", "status"): commands.sync_status,
     ("sync", "now"): commands.sync_now,
+    ("packages", None): commands.packages,
     ("config", "show"): commands.config_show,
     ("diag", "bundle"): diag.bundle,
     ("version", None): commands.version,

@@ -258,6 +258,11 @@ def sync_now(run: Run) -> int:
     return EXIT_OK
 
 
+def packages(run: Run) -> int:
+    run.show(run.client.get("/packages"), render.packages)
+    return EXIT_OK
+
+
 def config_show(run: Run) -> int:
     run.show(run.client.get("/config"), lambda d: tomli_w.dumps(d["config"]))
     return EXIT_OK

@@ -36,6 +36,7 @@ commands:
   ledger export --since T FILE  write the events since T to FILE as JSON lines
   sync status                   the link to the cloud
   sync now                      sync now instead of after the current backoff
+  packages                      the app packages the cache holds and lacks
   config show                   the daemon's configuration, tokens and PINs redacted
   diag bundle FILE.tar.gz       everything support asks for, in one file
 
@@ -160,6 +161,7 @@ def build() -> argparse.ArgumentParser:
     add(sync, "status", "the link to the cloud", SYNC_STATUS)
     add(sync, "now", "sync now", SYNC_NOW)
 
+    add(commands, "packages", "the app package cache", PACKAGES)
     add(family("config", "the daemon's configuration"), "show", "print it, secrets redacted", CONFIG_SHOW)
     add(family("diag", "diagnostics for support"), "bundle", "write a support bundle", DIAG_BUNDLE).add_argument(
         "file", metavar="FILE.tar.gz"
@@ -244,6 +246,11 @@ acknowledged, the clock skew, the last error. Says so when no cloud.url is confi
 SYNC_NOW: Final = """\
 Ask the sync client to try now instead of waiting out its backoff. Recorded in the ledger. Exit
 status 1 when no cloud is configured."""
+
+PACKAGES: Final = """\
+The app package cache (adb.packages): each APK it holds (package, version, size, short sha256,
+the work types that need it) and each one a work type needs that it lacks, with the last refusal
+and when the cache asks the cloud again. `sync now` makes it ask at once."""
 
 CONFIG_SHOW: Final = """\
 The configuration the daemon runs with, all layers merged, as TOML. Secrets are redacted; the cloud

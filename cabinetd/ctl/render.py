@@ -271,3 +271,41 @@ def version(data: dict[str, Any]) -> str:
         ("last update", data["last_update"] or "none"),
     ]
     return labelled(pairs)
+
+
+def _retry(seconds: float | None) -> str:
+    if seconds is None:
+        return "not tried yet"
+    return "next try now" if seconds < 1 else f"next try in {duration(seconds)}"
+
+
+def _held_version(held: dict[str, Any]) -> str | None:
+    return None if held["version_code"] is None else f"{held['version_name']} ({held['version_code']})"
+
+
+def packages(data: dict[str, Any]) -> str:
+    held, lacking = data["held"], data["lacking"]
+    out = f"package cache {data['directory']}: {len(held)} held, {len(lacking)} lacking\n"
+    if not data["downloads"]:
+        out += "downloads off: no cloud.url in the configuration\n"
+    if data["last_error"]:
+        out += f"cannot work: {data['last_error']}\n"
+    if held:
+        rows = [
+            (p["package"] or "(not a readable APK)", _held_version(p), _bytes(p["size"]), p["sha256"][:12],
+             ", ".join(p["work_types"]) or "none (removed at the next look)")
+            for p in held
+        ]
+        out += "\nheld\n" + table(("PACKAGE", "VERSION", "SIZE", "SHA256", "WORK TYPES"), rows, right=(2,))
+    if lacking:
+        wanting: list[tuple[Any, ...]] = []
+        for p in lacking:
+            version = p["version"] if p["version_code"] is None else f"{p['version']} ({p['version_code']})"
+            downloading = p["sha256"] == data["downloading"]
+            why = "downloading" if downloading else (p["refused"] or ("cloud not reached" if p["detail"] else None))
+            wanting.append((p["package"], version, p["sha256"][:12], ", ".join(p["work_types"]), why,
+                            "" if downloading or not data["downloads"] else _retry(p["retry_in_s"])))
+        headers = ("PACKAGE", "VERSION", "SHA256", "WORK TYPES", "LAST REFUSAL", "RETRY")
+        out += "\nlacking\n" + table(headers, wanting)
+        out += "".join(f"  {p['package']}: {p['detail']}\n" for p in lacking if p["detail"])
+    return out

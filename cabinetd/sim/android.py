@@ -6,8 +6,9 @@ The state is what those commands read and change: system properties, the battery
 time since boot, the DropBox's crash and ANR entries and the usage events. Faults a device shows in
 the field are set here too (`install_failure`: the reason Android gives every install).
 
-APKs are the simulator's own: a zip holding `sim-manifest.json` (package and version code), which
-stands in for the manifest Android reads from a real one.
+APKs are real ones (read as Android does: the binary manifest, and only with a signature that
+verifies; cabinetproto.apk) or the simulator's own: a zip holding `sim-manifest.json` (package and
+version code), which stands in for the manifest where a test needs no real APK.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
+
+from cabinetproto.apk import ApkError, read_apk
 
 MANIFEST: Final = "sim-manifest.json"
 TMP_DIR: Final = "/data/local/tmp"
@@ -39,12 +42,15 @@ def sim_apk(package: str, version_code: int) -> bytes:
     return buffer.getvalue()
 
 
-def _read_apk(data: bytes) -> tuple[str, int] | None:
+def _read_apk(data: bytes, path: str) -> tuple[str, int] | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as apk:
+            if MANIFEST not in apk.namelist():
+                facts = read_apk(data, path)
+                return facts.package, facts.version_code
             manifest = json.loads(apk.read(MANIFEST))
         return str(manifest["package"]), int(manifest["version_code"])
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError):
+    except (zipfile.BadZipFile, ApkError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -255,7 +261,7 @@ class SimAndroid:
         data = self.files.get(path)
         if data is None:
             return b"", f"Error: Unable to open file: {path}\nConsider using a file under {TMP_DIR}/\n".encode(), 1
-        parsed = _read_apk(data)
+        parsed = _read_apk(data, path)
         if parsed is None:
             return f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {path}]\n".encode(), b"", 1
         package, version = parsed

@@ -83,6 +83,25 @@ EXAMPLES: Final[dict[str, tuple[dict[str, Any], dict[str, Any]]]] = {
     "update_installing": ({"release": "REL-1", "version": "0.2.0", "from_version": "0.1.0"}, {}),
     "update_installed": ({"release": "REL-1", "version": "0.2.0", "from_version": "0.1.0"}, {}),
     "update_rolled_back": ({"release": "REL-1", "version": "0.2.0", "to_version": "0.1.0", "reason": "not READY"}, {}),
+    "app_package_cached": (
+        {
+            "package": "com.example.home",
+            "version_code": 240,
+            "sha256": "ab" * 32,
+            "size": 48_000,
+            "signer_sha256": "cd" * 32,
+            "work_types": ["price-tags"],
+        },
+        {},
+    ),
+    "app_package_refused": (
+        {"package": "com.example.home", "version_code": 240, "sha256": "ab" * 32, "reason": "signer", "detail": "x"},
+        {},
+    ),
+    "app_package_removed": (
+        {"sha256": "ab" * 32, "package": "com.example.home", "size": 48_000, "reason": "unneeded"},
+        {},
+    ),
 }
 
 

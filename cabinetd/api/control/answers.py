@@ -22,6 +22,7 @@ from cabinetd.api.jsonbody import BodyError, read_object
 from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger
 from cabinetd.maintenance import Maintenance, Refused, Technician, Why
+from cabinetd.packages.service import CacheReport
 from cabinetd.views import CabinetView
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,14 @@ DECIMAL: Final = re.compile(r"-?[0-9]{1,9}(\.[0-9]{1,9})?")
 @dataclass(frozen=True)
 class Desk:
     """What the control socket is handed: the technicians' actions, the cabinet's view, the ledger
-    (opened by its own subsystem, so asked for when needed) and the configuration."""
+    (opened by its own subsystem, so asked for when needed), the configuration and the package
+    cache's report."""
 
     maintenance: Maintenance
     view: CabinetView
     ledger: Callable[[], Ledger]
     config: CabinetConfig
+    packages: Callable[[], CacheReport] | None = None  # what the app package cache holds and lacks
 
 
 class Denied(Exception):

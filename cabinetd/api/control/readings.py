@@ -11,9 +11,10 @@ from starlette.routing import Route
 
 from cabinetd import logbuffer
 from cabinetd.api.control import shapes
-from cabinetd.api.control.answers import Desk, answer, query_float, query_int, slot_of
+from cabinetd.api.control.answers import Denied, Desk, answer, query_float, query_int, slot_of
 from cabinetd.api.control.badges import BadgeWatch
 from cabinetd.api.control.redact import redact
+from cabinetd.packages.service import CacheReport
 
 BADGE_WAIT_MAX_S: Final = 30.0
 
@@ -71,6 +72,11 @@ class Readings:
     async def versions(self, request: Request) -> BaseModel:
         return shapes.Versions.model_validate(self.view.versions(), from_attributes=True)
 
+    async def packages(self, request: Request) -> BaseModel:
+        if self.desk.packages is None:
+            raise Denied(409, "this daemon keeps no app package cache")
+        return package_report(self.desk.packages())
+
     def routes(self) -> list[Route]:
         return [
             Route("/status", answer(self.status)),
@@ -82,4 +88,42 @@ class Readings:
             Route("/config", answer(self.config)),
             Route("/logs", answer(self.logs)),
             Route("/versions", answer(self.versions)),
+            Route("/packages", answer(self.packages)),
         ]
+
+
+def package_report(report: CacheReport) -> shapes.PackageReport:
+    held = [
+        shapes.PackageHeld(
+            package=h.package,
+            version_code=h.version_code,
+            version_name=h.version_name,
+            size=h.size,
+            sha256=h.sha256,
+            signer_sha256=h.signer_sha256,
+            work_types=list(work_types),
+        )
+        for h, work_types in report.held
+    ]
+    lacking = [
+        shapes.PackageLacking(
+            package=lack.need.package,
+            version=lack.need.version,
+            version_code=lack.need.version_code,
+            sha256=lack.need.sha256,
+            work_types=list(lack.need.work_types),
+            refused=lack.reason,
+            detail=lack.detail,
+            failed_at=None if lack.failed_at is None else lack.failed_at.isoformat(timespec="seconds"),
+            retry_in_s=None if lack.retry_in_s is None else round(lack.retry_in_s, 1),
+        )
+        for lack in report.lacking
+    ]
+    return shapes.PackageReport(
+        directory=report.directory,
+        downloads=report.downloads,
+        held=held,
+        lacking=lacking,
+        downloading=report.downloading,
+        last_error=report.last_error,
+    )

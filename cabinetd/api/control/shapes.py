@@ -7,12 +7,11 @@ from them (a test keeps the two equal).
 
 from __future__ import annotations
 
-import types
-import typing
-from typing import Annotated, Any, Final, Literal, Union
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from cabinetd.api.control import shapedocs
 from cabinetproto.enums import Alarm
 
 Door = Literal["open", "closed", "unknown"]
@@ -291,6 +290,39 @@ class BundleDone(Shape):
     members: list[str]
 
 
+class PackageHeld(Shape):
+    """null for a file that is what its name says, but not an APK the cache can read."""
+
+    package: str | None
+    version_code: int | None
+    version_name: Annotated[str | None, Field(description="as the APK's manifest says")]
+    size: Annotated[int, Field(description="bytes")]
+    sha256: str
+    signer_sha256: Annotated[str | None, Field(description="sha256 of the APK's signing certificate")]
+    work_types: Annotated[list[str], Field(description="the work types that need it; none: removed at the next look")]
+
+
+class PackageLacking(Shape):
+    package: str
+    version: Annotated[str, Field(description="as the work type names it")]
+    version_code: int | None
+    sha256: str
+    work_types: list[str]
+    refused: Annotated[str | None, Field(description="the last refusal's reason; null: never refused")]
+    detail: Annotated[str, Field(description="what the last failed try said")]
+    failed_at: Annotated[str | None, Field(description="when (ISO 8601, UTC)")]
+    retry_in_s: Annotated[float | None, Field(description="the wait before the next try; null: not tried yet")]
+
+
+class PackageReport(Shape):
+    directory: Annotated[str, Field(description="`adb.packages`")]
+    downloads: Annotated[bool, Field(description="false without `cloud.url`: nothing is downloaded")]
+    held: list[PackageHeld]
+    lacking: Annotated[list[PackageLacking], Field(description="needed by a work type, not held")]
+    downloading: Annotated[str | None, Field(description="sha256 of the package being downloaded")]
+    last_error: Annotated[str | None, Field(description="why the cache cannot do its work at all")]
+
+
 # What each command prints with --json. `badge watch` and `ledger tail -f` print one JSON object a line.
 COMMANDS: Final[dict[str, type[Shape]]] = {
     "status": Status,
@@ -308,66 +340,12 @@ COMMANDS: Final[dict[str, type[Shape]]] = {
     "ledger verify": LedgerVerify,
     "ledger export": ExportDone,
     "sync status, sync now": SyncReport,
+    "packages": PackageReport,
     "config show": ConfigShow,
     "diag bundle": BundleDone,
 }
 
 
-def _type_text(annotation: Any) -> str:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin is Annotated:
-        return _type_text(args[0])
-    if origin in (Union, types.UnionType):
-        return " or ".join(_type_text(arg) for arg in args)
-    if origin is Literal:
-        return " or ".join(f'`"{arg}"`' for arg in args)
-    if origin is list:
-        return f"list of {_type_text(args[0])}"
-    if origin is dict:
-        return f"object of {_type_text(args[1])}"
-    if annotation is type(None):
-        return "null"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation.__name__
-    if annotation is JsonValue:
-        return "any JSON"
-    names = {str: "string", int: "integer", float: "number", bool: "boolean"}
-    return names.get(annotation, "any JSON")
-
-
-def _table(model: type[Shape]) -> list[str]:
-    lines = [f"**{model.__name__}**", "", "| field | type | meaning |", "|---|---|---|"]
-    hints = typing.get_type_hints(model, include_extras=True)
-    for name, field in model.model_fields.items():
-        lines.append(f"| `{name}` | {_type_text(hints[name])} | {field.description or ''} |")
-    return [*lines, ""]
-
-
-def _nested(model: type[Shape], seen: list[type[Shape]]) -> None:
-    if model in seen:
-        return
-    seen.append(model)
-    for hint in typing.get_type_hints(model).values():
-        for inner in _models_in(hint):
-            _nested(inner, seen)
-
-
-def _models_in(annotation: Any) -> list[type[Shape]]:
-    if isinstance(annotation, type) and issubclass(annotation, Shape):
-        return [annotation]
-    return [found for arg in typing.get_args(annotation) for found in _models_in(arg)]
-
-
 def describe() -> str:
     """The JSON OUTPUT section of docs/cabinetctl.md: which shape each command prints, then each shape."""
-    lines = ["| command | prints |", "|---|---|"]
-    lines += [f"| `{command}` | {model.__name__} |" for command, model in COMMANDS.items()]
-    lines += ["| any, on failure (HTTP answer of the daemon) | Problem |", ""]
-    seen: list[type[Shape]] = []
-    documented: list[type[Shape]] = [*COMMANDS.values(), Problem]
-    for model in documented:
-        _nested(model, seen)
-    for model in seen:
-        lines += _table(model)
-    return "\n".join(lines)
+    return shapedocs.describe(COMMANDS, Problem)
