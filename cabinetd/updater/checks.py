@@ -53,7 +53,10 @@ def copy_signed_package(request: Request, updates: UpdatesDirectory, key: Path, 
     except BadSignature as error:
         raise Refused("signature", f"{request.signature}: {error} ({key})") from None
     copy = into / request.package
-    _write_private(copy, package)
+    try:
+        _write_private(copy, package)
+    except OSError as error:
+        raise Refused("package", f"cannot copy {request.package} to {copy}: {error.strerror}") from None
     return copy
 
 

@@ -121,8 +121,11 @@ def carry_out(installer: Installer, updates: UpdatesDirectory, request: Request)
 def keep(installer: Installer, version: str) -> str:
     """The installed package rebuilt into kept/ (dpkg-repack): what a rollback installs again."""
     kept = installer.state.kept
-    for old in kept.iterdir():
-        old.unlink()
+    try:
+        for old in kept.iterdir():
+            old.unlink()
+    except OSError as error:
+        raise Refused("keep", f"cannot empty {kept}: {error.strerror}") from None
     try:
         installer.dpkg.repack(PACKAGE, kept)
         made = sorted(path for path in kept.iterdir() if path.suffix == ".deb")

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,9 @@ def hand_over(deb: Path, name: str, version: str, private_key: Path) -> None:
 
 
 def run_helper(env: dict[str, str]) -> dict[str, object]:
+    started = time.monotonic()
     done = subprocess.run([HELPER], capture_output=True, text=True, env=env, timeout=600, check=False)
+    print(f"cabinetd-update took {time.monotonic() - started:.1f} s")
     assert done.returncode == 0, done.stderr
     assert (UPDATES / "outcome.json").exists(), done.stderr
     outcome: dict[str, object] = json.loads((UPDATES / "outcome.json").read_text())

@@ -119,15 +119,16 @@ class Rig:
         lines = self.dpkg_log.read_text().splitlines() if self.dpkg_log.exists() else []
         return [Path(line.split()[-1]).name for line in lines if " -i " in f" {line} "]
 
-    def build(self, version: str, behaviour: str = "starts", package: str = "cabinetd") -> Path:
-        deb = self.base / "build" / f"{package}_{version}_{behaviour}.deb"
+    def build(self, version: str, behaviour: str = "starts", package: str = "cabinetd", depends: str = "") -> Path:
+        deb = self.base / "build" / f"{package}_{version}_{behaviour}{'_' + depends if depends else ''}.deb"
         if deb.exists():
             return deb
-        tree = self.base / "build" / f"{package}-{version}-{behaviour}"
+        tree = deb.with_suffix("")
         (tree / "DEBIAN").mkdir(parents=True)
         (tree / "DEBIAN" / "control").write_text(
             f"Package: {package}\nVersion: {version}\nArchitecture: all\n"
-            "Maintainer: Cabinet maintainers <cabinet@example.net>\nDescription: the cabinet daemon (test)\n"
+            + (f"Depends: {depends}\n" if depends else "")
+            + "Maintainer: Cabinet maintainers <cabinet@example.net>\nDescription: the cabinet daemon (test)\n"
         )
         (tree / BEHAVIOUR).parent.mkdir(parents=True)
         (tree / BEHAVIOUR).write_text(behaviour + "\n")

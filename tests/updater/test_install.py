@@ -162,6 +162,25 @@ def test_fail__a_daemon_that_does_not_come_up_is_rolled_back(rig: Rig, behaviour
     assert left_in(rig) == {"outcome.json"}
 
 
+def test_fail__a_release_dpkg_cannot_configure_is_rolled_back(rig: Rig) -> None:
+    """A release that needs a package the cabinet lacks: dpkg unpacks it, cannot configure it, and
+    says why; the kept package goes back on."""
+    rig.hand_over(rig.build("1.1", depends="cabinet-missing-library"), "rel-11", "1.1")
+    outcome = handle(rig.installer(ManualWaitClock()))
+    assert outcome is not None
+    copy = rig.state / "incoming" / "rel-11.deb"
+    assert (outcome["outcome"], outcome["reason"]) == (
+        "rolled_back",
+        f"install: `dpkg --root={rig.root} --force-confdef --force-confold -i {copy}` exited with 1: "
+        "dpkg: dependency problems prevent configuration of cabinetd: / cabinetd depends on "
+        "cabinet-missing-library; however: / Package cabinet-missing-library is not installed. / "
+        "dpkg: error processing package cabinetd (--install): / dependency problems - leaving unconfigured / "
+        "Errors were encountered while processing: / cabinetd; rolled back to 1.0",
+    )
+    assert rig.installed() == ("1.0", "ii ")
+    assert rig.dpkg_installs() == ["rel-11.deb", "cabinetd_1.0_all.deb"]
+
+
 def _killed_helper(rig: Rig) -> None:
     """A helper run in a child process that the fake systemctl kills."""
     killed = os.fork()
