@@ -101,6 +101,16 @@ class KioskSection(Section):
     ask_before_return: StrictBool = False
 
 
+class UpdatesSection(Section):
+    """Signed updates from the fleet (docs/packaging.md, "The update helper"). The update helper
+    (cabinetd-update, root) reads `directory`, `release_key` and `healthy_within_s` too."""
+
+    directory: Path = Path("/var/lib/cabinetd/updates")
+    release_key: Path = Path("/usr/share/cabinetd/release-key.pub")
+    # How long a new daemon has to be active (READY=1) and healthy before its package is rolled back.
+    healthy_within_s: Annotated[StrictInt, between(10, 3600)] = 120
+
+
 class LogSection(Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["text", "json"] = "text"
@@ -264,6 +274,7 @@ class CabinetConfig(Section):
     cloud: CloudSection = CloudSection()
     timeouts: TimeoutsSection = TimeoutsSection()
     kiosk: KioskSection = KioskSection()
+    updates: UpdatesSection = UpdatesSection()
     log: LogSection = LogSection()
     hal: HalSection = HalSection()
     buses: dict[str, BusSection] = {}
