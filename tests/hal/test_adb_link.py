@@ -110,6 +110,29 @@ async def test_fail__an_install_android_refuses_names_the_device_the_command_and
     )
 
 
+async def test_fail__an_update_signed_by_another_certificate_is_refused_in_androids_words(rig: Rig) -> None:
+    other = hashlib.sha256(b"a vendor's own certificate").hexdigest()
+    rig.android.packages[HOME] = Package(230, signer_sha256=other, has_data=True)
+    with pytest.raises(LinkError) as caught:
+        await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+    assert caught.value.failure is LinkFailure.INSTALL_FAILED
+    assert str(caught.value) == (
+        "slot 1, device A1-0001: install failed: `pm install -r /data/local/tmp/com.example.store.home.apk` "
+        "(com.example.store.home): INSTALL_FAILED_UPDATE_INCOMPATIBLE: Existing package com.example.store.home "
+        "signatures do not match newer version; ignoring!"
+    )
+    held = rig.android.packages[HOME]
+    assert (held.version_code, held.signer_sha256, held.has_data) == (230, other, True)  # left as it was
+
+
+async def test_ok__an_update_signed_by_the_same_certificate_keeps_the_apps_data(rig: Rig) -> None:
+    rig.android.packages[HOME] = Package(230, has_data=True)
+    report = await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+    assert [(a.package, a.action) for a in report.apps] == [(HOME, "updated")]
+    held = rig.android.packages[HOME]
+    assert (held.version_code, held.has_data) == (240, True)
+
+
 async def test_fail__an_apk_not_in_the_cache_or_not_what_its_sha256_says_is_not_pushed(rig: Rig) -> None:
     tampered = rig.app(HOME, 240, stored=b"PK not the app")
     with pytest.raises(LinkError) as caught:
