@@ -150,10 +150,14 @@ async def test_fail__an_apk_not_in_the_cache_or_not_what_its_sha256_says_is_not_
 
 async def test_fail__a_device_that_falls_off_mid_install_is_offline_and_says_so_after(rig: Rig) -> None:
     rig.attached.drop_after_bytes = 1
+    app = rig.app(HOME, 240)
     with pytest.raises(LinkError) as caught:
-        await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+        await rig.link.provision(1, "price-tags", [app])
     assert caught.value.failure is LinkFailure.OFFLINE
-    assert str(caught.value).startswith("slot 1, device A1-0001: offline: push ")
+    assert str(caught.value) == (
+        f"slot 1, device A1-0001: offline: push {app.sha256}.apk to /data/local/tmp/{HOME}.apk:"
+        " the device went away mid-command"
+    )
     with pytest.raises(LinkError) as later:
         await rig.link.hello(1)
     assert str(later.value) == "slot 1, device A1-0001: offline: the adb server sees it offline"
