@@ -19,7 +19,7 @@ from testbed.headwind import FakeHeadwind
 from tests.flows.rig import ROOT, Rig
 from tests.flows.test_adb_handhelds import APPS, HOME, SERIAL
 from tests.flows.test_adb_handhelds import _roster as adb_roster
-from tests.flows.test_flows import screen
+from tests.flows.test_flows import rent, screen
 from tests.flows.test_mdm_handhelds import _roster as mdm_roster
 from tests.flows.test_mdm_handhelds import _with_headwind
 
@@ -217,3 +217,45 @@ async def test_ok__with_the_mdm_failing_a_fallback_store_provisions_from_its_own
     finally:
         await rig.stop()
         rig.sim.close()
+
+
+async def test_fail__a_returned_stock_handheld_whose_key_is_no_longer_accepted_goes_to_repair(rig: Rig) -> None:
+    await rent(rig)
+    rental = rig.ledger.held_by("anna")[0]
+    mark = rig.ledger.tail(1)[0].seq
+    rig.sim.badge("A1B2C3")
+    await rig.until(lambda: screen(rig).get("view") == "returning" and screen(rig).get("step") == "door")
+    slot = int(screen(rig)["slot"])  # type: ignore[call-overload]
+    rig.sim.locks.door(slot).pull()
+    await rig.until(lambda: screen(rig).get("step") == "insert")
+    rig.sim.insert(slot, rig.sim.handheld(SERIAL))
+    _unauthorised(rig)  # its adb keys were revoked while it was out
+    await rig.until(lambda: rig.controller.core.hardware.ports.present(slot) is not None)
+    rig.sim.locks.door(slot).push()
+    await rig.until(lambda: screen(rig).get("view") == "returned", within=10)
+    assert screen(rig) == {"view": "returned", "slot": slot, "passed": False, "failing": ["unresponsive"]}
+    checks = ", ".join(ENGLISH[f"check.{name}"] for name in screen(rig)["failing"])  # type: ignore[attr-defined]
+    assert ENGLISH["returned.failed"].format(checks=checks) == "The device failed its self-test: does not respond"
+    link = (
+        f"slot {slot}, device {SERIAL}: unauthorised: it has not accepted this cabinet's adb key"
+        " (authorise it at staging, docs/deployment.md)"
+    )
+    evidence = {"unresponsive": "no answer, also after a power cycle", "link": link}
+    recorded = since(rig, mark)
+    ticket_id = recorded[4][4].get("ticket_id")
+    assert recorded == [
+        ("return_started", slot, SERIAL, "anna", {"expected": SERIAL}),
+        ("slot_state_changed", slot, None, None, {"from": "empty", "reason": "", "to": "receiving"}),
+        ("slot_state_changed", slot, SERIAL, None, {"from": "receiving", "reason": "", "to": "inspecting"}),
+        (
+            "device_returned",
+            slot,
+            SERIAL,
+            None,
+            {"rental_id": rental.rental_id, "usage": {}, "selftest": evidence, "unexpected": False},
+        ),
+        ("repair_ticket_opened", slot, SERIAL, None, {"evidence": evidence, "ticket_id": ticket_id}),
+        ("slot_state_changed", slot, SERIAL, None, {"from": "inspecting", "reason": "", "to": "faulty"}),
+    ]
+    assert rig.state(slot) == "faulty"
+    assert rig.ledger.held_by("anna") == []  # the rental is closed: a return is never refused
