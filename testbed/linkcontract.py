@@ -30,6 +30,7 @@ from cabinetd.sim.adbserver import FakeAdbServer
 from cabinetd.sim.agent import HandheldAgent
 from cabinetd.sim.android import HEALTH_GOOD, Package, SimAndroid, sim_apk
 from cabinetd.sim.handheld import SimHandheld
+from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.sim.usbtopology import bus_for_config
 from testbed.headwind import FakeHeadwind
 from testbed.usbrig import usb_config
@@ -165,6 +166,13 @@ class ContractRig:
     device: Handset
     packages: Path
     headwind: FakeHeadwind | None
+    bus: SimUsbBackend
+    adb: FakeAdbServer
+
+    def take_out(self) -> None:
+        """The handheld leaves the slot: off the USB port, and so out of the adb server's list."""
+        self.bus.unplug(PORT)
+        self.adb.detach(self.device.serial)
 
     def app(self, package: str, version_code: int) -> AppPackage:
         """The app as the fleet lists it, its APK in the cabinet's package directory (the adb link's cache)."""
@@ -229,7 +237,7 @@ async def contract_rig(link_name: str, tmp_path: Path) -> AsyncIterator[Contract
     link.choose_by(lambda slot: link_name)
     await link.prepare()
     try:
-        yield ContractRig(link_name, link, device, packages, headwind)
+        yield ContractRig(link_name, link, device, packages, headwind, bus, adb)
     finally:
         await link.cleanup()
         adb.close()

@@ -47,6 +47,8 @@ class Capabilities:
     counts_scans_and_drops: bool
     # adb clears exactly the apps it is asked to; the agent signs its own session out whatever is asked.
     clears_only_what_is_asked: bool
+    # What a slot whose device has gone says: the port's, or the adb server's, view of it.
+    no_device: str
     # The fleet's MDM moves the device into the work type's configuration before the local link checks it.
     moved_by_mdm: bool = False
 
@@ -63,6 +65,7 @@ AGENT: Final = Capabilities(
     counts_launches=False,
     counts_scans_and_drops=True,
     clears_only_what_is_asked=False,
+    no_device="slot 1, device unknown: no device: nothing on port 1-1.1",
 )
 ADB: Final = Capabilities(
     battery_temperature_c=28.5,
@@ -76,6 +79,7 @@ ADB: Final = Capabilities(
     counts_launches=True,
     counts_scans_and_drops=False,
     clears_only_what_is_asked=True,
+    no_device="slot 1, device unknown: no device: the adb server lists no device on port 1-1.1",
 )
 CAPABILITIES: Final = {
     "aoa-agent": AGENT,
@@ -217,3 +221,12 @@ async def test_ok__end_session_clears_the_work_apps_data(rig: ContractRig) -> No
     only_asked = can(rig).clears_only_what_is_asked
     assert (ended.signed_out, ended.cleared) == (True, [] if only_asked else [HOME])
     assert rig.device.holds_data(HOME) is only_asked
+
+
+async def test_fail__a_slot_whose_device_has_gone_is_a_link_error_saying_so(rig: ContractRig) -> None:
+    await rig.link.hello(SLOT)
+    rig.take_out()
+    with pytest.raises(LinkError) as caught:
+        await rig.link.hello(SLOT)
+    assert caught.value.failure is LinkFailure.NO_DEVICE
+    assert str(caught.value) == can(rig).no_device
