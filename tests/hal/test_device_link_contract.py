@@ -20,7 +20,10 @@ import pytest
 
 from cabinetd.hal.adbchecks import ADB_CHECKS
 from cabinetd.hal.agentprotocol import SELFTEST_CHECKS, SelftestReport
+from cabinetd.hal.drivers import DEVICE_LINKS
 from cabinetd.hal.errors import LinkError, LinkFailure
+from cabinetd.hal.mdm.headwind import NAME as HEADWIND
+from cabinetproto.links import LOCAL_LINKS
 from testbed.linkcontract import LINKS, SLOT, ContractRig, contract_rig
 
 HOME = "com.example.home"
@@ -89,8 +92,10 @@ CAPABILITIES: Final = {
 }
 
 
-def test_ok__the_table_names_every_back_end() -> None:
-    assert sorted(CAPABILITIES) == sorted(LINKS)
+def test_ok__the_suite_runs_over_every_back_end_the_daemon_is_built_with() -> None:
+    assert set(DEVICE_LINKS) == set(LOCAL_LINKS)
+    registered = {*DEVICE_LINKS, *(f"mdm:{HEADWIND}+{local}" for local in DEVICE_LINKS)}
+    assert sorted(LINKS) == sorted(CAPABILITIES) == sorted(registered)
 
 
 @pytest.fixture(params=LINKS)
