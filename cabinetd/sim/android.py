@@ -6,10 +6,11 @@ The state is what those commands read and change: system properties, the battery
 time since boot, the DropBox's crash and ANR entries and the usage events. Faults a device shows in
 the field are set here too (`install_failure`: the reason Android gives every install).
 
-APKs are the simulator's own: a zip holding `sim-manifest.json` (package, version code and the
-SHA-256 of the signing certificate), which stands in for the manifest and signature block Android
-reads from a real one. As Android does, an update signed by another certificate than the installed
-package's is refused (docs/device-adb.md, "Facts").
+APKs are real ones, read as Android reads them: the package and version from the binary manifest,
+the signer from the v2/v3 signing block, and only when that signature verifies (cabinetproto.apk);
+or, where a test needs no real APK, the simulator's own: a zip holding `sim-manifest.json` (package,
+version code and the SHA-256 of the signing certificate). As Android does, an update signed by
+another certificate than the installed package's is refused (docs/device-adb.md, "Facts").
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
+
+from cabinetproto.apk import ApkError, read_apk
 
 MANIFEST: Final = "sim-manifest.json"
 TMP_DIR: Final = "/data/local/tmp"
@@ -52,12 +55,16 @@ class ApkManifest:
     signer_sha256: str
 
 
-def _read_apk(data: bytes) -> ApkManifest | None:
+def _read_apk(data: bytes, path: str) -> ApkManifest | None:
+    """What the package manager reads from the file at `path`; None for one it cannot parse."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as apk:
+            if MANIFEST not in apk.namelist():
+                facts = read_apk(data, path)
+                return ApkManifest(facts.package, facts.version_code, facts.signer_sha256)
             manifest = json.loads(apk.read(MANIFEST))
         return ApkManifest(str(manifest["package"]), int(manifest["version_code"]), str(manifest["signer_sha256"]))
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError):
+    except (zipfile.BadZipFile, ApkError, KeyError, ValueError, TypeError):
         return None
 
 
@@ -269,7 +276,7 @@ class SimAndroid:
         data = self.files.get(path)
         if data is None:
             return b"", f"Error: Unable to open file: {path}\nConsider using a file under {TMP_DIR}/\n".encode(), 1
-        parsed = _read_apk(data)
+        parsed = _read_apk(data, path)
         if parsed is None:
             return f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {path}]\n".encode(), b"", 1
         package, version = parsed.package, parsed.version_code

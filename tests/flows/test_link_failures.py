@@ -2,6 +2,7 @@
 the person at the cabinet is shown (the screen model and its English words from the kiosk's catalogue)
 and what the ledger records. Anna's work, price tags, is done only on the stock Android model in slot 1
 (tests/flows/test_adb_handhelds.py), so a device that cannot be provisioned leaves nothing to hand out.
+Its apps are real APKs, signed (testbed/apkbuild.py), read by the simulated handheld as Android does.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from typing import Any, Final
 import pytest
 
 from cabinetd.sim.android import Package
+from testbed.apkbuild import build_apk, signer
 from testbed.headwind import FakeHeadwind
 from tests.flows.rig import ROOT, Rig
-from tests.flows.test_adb_handhelds import APPS, HOME, SERIAL
+from tests.flows.test_adb_handhelds import APPS as SIM_APPS
+from tests.flows.test_adb_handhelds import HOME, SERIAL
 from tests.flows.test_adb_handhelds import _roster as adb_roster
 from tests.flows.test_flows import rent, screen
 from tests.flows.test_mdm_handhelds import _roster as mdm_roster
@@ -48,8 +51,25 @@ def since(rig: Rig, seq: int) -> list[tuple[str, int | None, str | None, str | N
     return [(e.type, e.slot, e.device, e.staff, e.payload) for e in rig.ledger.tail(100) if e.seq > seq]
 
 
+def _real(entry: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
+    apk = build_apk(entry["package"], entry["version_code"], entry["version"], signed_by="store-apps")
+    return {**entry, "sha256": hashlib.sha256(apk).hexdigest()}, apk
+
+
+# The work type's apps as the store publishes them: the same packages and versions, as real APKs.
+APPS: Final = [_real(entry) for entry, _ in SIM_APPS]
+
+
+def with_real_apps(roster: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for op in roster:
+        if op["entity"] == "work_types" and op["id"] == "price-tags":
+            op["data"] = {**op["data"], "apps": [entry for entry, _ in APPS]}
+    return roster
+
+
 async def cabinet(tmp_path: Path, **rig: Any) -> Rig:
     built = Rig(tmp_path, occupied=[5, 7], **{"roster": adb_roster(), **rig})
+    built.roster = with_real_apps([dict(op) for op in built.roster])
     built.sim.packages.mkdir(parents=True)
     for entry, apk in APPS:
         (built.sim.packages / f"{entry['sha256']}.apk").write_bytes(apk)
@@ -88,7 +108,7 @@ def provisioning_failed(reason: str) -> list[tuple[str, int | None, str | None, 
     ]
 
 
-OTHER_SIGNER: Final = hashlib.sha256(b"the handheld maker's own certificate").hexdigest()
+OTHER_SIGNER: Final = signer("handheld-maker").sha256
 
 
 def _unauthorised(rig: Rig) -> None:
@@ -213,7 +233,8 @@ async def test_ok__with_the_mdm_failing_a_fallback_store_provisions_from_its_own
             ("dispense_started", 1, SERIAL, "anna", {"work_type": "price-tags"}),  # also the move to dispensing
         ]
         assert headwind.moves == []
-        assert rig.sim.androids[SERIAL].packages[HOME].version_code == APPS[0][0]["version_code"]
+        installed = rig.sim.androids[SERIAL].packages[HOME]
+        assert (installed.version_code, installed.signer_sha256) == (240, signer("store-apps").sha256)
     finally:
         await rig.stop()
         rig.sim.close()

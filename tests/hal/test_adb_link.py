@@ -17,6 +17,7 @@ from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.hal.usbhub import PortPath
 from cabinetd.sim.adbserver import Attached, FakeAdbServer
 from cabinetd.sim.android import Package, SimAndroid, sim_apk
+from testbed.apkbuild import build_apk, signer
 
 PORT = "1-1.1"
 HOME = "com.example.store.home"
@@ -32,9 +33,12 @@ class Rig:
     android: SimAndroid
     attached: Attached
 
-    def app(self, package: str, version_code: int, *, stored: bytes | None = None) -> AppPackage:
-        """The app as the fleet lists it; its APK in the cabinet's package directory (or `stored` there)."""
-        apk = sim_apk(package, version_code)
+    def app(
+        self, package: str, version_code: int, *, stored: bytes | None = None, apk: bytes | None = None
+    ) -> AppPackage:
+        """The app as the fleet lists it; its APK (the simulator's own unless `apk` is a real one) in the
+        cabinet's package directory (or `stored` there under its name)."""
+        apk = sim_apk(package, version_code) if apk is None else apk
         digest = hashlib.sha256(apk).hexdigest()
         (self.packages / f"{digest}.apk").write_bytes(apk if stored is None else stored)
         return AppPackage(
@@ -123,6 +127,24 @@ async def test_fail__an_update_signed_by_another_certificate_is_refused_in_andro
     )
     held = rig.android.packages[HOME]
     assert (held.version_code, held.signer_sha256, held.has_data) == (230, other, True)  # left as it was
+
+
+async def test_ok__a_real_apk_installs_with_its_signer_and_one_signed_by_another_does_not_replace_it(
+    rig: Rig,
+) -> None:
+    await rig.link.provision(1, "price-tags", [rig.app(HOME, 240, apk=build_apk(HOME, 240, signed_by="store-apps"))])
+    assert (rig.android.packages[HOME].version_code, rig.android.packages[HOME].signer_sha256) == (
+        240,
+        signer("store-apps").sha256,  # from the APK's v2 signing block, as Android reads it
+    )
+    newer = rig.app(HOME, 241, apk=build_apk(HOME, 241, signed_by="another-publisher"))
+    with pytest.raises(LinkError) as caught:
+        await rig.link.provision(1, "price-tags", [newer])
+    assert str(caught.value).endswith(
+        f"({HOME}): INSTALL_FAILED_UPDATE_INCOMPATIBLE: Existing package {HOME} signatures do not match newer"
+        " version; ignoring!"
+    )
+    assert rig.android.packages[HOME].version_code == 240
 
 
 async def test_ok__an_update_signed_by_the_same_certificate_keeps_the_apps_data(rig: Rig) -> None:
