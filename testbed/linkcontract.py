@@ -28,10 +28,11 @@ from cabinetd.hal.drivers import build_device_link
 from cabinetd.hal.linkchoice import LinkChoice
 from cabinetd.sim.adbserver import FakeAdbServer
 from cabinetd.sim.agent import HandheldAgent
-from cabinetd.sim.android import HEALTH_GOOD, Package, SimAndroid, sim_apk
+from cabinetd.sim.android import HEALTH_GOOD, Package, SimAndroid
 from cabinetd.sim.handheld import SimHandheld
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.sim.usbtopology import bus_for_config
+from testbed.apkbuild import build_apk, signer
 from testbed.headwind import FakeHeadwind
 from testbed.usbrig import usb_config
 
@@ -42,6 +43,7 @@ LINKS: Final = ("aoa-agent", "adb", "mdm:headwind+adb", "mdm:headwind+aoa-agent"
 CONFIGURATIONS: Final = {1: "Default", 7: "Price tags", 8: "Picking"}
 WORK_CONFIGURATIONS: Final = {"price-tags": "Price tags", "picking": "Picking"}
 REQUEST_S: Final = 2.0
+STORE: Final = "store-apps"  # the test signer of the store's own apps (testbed/apkbuild.py)
 # android.os.BatteryManager's BATTERY_HEALTH_* values, as `dumpsys battery` prints them.
 ANDROID_HEALTH: Final[dict[BatteryHealth, int]] = {"good": HEALTH_GOOD, "overheat": 3, "dead": 4, "cold": 7}
 
@@ -142,7 +144,7 @@ class AndroidHandset(Handset):
         self.android.battery.health = ANDROID_HEALTH[health]
 
     def give(self, package: str, version_code: int) -> None:
-        self.android.packages[package] = Package(version_code)
+        self.android.packages[package] = Package(version_code, signer_sha256=signer(STORE).sha256)
 
     def apps(self) -> dict[str, tuple[int, bool]]:
         held = self.android.packages.items()
@@ -175,8 +177,9 @@ class ContractRig:
         self.adb.detach(self.device.serial)
 
     def app(self, package: str, version_code: int) -> AppPackage:
-        """The app as the fleet lists it, its APK in the cabinet's package directory (the adb link's cache)."""
-        apk = sim_apk(package, version_code)
+        """The app as the fleet lists it, a real signed APK in the cabinet's package directory (the adb
+        link's cache; the agent downloads its own)."""
+        apk = build_apk(package, version_code, signed_by=STORE)
         digest = hashlib.sha256(apk).hexdigest()
         (self.packages / f"{digest}.apk").write_bytes(apk)
         return AppPackage(
