@@ -42,9 +42,9 @@ def _split(version: str) -> tuple[int, str, str]:
 
 
 def _weight(text: str, at: int) -> int:
-    """dpkg's order of a character outside a run of digits: ~ before the end, the end before letters,
-    letters before everything else."""
-    if at >= len(text):
+    """dpkg's order of a character outside a run of digits: ~ before the end (and a digit, where the
+    other side still has letters), the end before letters, letters before everything else."""
+    if at >= len(text) or text[at] in _DIGITS:
         return 0
     char = text[at]
     if char == "~":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,9 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from cabinetcloud import auth
+from cabinetcloud import audit, auth
 from cabinetcloud.operators import Role
+from cabinetcloud.releases import rollouts, uploads
 from cabinetcloud.storage import Storage
 from cabinetproto import releasesig
 from testbed.debs import build_deb, dpkg_deb
@@ -82,3 +84,18 @@ def releases(storage: Storage, tmp_path: Path) -> Iterator[Releases]:
 def sqlite_releases(sqlite_storage: Storage, tmp_path: Path) -> Iterator[Releases]:
     """On SQLite only, for refusals that are the HTTP layer's alone."""
     yield from releasing(sqlite_storage, tmp_path)
+
+
+def put_release(storage: Storage, where: Path, cabinets: list[str], now: datetime) -> tuple[int, int]:
+    """A release signed by a key of its own, kept as an upload keeps it, rolled out to `cabinets` as an
+    operator's rollout is: (release id, rollout id). For pages that show releases, not uploads."""
+    private, public = releasesig.generate_key()
+    (where / "put-release.key").write_bytes(private)
+    key = releasesig.load_private_key(where / "put-release.key")
+    deb = build_deb(where)
+    data = deb.read_bytes()
+    actor = audit.Actor(name="otto", via="token")
+    upload = uploads.Upload(data=data, signature=releasesig.sign(key, data), name=deb.name)
+    kept, _ = uploads.accept(storage, releasesig.parse_public_key(public, "release.pub"), upload, actor, now)
+    target = rollouts.Target(kind="cabinets", cabinets=tuple(cabinets))
+    return int(kept["id"]), rollouts.start(storage, int(kept["id"]), rollouts.Order(target), actor, now)

@@ -26,6 +26,8 @@ KNOWN = [
     "1:0.9-1",
 ]
 _PART = st.text(alphabet="0123456789.+~abz", min_size=0, max_size=6)
+# Texts that need not be versions (a checkout reports "0.1.0", a test rig "t"): dpkg still orders them.
+_ANY = st.text(alphabet="0123456789.+~abzA", min_size=1, max_size=8)
 
 
 def _dpkg_says(a: str, b: str) -> int:
@@ -48,6 +50,11 @@ def test_ok__the_known_versions_are_in_order(older: int) -> None:
         assert _sign(debversion.compare(newer, a)) == 1
 
 
+@pytest.mark.parametrize(("older", "newer"), [("1.0", "1.a"), ("0.2.0-1", "t"), ("1.0~", "1.0"), ("1.0", "1.0.")])
+def test_ok__where_a_digit_meets_a_letter(older: str, newer: str) -> None:
+    assert (_sign(debversion.compare(older, newer)), _dpkg_says(older, newer)) == (-1, -1)
+
+
 def test_ok__equal_in_dpkg_order() -> None:
     assert (debversion.compare("1.00-1", "1.0-1"), debversion.compare("0:2.0", "2.0")) == (0, 0)
 
@@ -61,6 +68,12 @@ def test_ok__random_versions_order_as_dpkg_orders_them(
     a: tuple[str, int, str, str], b: tuple[str, int, str, str]
 ) -> None:
     left, right = (f"{epoch}{number}{rest}{revision}" for epoch, number, rest, revision in (a, b))
+    assert _sign(debversion.compare(left, right)) == _dpkg_says(left, right), (left, right)
+
+
+@settings(max_examples=60, deadline=None)
+@given(_ANY, _ANY)
+def test_ok__any_two_texts_order_as_dpkg_orders_them(left: str, right: str) -> None:
     assert _sign(debversion.compare(left, right)) == _dpkg_says(left, right), (left, right)
 
 
