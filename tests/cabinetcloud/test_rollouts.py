@@ -5,7 +5,7 @@ the progress of each cabinet from the update_* events it sends."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -190,3 +190,26 @@ def test_ok__a_store_manager_rolls_out_to_their_own_store_only(sqlite_releases: 
         f"/v1/admin/rollouts/{both['id']}", headers=sqlite_releases.fleet.as_role(manager)
     )
     assert [cabinet["cabinet"] for cabinet in seen.json()["cabinets"]] == ["sim-1"]
+
+
+def test_ok__an_expired_offer_is_replaced_by_the_next_rollout(sqlite_releases: Releases) -> None:
+    release = sqlite_releases.released()
+    first = _roll(sqlite_releases, release["id"], {"cabinets": ["sim-1", "demo-2"]}).json()
+    with sqlite_releases.fleet.storage.writing() as conn:
+        # A week on: sim-1's offer expired unanswered; demo-2's still stands.
+        past = datetime.now(UTC) - timedelta(minutes=1)
+        sim_1 = next(cabinet["command_id"] for cabinet in first["cabinets"] if cabinet["cabinet"] == "sim-1")
+        conn.execute(sa.update(schema.commands).where(schema.commands.c.command_id == sim_1).values(expires_at=past))
+    expired = sqlite_releases.fleet.client.get(
+        f"/v1/admin/rollouts/{first['id']}", headers=sqlite_releases.fleet.as_role(Role.VIEWER)
+    ).json()
+    assert [(cabinet["cabinet"], cabinet["state"]) for cabinet in expired["cabinets"]] == [
+        ("demo-2", "queued"),
+        ("sim-1", "expired"),
+    ]
+    again = _roll(sqlite_releases, release["id"], {"cabinets": ["sim-1", "demo-2"]}).json()
+    assert [(cabinet["cabinet"], cabinet["state"]) for cabinet in again["cabinets"]] == [
+        ("demo-2", "queued"),
+        ("sim-1", "queued"),
+    ]
+    assert {cabinet: len(offers) for cabinet, offers in _offers(sqlite_releases).items()} == {"demo-2": 1, "sim-1": 2}
