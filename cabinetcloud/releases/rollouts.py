@@ -86,12 +86,23 @@ def chosen(conn: Connection, release_id: int, target: Target) -> list[Any]:
     return found
 
 
+def _reported(row: Any) -> str | None:
+    """The version a cabinet reported, when it is a Debian version: a checkout or a test rig reports
+    other text, which orders against nothing (the cabinet judges the offer itself)."""
+    try:
+        return debversion.check(row.software_version) if row.software_version else None
+    except debversion.VersionError:
+        return None
+
+
+def _order(release: Any, row: Any) -> int | None:
+    """Below 0 when the release is older than what the cabinet runs; None when that is not known."""
+    reported = _reported(row)
+    return None if reported is None else debversion.compare(release.version, reported)
+
+
 def _refuse_downgrade(release: Any, cabinets: list[Any]) -> None:
-    newer = [
-        f"{row.id} ({row.software_version})"
-        for row in cabinets
-        if row.software_version and debversion.compare(release.version, row.software_version) < 0
-    ]
+    newer = [f"{row.id} ({row.software_version})" for row in cabinets if (_order(release, row) or 0) < 0]
     if newer:
         raise ReleaseError(
             422,
@@ -184,7 +195,7 @@ def _record(
     queued = 0
     for row in cabinets:
         command_id: str | None = None
-        if not (row.software_version and debversion.compare(release.version, row.software_version) == 0):
+        if _order(release, row) != 0:
             command_id = _standing_offer(conn, release.id, row.id, now)
             if command_id is None:
                 offer = _offer(release, order.allow_downgrade)

@@ -103,6 +103,7 @@ def test_fail__a_downgrade_unless_allowed(releases: Releases) -> None:
     release = releases.released(version="0.2.0-1")
     _report_version(releases, "demo-3", "0.10.0-1")
     _report_version(releases, "demo-4", "0.2.0-1")
+    _report_version(releases, "demo-2", "test")  # no Debian version: orders against nothing
     refused = _roll(releases, release["id"], {"store": "demo"})
     assert (refused.status_code, refused.json()) == (
         422,
