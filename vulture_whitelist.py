@@ -229,6 +229,7 @@ USED_BY_NAME: list[object] = [
     outbound.delivery_list,
     outbound.delivery,
     release_pages.release_list,
+    release_pages.roll_out,
     # Signed releases and their rollouts (docs/releases.md): FastAPI calls the routes, pydantic the validator.
     releases.upload_release,
     releases.get_release,

@@ -213,6 +213,14 @@ def test_ok__an_operator_follows_a_rollout(visit: Visit, served: Served) -> None
         visit.page.click(f"#releases a[href='/dashboard/rollouts/{served.rollout_id}']")
     assert shown(visit, "#rollout-cabinets tbody th") == ["north-1", "sim-1"]
     visit.check(f"rollout-{lang}")
+    visit.go("/dashboard/releases")
+    form = visit.page.locator("form[id^='roll-out-']").first
+    form.locator("select[name=store]").select_option("north")
+    with visit.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert re.search(r"/dashboard/rollouts/\d+$", visit.page.url), visit.page.url
+    assert shown(visit, "#rollout-cabinets tbody th") == ["north-1"]
+    visit.check()
     visit.sign_out()
     assert visit.problems == []
 

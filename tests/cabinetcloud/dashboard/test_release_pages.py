@@ -84,3 +84,42 @@ def test_ok__a_store_manager_sees_their_stores_cabinets_only(sqlite_fleet: Fleet
     missing = client.get("/dashboard/rollouts/999")
     assert missing.status_code == 404
     assert "rollout 999 is not known" in missing.text
+
+
+def test_ok__an_operator_rolls_out_from_the_releases_page(sqlite_fleet: Fleet, tmp_path: Path) -> None:
+    release_id, _ = _rolled_out(sqlite_fleet, tmp_path)
+    client = sqlite_fleet.client()
+    csrf = sign_in(client, Role.OPERATOR)
+    page = client.get("/dashboard/releases")
+    assert f'id="roll-out-{release_id}"' in page.text
+    form = {"csrf_token": csrf, "store": "north", "percent": "", "cabinets": ""}
+    started = client.post(f"/dashboard/releases/{release_id}/rollouts", data=form, follow_redirects=False)
+    assert started.status_code == 303, started.text
+    rollout = client.get(started.headers["location"])
+    # north-1 holds the offer of the first rollout already: listed with it, no second command.
+    assert [(row[0], row[3]) for row in cells(rollout.text, "rollout-cabinets")] == [
+        ("north-1", "waiting for the cabinet")
+    ]
+    with sqlite_fleet.storage.reading() as conn:
+        offers = conn.execute(
+            sa.select(schema.commands.c.cabinet_id).where(schema.commands.c.kind == "offer_update")
+        ).scalars()
+        assert sorted(offers) == ["north-1", "sim-1"]
+
+
+def test_fail__a_rollout_form_that_does_not_hold(sqlite_fleet: Fleet, tmp_path: Path) -> None:
+    release_id, _ = _rolled_out(sqlite_fleet, tmp_path)
+    client = sqlite_fleet.client()
+    csrf = sign_in(client, Role.OPERATOR)
+    path = f"/dashboard/releases/{release_id}/rollouts"
+    nothing = client.post(path, data={"csrf_token": csrf, "store": "north", "percent": "0"})
+    assert (nothing.status_code, "The rollout was not started: check percent." in nothing.text) == (422, True)
+    unknown = client.post(path, data={"csrf_token": csrf, "cabinets": "ghost-9"})
+    assert (unknown.status_code, "body.cabinets: cabinet &#39;ghost-9&#39; not known" in unknown.text) == (422, True)
+    viewer = sqlite_fleet.client()
+    viewer_csrf = sign_in(viewer, Role.VIEWER)
+    assert 'id="roll-out-' not in viewer.get("/dashboard/releases").text
+    refused = viewer.post(path, data={"csrf_token": viewer_csrf, "store": "demo"})
+    assert refused.status_code == 403
+    forged = client.post(path, data={"csrf_token": "not the token", "store": "demo"})
+    assert forged.status_code == 403
