@@ -27,12 +27,15 @@ from cabinetcloud.admin import (
     login,
     models,
     operator_accounts,
+    release_shapes,
+    releases,
     staff,
     store_notices,
     stores,
     work_types,
 )
 from cabinetcloud.dashboard import fleetpages, language, outbound, pages, signin
+from cabinetcloud.dashboard import releases as release_pages
 from cabinetcloud.outbox import dingtalk as outbox_dingtalk
 from cabinetcloud.outbox import messages as outbox_messages
 from cabinetcloud.outbox import netguard
@@ -225,6 +228,13 @@ USED_BY_NAME: list[object] = [
     outbound.rotate_endpoint,
     outbound.delivery_list,
     outbound.delivery,
+    release_pages.release_list,
+    release_pages.roll_out,
+    # Signed releases and their rollouts (docs/releases.md): FastAPI calls the routes, pydantic the validator.
+    releases.upload_release,
+    releases.get_release,
+    releases.start_rollout,
+    release_shapes.RolloutIn._one_target,
     # The templates ask the catalogue whether it names a value (a command's kind, its status).
     language.Words.has,
     staff.list_staff,
