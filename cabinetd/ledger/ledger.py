@@ -288,6 +288,9 @@ class Ledger:
     def command_started(self, command_id: str) -> bool:
         return queries.command_started(self._store, command_id)
 
+    def events_of(self, *types: str) -> list[StoredEvent]:
+        return queries.events_of(self._store, types)
+
     def tail(self, n: int) -> list[StoredEvent]:
         return queries.tail(self._store, n)
 
