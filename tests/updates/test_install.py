@@ -18,6 +18,10 @@ async def _downloaded(rig: UpdateRig, release: str = "rel-7", version: str = "0.
     await rig.until(lambda: rig.updates.ready is not None)
 
 
+def _waiting(rig: UpdateRig) -> str | None:
+    return rig.updates.waiting_for
+
+
 def _request(rig: UpdateRig) -> Path:
     return rig.config.updates.directory / handoff.REQUEST
 
@@ -44,21 +48,21 @@ async def test_ok__the_install_waits_for_a_quiet_moment_outside_opening_hours(tm
         updates = rig.updates
         rig.cabinet.session = True
         updates.step()
-        assert (updates.waiting_for, _request(rig).exists()) == ("a person is using the cabinet", False)
+        assert (_waiting(rig), _request(rig).exists()) == ("a person is using the cabinet", False)
         rig.cabinet.session, rig.cabinet.open_doors = False, (3,)
         updates.step()
-        assert (updates.waiting_for, _request(rig).exists()) == ("the door of slot 3 is open", False)
+        assert (_waiting(rig), _request(rig).exists()) == ("the door of slot 3 is open", False)
         rig.cabinet.open_doors, rig.cabinet.busy_slots = (), (5,)
         updates.step()
-        assert updates.waiting_for == "slot 5 is in the middle of a rent or return"
+        assert _waiting(rig) == "slot 5 is in the middle of a rent or return"
         rig.cabinet.busy_slots = ()
         updates.step()
-        assert updates.waiting_for == "the store is open (08:00-22:00); it waits until 22:00"
+        assert _waiting(rig) == "the store is open (08:00-22:00); it waits until 22:00"
         assert not _request(rig).exists()
         await rig.clock.advance(3600)  # 22:00: closed
         updates.step()
         updates.step()
-        assert (updates.waiting_for, _request(rig).exists()) == (None, True)
+        assert (_waiting(rig), _request(rig).exists()) == (None, True)
         assert json.loads(_request(rig).read_text())["requested_at"] == "2026-11-02T22:00:00Z"
         assert rig.types().count("update_installing") == 1
         _request(rig).unlink()  # the unit took it (renamed it to working.json) ...
