@@ -19,7 +19,11 @@ from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
+from cabinetd.release import current
 from cabinetd.sync.client import CloudSync
+from cabinetd.updates.fetching import Fetching
+from cabinetd.updates.service import Updates
+from cabinetd.updates.watching import cabinet_now
 from cabinetd.views import CabinetView
 
 if TYPE_CHECKING:
@@ -61,6 +65,19 @@ class Cabinet:
         controller.maintenance.wake_sync = self.sync.wake  # a technician's `sync now`
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
+        self.release = current()  # read once: an update restarts the daemon
+        self.updates = Updates(
+            config,
+            lambda: self.ledger.ledger,
+            lambda: cabinet_now(controller),
+            controller.core.clock,
+            lambda: self.release.installed,
+        )
+        self.updates.fetching = Fetching(
+            config, controller.core.clock, self.updates.idle, lambda: self.sync.status().online
+        )
+        if config.updates.enabled:
+            controller.maintenance.take_update = self.updates.offer  # the fleet's offer_update
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(
             controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
@@ -76,7 +93,15 @@ class Cabinet:
             config.cabinet.id, lambda: self.subsystems, self.started_at, routes, part_states=self.hardware.locks.parts
         )
         self.api = ApiServer(app, config.api.host, config.api.port)
-        self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
+        # The updater after the controller: the unit's outcome is recorded once the slots are rebuilt.
+        self.subsystems: list[Subsystem] = [
+            self.ledger,
+            *self.hardware.subsystems(),
+            controller,
+            self.updates,
+            self.sync,
+            self.api,
+        ]
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
         # the cabinet: what it may do is what the desk offers.
         self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config)

@@ -5,14 +5,14 @@ release since its last update_installing; then the file is kept as outcome-<rele
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
 
+from cabinetd.ledger import StoredEvent
 from cabinetd.updates import handoff
 from cabinetd.updates.history import recorded_since_install
 from cabinetd.updates.offer import DETAIL_MAX, REASONS
-
-if TYPE_CHECKING:
-    from cabinetd.updates.service import Updates
 
 log = logging.getLogger(__name__)
 
@@ -36,16 +36,17 @@ def _short(text: str) -> str:
     return text if len(text) <= DETAIL_MAX else text[: DETAIL_MAX - 3] + "..."
 
 
-def take_outcome(updates: Updates) -> bool:
-    """True when there was an outcome to take."""
-    finished = handoff.read_outcome(updates.directory)
+def take_outcome(
+    directory: Path, events: Sequence[StoredEvent], record: Callable[[str, dict[str, Any]], None]
+) -> handoff.Finished | None:
+    """The outcome taken in (recorded unless `events`, the ledger's update_* events, hold it already),
+    or None when the unit has written none."""
+    finished = handoff.read_outcome(directory)
     if finished is None:
-        return False
+        return None
     event_type = EVENT_OF[finished.outcome]
-    if not recorded_since_install(updates.events, finished.release, event_type):
-        updates.record(event_type, payload_of(finished))
+    if not recorded_since_install(events, finished.release, event_type):
+        record(event_type, payload_of(finished))
         log.info("release %s (%s): %s", finished.release, finished.version, finished.outcome)
-    handoff.keep_outcome(updates.directory, finished.release)
-    if updates.installing == finished.release:
-        updates.installing = None
-    return True
+    handoff.keep_outcome(directory, finished.release)
+    return finished

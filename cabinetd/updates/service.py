@@ -106,7 +106,7 @@ class Updates(Subsystem):
         if not self.settings.enabled:
             return
         try:
-            take_outcome(self)
+            self._take_outcome()
             self._resume()
         except (handoff.HandoffError, LedgerError) as exc:
             # The cabinet rents and returns without updates; the technician sees this in the log.
@@ -162,8 +162,14 @@ class Updates(Subsystem):
         else:
             self._last_error = None
 
+    def _take_outcome(self) -> bool:
+        finished = take_outcome(self.directory, self.events, self.record)
+        if finished is not None and self.installing == finished.release:
+            self.installing = None
+        return finished is not None
+
     def _look_at_unit(self) -> None:
-        if take_outcome(self):
+        if self._take_outcome():
             return
         # A request that could not be written last time: written once the unit has neither it nor an
         # outcome (looked at in this order, since the unit writes its outcome before it removes working.json).

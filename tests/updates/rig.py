@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from cabinetd.clock import ManualClock
 from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger, open_ledger
@@ -47,6 +49,36 @@ def make_deb(directory: Path, version: str, package: str = "cabinetd", padding: 
     return out.read_bytes()
 
 
+def offer_command(key: Ed25519PrivateKey, release: str, package: bytes, version: str, /, **changes: Any) -> Command:
+    """The fleet's offer_update for this package, signed with `key`; `changes` replace arguments."""
+    args: dict[str, str | int | bool] = {
+        "release": release,
+        "version": version,
+        "sha256": hashlib.sha256(package).hexdigest(),
+        "size": len(package),
+        "signature": encode_signature(sign(key, package)),
+        "allow_downgrade": False,
+    }
+    args.update(changes)
+    now = datetime.now(UTC)
+    return Command(
+        command_id=str(uuid.uuid4()),
+        number=1,
+        kind="offer_update",
+        args=args,
+        issued_at=now,
+        expires_at=now + timedelta(hours=1),
+    )
+
+
+def release_keys(directory: Path) -> Ed25519PrivateKey:
+    """A new release key: the private half to sign with, the public one in `directory`/release-key.pub."""
+    private, public = generate_key()
+    (directory / "release.key").write_bytes(private)
+    (directory / "release-key.pub").write_bytes(public)
+    return load_private_key(directory / "release.key")
+
+
 class Cabinet:
     """The cabinet's state as the updater reads it."""
 
@@ -66,10 +98,7 @@ class UpdateRig:
         token_file = tmp_path / "cloud.token"
         token_file.write_text(TOKEN)
         token_file.chmod(0o600)
-        private, public = generate_key()
-        (tmp_path / "release.key").write_bytes(private)
-        (tmp_path / "release-key.pub").write_bytes(public)
-        self.key = load_private_key(tmp_path / "release.key")
+        self.key = release_keys(tmp_path)
         base = sim_config(tmp_path).model_dump()
         base["cloud"] = {"url": self.server.url, "token_file": token_file}
         base["updates"] = {
@@ -100,24 +129,7 @@ class UpdateRig:
         return package
 
     def command(self, release: str, package: bytes, version: str, /, **changes: Any) -> Command:
-        args: dict[str, str | int | bool] = {
-            "release": release,
-            "version": version,
-            "sha256": hashlib.sha256(package).hexdigest(),
-            "size": len(package),
-            "signature": encode_signature(sign(self.key, package)),
-            "allow_downgrade": False,
-        }
-        args.update(changes)
-        now = datetime.now(UTC)
-        return Command(
-            command_id=str(uuid.uuid4()),
-            number=1,
-            kind="offer_update",
-            args=args,
-            issued_at=now,
-            expires_at=now + timedelta(hours=1),
-        )
+        return offer_command(self.key, release, package, version, **changes)
 
     async def until(self, what: Callable[[], object], *, move_clock: bool = False, within: float = 20.0) -> None:
         """Wait for the download task to get there; with `move_clock`, its retry waits pass meanwhile."""
