@@ -66,21 +66,15 @@ class Cabinet:
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
         self.release = current()  # read once: an update restarts the daemon
-        self.updates = Updates(
-            config,
-            lambda: self.ledger.ledger,
-            lambda: cabinet_now(controller),
-            controller.core.clock,
-            lambda: self.release.installed,
-        )
-        self.updates.fetching = Fetching(
-            config, controller.core.clock, self.updates.idle, lambda: self.sync.status().online
-        )
-        if config.updates.enabled:
-            controller.maintenance.take_update = self.updates.offer  # the fleet's offer_update
+        self.updates = self._updater(controller)
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(
-            controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
+            controller,
+            self.sync.status,
+            lambda: self.subsystems,
+            started_at=self.started_at,
+            simulated=sim is not None,
+            software=lambda: self.updates.release_now(self.release),
         )
         routes = kiosk_routes(self.view, controller)
         if sim is not None:
@@ -94,19 +88,28 @@ class Cabinet:
         )
         self.api = ApiServer(app, config.api.host, config.api.port)
         # The updater after the controller: the unit's outcome is recorded once the slots are rebuilt.
-        self.subsystems: list[Subsystem] = [
-            self.ledger,
-            *self.hardware.subsystems(),
-            controller,
-            self.updates,
-            self.sync,
-            self.api,
-        ]
+        parts = [self.ledger, *self.hardware.subsystems(), controller, self.updates, self.sync, self.api]
+        self.subsystems: list[Subsystem] = parts
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
         # the cabinet: what it may do is what the desk offers.
         self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config)
         self.control = ControlServer(self.desk, self.badges)
         self.subsystems.append(self.control)
+
+    def _updater(self, controller: Controller) -> Updates:
+        """The fleet's signed updates (cabinetd/updates): offers come through the maintenance desk."""
+        clock = controller.core.clock
+        updates = Updates(
+            self.config,
+            lambda: self.ledger.ledger,
+            lambda: cabinet_now(controller),
+            clock,
+            lambda: self.release.installed,
+        )
+        updates.fetching = Fetching(self.config, clock, updates.idle, lambda: self.sync.status().online)
+        if self.config.updates.enabled:
+            controller.maintenance.take_update = updates.offer
+        return updates
 
     def describe(self) -> str:
         mode = "simulated cabinet" if self.sim is not None else "cabinet"

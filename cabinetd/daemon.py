@@ -132,4 +132,3 @@ class Daemon:
                 self.notifier.status(f"stalled: {', '.join(stalled)}")
             reported = stalled
             await asyncio.sleep(interval)
-

@@ -24,6 +24,7 @@ from cabinetd.hal.base import PartState, UsbIdentity
 from cabinetd.ledger import DeviceRow, StoredEvent
 from cabinetd.lifecycle import Subsystem
 from cabinetd.policy import suits
+from cabinetd.release import Release, current
 from cabinetd.screen import Screen
 from cabinetd.sync.client import SyncStatus
 from cabinetproto.enums import SlotState
@@ -31,7 +32,15 @@ from cabinetproto.enums import SlotState
 SLOT_EVENTS_SHOWN: Final = 10
 SLOT_EVENTS_SEARCHED: Final = 2000
 LIBRARIES: Final = (
-    "pydantic", "starlette", "uvicorn", "httpx", "pyusb", "pyserial", "gpiozero", "transitions", "sqlite-utils",
+    "pydantic",
+    "starlette",
+    "uvicorn",
+    "httpx",
+    "pyusb",
+    "pyserial",
+    "gpiozero",
+    "transitions",
+    "sqlite-utils",
     "tomli-w",
 )
 
@@ -199,6 +208,7 @@ class CabinetView:
         *,
         started_at: float,
         simulated: bool,
+        software: Callable[[], Release] | None = None,
     ) -> None:
         self.controller = controller
         self.core = controller.core
@@ -207,6 +217,7 @@ class CabinetView:
         self._subsystems = subsystems
         self.started_at = started_at
         self.simulated = simulated
+        self._software = software
 
     @property
     def screen(self) -> Screen:
@@ -321,6 +332,10 @@ class CabinetView:
             slot_counts={state.value: n for state in SlotState if (n := counts[state.value])},
             slots=listed,
         )
+
+    def software(self) -> Release:
+        """The installed release, the one the fleet offered and the last update's outcome."""
+        return self._software() if self._software is not None else current()
 
     def versions(self) -> Versions:
         libraries = {}

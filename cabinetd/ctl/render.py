@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from cabinetd import release
 from cabinetproto.chain import parse_utc
 
 NONE: Final = "-"
@@ -109,8 +110,15 @@ def _battery(value: int | None) -> str | None:
 def slots(data: dict[str, Any]) -> str:
     rows = [
         (
-            s["slot"], s["slot_type"], s["state"], s["device"], _battery(s["battery"]), s["health"], s["door"],
-            s["lock"], ", ".join(s["alarms"]) or None,
+            s["slot"],
+            s["slot_type"],
+            s["state"],
+            s["device"],
+            _battery(s["battery"]),
+            s["health"],
+            s["door"],
+            s["lock"],
+            ", ".join(s["alarms"]) or None,
         )
         for s in data["slots"]
     ]
@@ -140,7 +148,12 @@ EVENT_HEADERS: Final = ("SEQ", "TIME", "TYPE", "SLOT", "DEVICE", "STAFF", "DETAI
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        event["seq"], when(event["occurred_at"]), event["type"], event["slot"], event["device"], event["staff"],
+        event["seq"],
+        when(event["occurred_at"]),
+        event["type"],
+        event["slot"],
+        event["device"],
+        event["staff"],
         details(event["payload"]),
     )
 
@@ -154,7 +167,7 @@ def _fixed(values: Sequence[Any]) -> str:
         cell.rjust(width) if index in (0, 3) else cell.ljust(width)
         for index, (cell, width) in enumerate(zip(cells, FOLLOW_WIDTHS, strict=False))
     ]
-    return ("  ".join([*head, *cells[len(FOLLOW_WIDTHS):]])).rstrip() + "\n"
+    return ("  ".join([*head, *cells[len(FOLLOW_WIDTHS) :]])).rstrip() + "\n"
 
 
 def follow_header() -> str:
@@ -237,10 +250,12 @@ def selftest(data: dict[str, Any]) -> str:
 
 def sync(data: dict[str, Any]) -> str:
     if not data["configured"]:
-        return labelled([
-            ("sync", "not configured (no cloud.url in the configuration)"),
-            ("pending", f"{data['pending_events']} events kept in the ledger"),
-        ])
+        return labelled(
+            [
+                ("sync", "not configured (no cloud.url in the configuration)"),
+                ("pending", f"{data['pending_events']} events kept in the ledger"),
+            ]
+        )
     skew = data["clock_skew_s"]
     flagged = " (too far off)" if data["skew_flagged"] else ""
     pairs = [
@@ -265,9 +280,12 @@ def badge_row(read: dict[str, Any]) -> str:
 
 def version(data: dict[str, Any]) -> str:
     origin = "package cabinetd" if data["source"] == "package" else "from the source tree"
+    offered, last = data["offered"], data["last_update"]
+    unknown = f"unknown: {data['daemon']}"
+    answered = data["daemon"] == "answered"
     pairs = [
         ("installed", f"{data['installed']} ({origin})"),
-        ("offered", data["offered"] or "none"),
-        ("last update", data["last_update"] or "none"),
+        ("offered", release.Offered(**offered).describe() if offered else "none" if answered else unknown),
+        ("last update", release.LastUpdate(**last).describe() if last else "none" if answered else unknown),
     ]
     return labelled(pairs)

@@ -208,6 +208,7 @@ class Ledger:
 
     def staff_by_badge(self, badge: str, form: IdForm) -> StaffMember | None:
         """Whose badge a reader's id (in the reader's `form`) is; None for an id no roster entry matches."""
+
         def read(store: Store, key: tuple[str, IdForm]) -> StaffMember | None:
             try:
                 card = parse_id(*key)

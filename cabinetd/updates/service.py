@@ -22,6 +22,7 @@ from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger, LedgerError, StoredEvent
 from cabinetd.lifecycle import Subsystem
 from cabinetd.openinghours import OpeningHours
+from cabinetd.release import LastUpdate, Offered, Release
 from cabinetd.updates import handoff
 from cabinetd.updates.fetching import Fetching
 from cabinetd.updates.history import UPDATE_EVENTS, History, fold
@@ -84,6 +85,18 @@ class Updates(Subsystem):
     @property
     def directory(self) -> Path:
         return self.settings.directory
+
+    def release_now(self, installed: Release) -> Release:
+        """The installed release with what the ledger says of the offered one and the last update."""
+        offered, last = self.history.offered, self.history.last_update
+        return Release(
+            installed.installed,
+            installed.source,
+            None
+            if offered is None
+            else Offered(offered.release, offered.version, offered.stage, offered.at, self.waiting_for),
+            None if last is None else LastUpdate(last.release, last.version, last.outcome, last.detail, last.at),
+        )
 
     def idle(self) -> bool:
         now = self.cabinet_now()

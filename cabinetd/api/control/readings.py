@@ -44,8 +44,13 @@ class Readings:
         found = await badges.wait_after(after, wait_s)
         reads = [
             shapes.BadgeRead(
-                seq=r.seq, at=r.at.isoformat(timespec="seconds"), badge=r.masked, reader=r.reader,
-                staff=r.staff, name=r.name, role=r.role,
+                seq=r.seq,
+                at=r.at.isoformat(timespec="seconds"),
+                badge=r.masked,
+                reader=r.reader,
+                staff=r.staff,
+                name=r.name,
+                role=r.role,
             )
             for r in found
         ]
@@ -71,6 +76,9 @@ class Readings:
     async def versions(self, request: Request) -> BaseModel:
         return shapes.Versions.model_validate(self.view.versions(), from_attributes=True)
 
+    async def update(self, request: Request) -> BaseModel:
+        return shapes.Software.model_validate(self.view.software(), from_attributes=True)
+
     def routes(self) -> list[Route]:
         return [
             Route("/status", answer(self.status)),
@@ -82,4 +90,5 @@ class Readings:
             Route("/config", answer(self.config)),
             Route("/logs", answer(self.logs)),
             Route("/versions", answer(self.versions)),
+            Route("/update", answer(self.update)),
         ]
