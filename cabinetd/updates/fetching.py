@@ -137,6 +137,13 @@ class Fetching:
     async def _after_cut(self, offer: Offer, part: Path, before: int, failures: int, exc: Cut) -> int:
         """The count of tries in a row that brought nothing, once the wait before the next is over."""
         have = size_of(part)
+        if have == before and not self.online():
+            # The store's line is down, not the release: wait for the sync link, and do not count it.
+            log.warning(
+                "release %s: download cut while the cloud is out of reach (%s); waiting for it", offer.release, exc
+            )
+            await self._wait(self.online)
+            return failures
         failures = 0 if have > before else failures + 1
         if failures >= TRIES_WITHOUT_PROGRESS:
             raise Refused(
@@ -153,8 +160,6 @@ class Fetching:
             delay,
         )
         await self.clock.sleep(delay)
-        if not self.online():
-            await self._wait(self.online)  # an outage is not the release's fault: it does not count
         return failures
 
     async def _wait(self, until: Callable[[], bool]) -> None:

@@ -253,3 +253,17 @@ async def test_fail__an_offer_with_bad_arguments(updater: UpdateRig, change: dic
         False, f"offer_update {command.command_id}: {message}"
     )
     assert updater.types() == []
+
+
+async def test_ok__tries_while_the_cloud_is_out_of_reach_do_not_count(updater: UpdateRig) -> None:
+    package = updater.publish("rel-7", "0.2.0")
+    # Six cuts in a row would end it; the first, while the link is down, does not count.
+    updater.server.cut_after, updater.server.cuts = 0, 6
+    updater.online = False
+    assert (await _offer(updater, "rel-7", "0.2.0")).ok
+    await updater.until(lambda: updater.server.ranges, move_clock=True)
+    await updater.clock.advance(600)
+    assert updater.types() == ["update_offered"]  # waiting for the link, not refused
+    updater.online = True
+    await updater.until(lambda: updater.updates.ready is not None, move_clock=True)
+    assert (updater.config.updates.directory / "rel-7.deb").read_bytes() == package
