@@ -77,7 +77,9 @@ def _check_buses_and_boards(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
             continue
         if lock.bus not in config.buses:
             known = ", ".join(sorted(config.buses)) or "none"
-            problems.append((("modules", index, "lock", "bus"), f"no bus named {lock.bus!r} (defined: {known})"))
+            problems.append(
+                (("modules", index, "lock", "bus"), f"no bus named {lock.bus!r} (defined: {known})")
+            )
             continue
         first = boards_seen.setdefault((lock.bus, lock.board), index)
         if first != index:
@@ -92,7 +94,8 @@ def _check_buses_and_boards(config: CabinetConfig) -> list[tuple[KeyPath, str]]:
             problems.append(
                 (
                     ("modules", index, "lock", "driver"),
-                    f"bus {lock.bus!r} already speaks {driver!r} (modules[{owner}]); one protocol per bus",
+                    f"bus {lock.bus!r} already speaks {driver!r} (modules[{owner}]); "
+                    "one protocol per bus",
                 )
             )
     return problems
@@ -149,7 +152,9 @@ def _check_slot_lock(module: ModuleSection, slot: SlotSection, here: KeyPath) ->
         if slot.lock.channel is None:
             problems.append(((*here, "lock", "channel"), f"required for a {driver} lock"))
         elif slot.lock.channel > channels:
-            problems.append(((*here, "lock", "channel"), f"must be between 1 and {channels}, got {slot.lock.channel}"))
+            problems.append(
+                ((*here, "lock", "channel"), f"must be between 1 and {channels}, got {slot.lock.channel}")
+            )
         if slot.lock.pin is not None:
             problems.append(((*here, "lock", "pin"), f"not used by a {driver} lock (give lock.channel)"))
     if slot.door.pin is None and not slot.door.board_feedback:

@@ -132,7 +132,9 @@ def dump(config: CabinetConfig) -> str:
 def _lines_from_pydantic(exc: ValidationError, layered: Layered) -> list[str]:
     lines = []
     for error in exc.errors(include_url=False):
-        path: KeyPath = tuple(part for part in error["loc"] if not (isinstance(part, str) and part in UNION_TAGS))
+        path: KeyPath = tuple(
+            part for part in error["loc"] if not (isinstance(part, str) and part in UNION_TAGS)
+        )
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             path = (*path, str(error["ctx"]["discriminator"]).strip("'"))
         lines.append(f"{layered.source_of(path)}: {path_text(path) or '(top level)'}: {_message(error)}")

@@ -362,7 +362,7 @@ class Controller(Subsystem):
             await self._start_return(staff, self._refusal(staff, held) is None)
 
     async def report_problem(self, reason: str, note: str) -> str | None:
-        """ "I have a problem with this device": None when recorded, else why not (flows/report.py)."""
+        """"I have a problem with this device": None when recorded, else why not (flows/report.py)."""
         staff = self.session.staff if self.session is not None else None
         return await report.from_screen(self.core, staff, self.last_return, reason, note)
 

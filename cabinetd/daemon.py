@@ -132,3 +132,4 @@ class Daemon:
                 self.notifier.status(f"stalled: {', '.join(stalled)}")
             reported = stalled
             await asyncio.sleep(interval)
+

@@ -189,7 +189,7 @@ class Demo:
             f"  simulator panel:          {self.cabinet.url}/sim",
             f"  cloud (sync API):         {self.cloud.url}/docs",
             "",
-            '  badges to try (on the simulator panel, or POST /sim/badge {"uid": ...}):',
+            "  badges to try (on the simulator panel, or POST /sim/badge {\"uid\": ...}):",
         ]
         for key in BADGES_TO_TRY:
             member = staff[key]

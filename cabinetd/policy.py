@@ -179,7 +179,9 @@ def minutes_until_ready(slots: Iterable[SlotView], work_type: WorkType) -> int |
     return None if best is None else max(1, math.ceil(best))
 
 
-def choose_return_slot(slots: Sequence[SlotView], slot_types_of_model: frozenset[str] | None) -> SlotView | None:
+def choose_return_slot(
+    slots: Sequence[SlotView], slot_types_of_model: frozenset[str] | None
+) -> SlotView | None:
     """An empty slot that fits the device's model, preferring a working USB port, then the least used.
 
     `slot_types_of_model` is None for a device whose model the cabinet does not know: a return is never
@@ -188,7 +190,8 @@ def choose_return_slot(slots: Sequence[SlotView], slot_types_of_model: frozenset
     fitting = [
         slot
         for slot in slots
-        if slot.state is SlotState.EMPTY and (slot_types_of_model is None or slot.slot_type in slot_types_of_model)
+        if slot.state is SlotState.EMPTY
+        and (slot_types_of_model is None or slot.slot_type in slot_types_of_model)
     ]
     if not fitting:
         return None

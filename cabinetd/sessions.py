@@ -48,5 +48,5 @@ def returning(*, may_rent: bool) -> list[str]:
 
 
 def my_devices(*, may_rent: bool) -> list[str]:
-    """ "My devices" (kiosk.ask_before_return): nothing is open yet; return, take another, or look."""
+    """"My devices" (kiosk.ask_before_return): nothing is open yet; return, take another, or look."""
     return ["return", *(["rent"] if may_rent else []), "look"]

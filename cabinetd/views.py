@@ -32,15 +32,7 @@ from cabinetproto.enums import SlotState
 SLOT_EVENTS_SHOWN: Final = 10
 SLOT_EVENTS_SEARCHED: Final = 2000
 LIBRARIES: Final = (
-    "pydantic",
-    "starlette",
-    "uvicorn",
-    "httpx",
-    "pyusb",
-    "pyserial",
-    "gpiozero",
-    "transitions",
-    "sqlite-utils",
+    "pydantic", "starlette", "uvicorn", "httpx", "pyusb", "pyserial", "gpiozero", "transitions", "sqlite-utils",
     "tomli-w",
 )
 

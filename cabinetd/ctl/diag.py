@@ -26,15 +26,8 @@ EVENTS: Final = 10_000
 BAR_WIDTH: Final = 30
 # (step, percent of the bar): the events are most of the work.
 STEPS: Final = (
-    ("status", 5),
-    ("usb", 3),
-    ("sync", 2),
-    ("config", 3),
-    ("versions", 2),
-    ("ledger verify", 10),
-    ("events", 60),
-    ("logs", 10),
-    ("write", 5),
+    ("status", 5), ("usb", 3), ("sync", 2), ("config", 3), ("versions", 2),
+    ("ledger verify", 10), ("events", 60), ("logs", 10), ("write", 5),
 )
 
 

@@ -110,15 +110,8 @@ def _battery(value: int | None) -> str | None:
 def slots(data: dict[str, Any]) -> str:
     rows = [
         (
-            s["slot"],
-            s["slot_type"],
-            s["state"],
-            s["device"],
-            _battery(s["battery"]),
-            s["health"],
-            s["door"],
-            s["lock"],
-            ", ".join(s["alarms"]) or None,
+            s["slot"], s["slot_type"], s["state"], s["device"], _battery(s["battery"]), s["health"], s["door"],
+            s["lock"], ", ".join(s["alarms"]) or None,
         )
         for s in data["slots"]
     ]
@@ -148,12 +141,7 @@ EVENT_HEADERS: Final = ("SEQ", "TIME", "TYPE", "SLOT", "DEVICE", "STAFF", "DETAI
 
 def event_row(event: dict[str, Any]) -> tuple[Any, ...]:
     return (
-        event["seq"],
-        when(event["occurred_at"]),
-        event["type"],
-        event["slot"],
-        event["device"],
-        event["staff"],
+        event["seq"], when(event["occurred_at"]), event["type"], event["slot"], event["device"], event["staff"],
         details(event["payload"]),
     )
 
@@ -167,7 +155,7 @@ def _fixed(values: Sequence[Any]) -> str:
         cell.rjust(width) if index in (0, 3) else cell.ljust(width)
         for index, (cell, width) in enumerate(zip(cells, FOLLOW_WIDTHS, strict=False))
     ]
-    return ("  ".join([*head, *cells[len(FOLLOW_WIDTHS) :]])).rstrip() + "\n"
+    return ("  ".join([*head, *cells[len(FOLLOW_WIDTHS):]])).rstrip() + "\n"
 
 
 def follow_header() -> str:
@@ -250,12 +238,10 @@ def selftest(data: dict[str, Any]) -> str:
 
 def sync(data: dict[str, Any]) -> str:
     if not data["configured"]:
-        return labelled(
-            [
-                ("sync", "not configured (no cloud.url in the configuration)"),
-                ("pending", f"{data['pending_events']} events kept in the ledger"),
-            ]
-        )
+        return labelled([
+            ("sync", "not configured (no cloud.url in the configuration)"),
+            ("pending", f"{data['pending_events']} events kept in the ledger"),
+        ])
     skew = data["clock_skew_s"]
     flagged = " (too far off)" if data["skew_flagged"] else ""
     pairs = [

@@ -247,3 +247,4 @@ def policy_work_type(work_type: WorkType) -> PolicyWorkType:
         device_limit=work_type.max_devices_per_staff,
         device_models=frozenset(work_type.device_models),
     )
+

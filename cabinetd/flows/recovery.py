@@ -118,7 +118,9 @@ def _dispensed(core: Core, slot: Slot) -> tuple[str | None, str | None]:
     return (latest.device, latest.rental_id) if latest else (None, None)
 
 
-async def _end_dispense(core: Core, slot: Slot, serial: str | None, present: bool, events: list[NewEvent]) -> None:
+async def _end_dispense(
+    core: Core, slot: Slot, serial: str | None, present: bool, events: list[NewEvent]
+) -> None:
     """A rent cut short by the restart: its rental, if one began, is closed when the device is in the
     slot and kept when it is gone, in the same commit as the cancel."""
     device, rental_id = _dispensed(core, slot)

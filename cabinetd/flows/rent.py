@@ -151,18 +151,14 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
     # so this is a ledger the cabinet did not write this way: the device was just in the slot, so the
     # older rental had ended, and it is closed in the same commit (the replay rule, docs/ledger.md).
     stale = core.ledger.open_rental_of(flow.device)
-    ended = (
-        []
-        if stale is None
-        else [
-            core.event(
-                "rental_cancelled",
-                {"rental_id": stale, "reason": f"the device was in slot {flow.slot} when it was rented again"},
-                slot=flow.slot,
-                device=flow.device,
-            )
-        ]
-    )
+    ended = [] if stale is None else [
+        core.event(
+            "rental_cancelled",
+            {"rental_id": stale, "reason": f"the device was in slot {flow.slot} when it was rented again"},
+            slot=flow.slot,
+            device=flow.device,
+        )
+    ]
     core.commit(
         *ended,
         core.event(
@@ -171,7 +167,7 @@ async def device_removed(core: Core, flow: Flow, now: datetime) -> None:
             slot=flow.slot,
             device=flow.device,
             staff=flow.staff.staff_id,
-        ),
+        )
     )
     core.hardware.link.unwatch(flow.slot)
     slot = core.slots[flow.slot]

@@ -226,3 +226,4 @@ def build_machine(slot: Slot, door_open_s: float, initial: SlotState) -> AsyncMa
         after_state_change="_state_changed",
         name=f"slot {slot.number}: ",
     )
+

@@ -74,7 +74,15 @@ class PartStateChanged:
     detail: str
 
 
-HardwareEvent = UnlockSent | DoorOpened | DoorClosed | BadgeRead | DevicePlugged | DeviceUnplugged | PartStateChanged
+HardwareEvent = (
+    UnlockSent
+    | DoorOpened
+    | DoorClosed
+    | BadgeRead
+    | DevicePlugged
+    | DeviceUnplugged
+    | PartStateChanged
+)
 EventSink = Callable[[HardwareEvent], None]
 
 

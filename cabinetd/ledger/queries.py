@@ -339,11 +339,7 @@ class SqlView:
 # at the slot is a `problem_reported` exactly while one waits (an inspection or a ticket takes it in;
 # a return called off drops it, the device having left with the person).
 _REPORT_SCOPE: Final = (
-    "return_started",
-    "return_cancelled",
-    "problem_reported",
-    "device_returned",
-    "repair_ticket_opened",
+    "return_started", "return_cancelled", "problem_reported", "device_returned", "repair_ticket_opened"
 )
 
 

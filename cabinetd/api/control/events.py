@@ -49,11 +49,7 @@ class Events:
         # On the loop: the ledger's connection belongs to it. A long chain holds the loop for a moment.
         result = self.ledger().verify()
         return shapes.LedgerVerify(
-            ok=result.ok,
-            events=result.events,
-            epoch=result.epoch,
-            seq=result.seq,
-            reason=result.reason,
+            ok=result.ok, events=result.events, epoch=result.epoch, seq=result.seq, reason=result.reason,
             summary=str(result),
         )
 

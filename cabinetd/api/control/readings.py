@@ -44,13 +44,8 @@ class Readings:
         found = await badges.wait_after(after, wait_s)
         reads = [
             shapes.BadgeRead(
-                seq=r.seq,
-                at=r.at.isoformat(timespec="seconds"),
-                badge=r.masked,
-                reader=r.reader,
-                staff=r.staff,
-                name=r.name,
-                role=r.role,
+                seq=r.seq, at=r.at.isoformat(timespec="seconds"), badge=r.masked, reader=r.reader,
+                staff=r.staff, name=r.name, role=r.role,
             )
             for r in found
         ]

@@ -126,9 +126,7 @@ class ControlServer(Subsystem):
             log.warning(
                 "control socket %s: group %s does not exist; the socket keeps group %s (mode 0660), "
                 "so only root and the daemon's own user may use it",
-                path,
-                group,
-                kept,
+                path, group, kept,
             )
             return
         try:
@@ -137,9 +135,7 @@ class ControlServer(Subsystem):
             log.warning(
                 "control socket %s: the daemon may not give it group %s (not a member); it keeps group %s "
                 "(mode 0660), so only root and the daemon's own user may use it",
-                path,
-                group,
-                kept,
+                path, group, kept,
             )
 
     async def run(self) -> None:

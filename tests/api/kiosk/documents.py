@@ -95,12 +95,10 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     _add_session_screens(out, rent, found["returning-insert"], name)
     out["dispensing-provisioning"] = _with(rent, 0, view="dispensing", step="provisioning", slot=slot, name=name)
     due = (datetime.now(UTC) + timedelta(hours=8)).isoformat(timespec="seconds")
-    out["dispensing-close"] = _with(
-        found["dispensing-take"], 0, view="dispensing", step="close", slot=slot, due_at=due, name=name
-    )
-    out["returning-checking"] = _with(
-        found["returning-insert"], 0, view="returning", step="checking", slot=int(back["screen"]["slot"])
-    )
+    out["dispensing-close"] = _with(found["dispensing-take"], 0, view="dispensing", step="close", slot=slot,
+                                    due_at=due, name=name)
+    out["returning-checking"] = _with(found["returning-insert"], 0, view="returning", step="checking",
+                                      slot=int(back["screen"]["slot"]))
     failed = copy.deepcopy(found["returned-passed"])
     failed["screen"].update(passed=False, failing=["battery_health", "scanner", "touchscreen"])
     out["returned-failed"] = failed
