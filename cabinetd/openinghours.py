@@ -33,7 +33,7 @@ class OpeningHours:
             if h1 > 23 or h2 > 24 or (h2 == 24 and m2 != 0):
                 raise HoursError(f"{part!r}: hours run from 00:00 to 24:00")
             start, end = h1 * 60 + m1, h2 * 60 + m2
-            if start == end % 1440:
+            if start == end:
                 raise HoursError(f"{part!r} starts where it ends; write 00:00-24:00 for a store open all day")
             ranges.append((start, end))
         return cls(tuple(ranges))
