@@ -20,6 +20,8 @@ DETAIL_MAX: Final = 500  # the events' Text
 REASONS: Final = frozenset(get_args(RefusedBecause))
 # A release id names files in the updates directory: no path separators, no dot files.
 RELEASE_ID: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
+VERSION_MAX: Final = 64  # the events' Version
 
 
 class Refused(Exception):
@@ -58,10 +60,14 @@ class Offer:
         allow = args.get("allow_downgrade", False)
         if not isinstance(allow, bool):
             raise ValueError(f"offer_update {command.command_id}: argument 'allow_downgrade' must be true or false")
-        release = text("release")
+        release, version, sha256 = text("release"), text("version"), text("sha256").lower()
         if not RELEASE_ID.match(release):
             raise ValueError(f"offer_update {command.command_id}: release id {release!r} is not a release id")
-        return cls(release, text("version"), text("sha256").lower(), size, text("signature"), allow)
+        if len(version) > VERSION_MAX:
+            raise ValueError(f"offer_update {command.command_id}: version is longer than {VERSION_MAX} characters")
+        if not SHA256.match(sha256):
+            raise ValueError(f"offer_update {command.command_id}: sha256 {sha256!r} is not 64 hex digits")
+        return cls(release, version, sha256, size, text("signature"), allow)
 
     @property
     def package(self) -> str:

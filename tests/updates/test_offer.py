@@ -244,6 +244,8 @@ async def test_fail__a_second_offer_while_one_is_under_way(updater: UpdateRig) -
         ({"release": "../etc"}, "release id '../etc' is not a release id"),
         ({"size": 0}, "argument 'size' must be a positive number of bytes"),
         ({"version": ""}, "argument 'version' must be a non-empty string"),
+        ({"sha256": "abc"}, "sha256 'abc' is not 64 hex digits"),
+        ({"version": "1" * 65}, "version is longer than 64 characters"),
     ],
 )
 async def test_fail__an_offer_with_bad_arguments(updater: UpdateRig, change: dict[str, object], message: str) -> None:
