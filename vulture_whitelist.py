@@ -44,6 +44,7 @@ from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
 from cabinetd.clock import ManualClock
+from cabinetd.config import UpdatesSection
 from cabinetd.fsm.slot import ClockTimeout, Slot
 from cabinetd.hal import agentprotocol
 from cabinetd.ledger import projections
@@ -298,6 +299,7 @@ def instance_attributes(
     chart: Any,
     tcp_server: Any,
     lexer: Any,
+    updates: UpdatesSection,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -318,4 +320,6 @@ def instance_attributes(
         chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
         tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
         lexer.whitespace_split,  # shlex reads it: the simulated handheld's shell splits words as sh does
+        nested_router.close_connection,  # http.server ends the connection after the answer (testbed/releaseserver.py)
+        updates.healthy_within_s,  # read by the update unit (cabinetd-update), not by the daemon
     ]

@@ -19,7 +19,11 @@ from cabinetd.hal.base import BadgeRead, HardwareEvent
 from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
+from cabinetd.release import current
 from cabinetd.sync.client import CloudSync
+from cabinetd.updates.fetching import Fetching
+from cabinetd.updates.service import Updates
+from cabinetd.updates.watching import cabinet_now
 from cabinetd.views import CabinetView
 
 if TYPE_CHECKING:
@@ -61,9 +65,16 @@ class Cabinet:
         controller.maintenance.wake_sync = self.sync.wake  # a technician's `sync now`
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
+        self.release = current()  # read once: an update restarts the daemon
+        self.updates = self._updater(controller)
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(
-            controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
+            controller,
+            self.sync.status,
+            lambda: self.subsystems,
+            started_at=self.started_at,
+            simulated=sim is not None,
+            software=lambda: self.updates.release_now(self.release),
         )
         routes = kiosk_routes(self.view, controller)
         if sim is not None:
@@ -76,12 +87,29 @@ class Cabinet:
             config.cabinet.id, lambda: self.subsystems, self.started_at, routes, part_states=self.hardware.locks.parts
         )
         self.api = ApiServer(app, config.api.host, config.api.port)
-        self.subsystems: list[Subsystem] = [self.ledger, *self.hardware.subsystems(), controller, self.sync, self.api]
+        # The updater after the controller: the unit's outcome is recorded once the slots are rebuilt.
+        parts = [self.ledger, *self.hardware.subsystems(), controller, self.updates, self.sync, self.api]
+        self.subsystems: list[Subsystem] = parts
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
         # the cabinet: what it may do is what the desk offers.
         self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config)
         self.control = ControlServer(self.desk, self.badges)
         self.subsystems.append(self.control)
+
+    def _updater(self, controller: Controller) -> Updates:
+        """The fleet's signed updates (cabinetd/updates): offers come through the maintenance desk."""
+        clock = controller.core.clock
+        updates = Updates(
+            self.config,
+            lambda: self.ledger.ledger,
+            lambda: cabinet_now(controller),
+            clock,
+            lambda: self.release.installed,
+        )
+        updates.fetching = Fetching(self.config, clock, updates.idle, lambda: self.sync.status().online)
+        if self.config.updates.enabled:
+            controller.maintenance.take_update = updates.offer
+        return updates
 
     def describe(self) -> str:
         mode = "simulated cabinet" if self.sim is not None else "cabinet"

@@ -71,6 +71,9 @@ class Readings:
     async def versions(self, request: Request) -> BaseModel:
         return shapes.Versions.model_validate(self.view.versions(), from_attributes=True)
 
+    async def update(self, request: Request) -> BaseModel:
+        return shapes.Software.model_validate(self.view.software(), from_attributes=True)
+
     def routes(self) -> list[Route]:
         return [
             Route("/status", answer(self.status)),
@@ -82,4 +85,5 @@ class Readings:
             Route("/config", answer(self.config)),
             Route("/logs", answer(self.logs)),
             Route("/versions", answer(self.versions)),
+            Route("/update", answer(self.update)),
         ]
