@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Final, get_args
 
-from cabinetd.updates.debversion import VersionError, compare
+from cabinetproto.debversion import VersionError, check, compare
 from cabinetproto.releasesig import BadSignature, decode_signature
 from cabinetproto.update_events import RefusedBecause
 from cabinetproto.wire import Command
@@ -83,7 +83,7 @@ class Offer:
 def judge_version(release: str, version: str, installed: str, *, allow_downgrade: bool) -> None:
     """Raise Refused unless `version` may replace `installed`: newer, or older with the operator's leave."""
     try:
-        order = compare(version, installed)
+        order = compare(check(version), check(installed))
     except VersionError as exc:
         raise Refused("package", f"release {release}: {exc}") from None
     if order == 0:

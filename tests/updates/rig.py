@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from cabinetd.updates.quiet import CabinetNow
 from cabinetd.updates.service import Updates
 from cabinetproto.releasesig import encode_signature, generate_key, load_private_key, sign
 from cabinetproto.wire import Command
+from testbed.debs import build_deb
 from testbed.releaseserver import ReleaseServer
 from tests.conftest import require_command
 from tests.flows.rig import sim_config
@@ -34,19 +34,11 @@ INSTALLED = "0.1.0"
 def make_deb(directory: Path, version: str, package: str = "cabinetd", padding: int = 200_000) -> bytes:
     """A real Debian package of a tiny tree; `padding` bytes of noise so that a download takes chunks."""
     require_command("dpkg-deb")
-    tree = directory / f"tree-{package}-{version}"
-    (tree / "DEBIAN").mkdir(parents=True)
-    (tree / "DEBIAN" / "control").write_text(
-        f"Package: {package}\nVersion: {version}\nArchitecture: all\nMaintainer: Cabinet <ops@example.com>\n"
-        "Description: smart device cabinet daemon (test build)\n"
+    noise = hashlib.shake_256(version.encode()).digest(padding)
+    built = build_deb(
+        directory, package=package, version=version, architecture="all", compression="none", payload=noise
     )
-    (tree / "usr" / "share" / package).mkdir(parents=True)
-    (tree / "usr" / "share" / package / "noise").write_bytes(hashlib.shake_256(version.encode()).digest(padding))
-    out = directory / f"{package}_{version}_all.deb"
-    subprocess.run(
-        ["dpkg-deb", "-Znone", "--root-owner-group", "--build", str(tree), str(out)], check=True, capture_output=True
-    )
-    return out.read_bytes()
+    return built.read_bytes()
 
 
 def offer_command(key: Ed25519PrivateKey, release: str, package: bytes, version: str, /, **changes: Any) -> Command:
