@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 
 # Debian packages the test suite needs; installed when missing and we run as root.
 SYSTEM_PACKAGES := libusb-1.0-0 libudev1 systemd postgresql chromium fonts-wqy-microhei \
-  cage debhelper dh-virtualenv python3-venv lintian adb
+  cage debhelper dh-virtualenv python3-venv lintian adb dpkg-repack
 
 .PHONY: demo test check lint typecheck pytest pytest-quick system-deps bench clean deb lintian
 
@@ -61,13 +61,17 @@ check: lint typecheck pytest-quick
 
 # The cabinet's Debian packages (docs/packaging.md), built from a copy of the tracked files in
 # $(DEB_OUT)/src so that the checkout gets no debian/ build litter; the .debs land in $(DEB_OUT).
-# DEB_VERSION overrides the version (tests/packaging builds a second, higher one to upgrade to).
+# DEB_VERSION overrides the version (tests/packaging builds a second, higher one to upgrade to);
+# RELEASE_KEY_PUB the release key the package trusts (the tests build with a pair of their own).
 # pip's cache is kept in build/pip-cache across builds and out directories. DEB_COMPRESS=gzip packs
 # in 4 s what xz (the default: a quarter smaller, for the fleet's downloads) packs in 30; zstd is
 # faster still, but bookworm's lintian cannot read it.
 DEB_COMPRESS ?= xz
 DEB_VERSION ?= $(shell sed -n 's/^version = //p' setup.cfg)
 DEB_OUT ?= build/deb
+# The fleet's release public key, installed as /usr/share/cabinetd/release-key.pub: the update helper
+# installs only packages signed with its private half (docs/packaging.md, "The update helper").
+RELEASE_KEY_PUB ?= deploy/release-key.pub
 DEB_SRC = $(DEB_OUT)/src/cabinetd-$(DEB_VERSION)
 
 deb: system-deps
@@ -76,6 +80,7 @@ deb: system-deps
 	  xargs -0 sh -c 'for f; do [ -e "$$f" ] || [ -L "$$f" ] && printf "%s\0" "$$f"; done' _ | \
 	  tar --null -T - -cf - | tar -xf - -C $(DEB_SRC)
 	sed -i '1s/([^)]*)/($(DEB_VERSION))/' $(DEB_SRC)/debian/changelog
+	install -m 0644 $(RELEASE_KEY_PUB) $(DEB_SRC)/debian/release-key.pub
 	cd $(DEB_SRC) && PIP_CACHE_DIR=$(abspath build/pip-cache) DEB_COMPRESS=$(DEB_COMPRESS) \
 	  dpkg-buildpackage --build=binary --no-sign --no-pre-clean >../build.log 2>&1 \
 	  || { tail -40 ../build.log; exit 1; }

@@ -27,12 +27,15 @@ from cabinetcloud.admin import (
     login,
     models,
     operator_accounts,
+    release_shapes,
+    releases,
     staff,
     store_notices,
     stores,
     work_types,
 )
 from cabinetcloud.dashboard import fleetpages, language, outbound, pages, signin
+from cabinetcloud.dashboard import releases as release_pages
 from cabinetcloud.outbox import dingtalk as outbox_dingtalk
 from cabinetcloud.outbox import messages as outbox_messages
 from cabinetcloud.outbox import netguard
@@ -41,6 +44,7 @@ from cabinetcloud.schema import UtcDateTime
 from cabinetd.api.control import shapes
 from cabinetd.api.server import EmbeddedServer
 from cabinetd.clock import ManualClock
+from cabinetd.config import UpdatesSection
 from cabinetd.fsm.slot import ClockTimeout, Slot
 from cabinetd.hal import agentprotocol
 from cabinetd.ledger import projections
@@ -225,6 +229,13 @@ USED_BY_NAME: list[object] = [
     outbound.rotate_endpoint,
     outbound.delivery_list,
     outbound.delivery,
+    release_pages.release_list,
+    release_pages.roll_out,
+    # Signed releases and their rollouts (docs/releases.md): FastAPI calls the routes, pydantic the validator.
+    releases.upload_release,
+    releases.get_release,
+    releases.start_rollout,
+    release_shapes.RolloutIn._one_target,
     # The templates ask the catalogue whether it names a value (a command's kind, its status).
     language.Words.has,
     staff.list_staff,
@@ -288,6 +299,7 @@ def instance_attributes(
     chart: Any,
     tcp_server: Any,
     lexer: Any,
+    updates: UpdatesSection,
 ) -> list[object]:
     return [
         device.default_timeout,  # pyusb's control transfers read it (hal/aoa.py, hal/usbports.py)
@@ -308,4 +320,6 @@ def instance_attributes(
         chart.x_labels,  # pygal reads a chart's x axis labels from it (cabinetcloud/dashboard/charts.py)
         tcp_server.daemon_threads,  # socketserver reads it: the fake adb server's connections end with it
         lexer.whitespace_split,  # shlex reads it: the simulated handheld's shell splits words as sh does
+        nested_router.close_connection,  # http.server ends the connection after the answer (testbed/releaseserver.py)
+        updates.healthy_within_s,  # read by the update unit (cabinetd-update), not by the daemon
     ]

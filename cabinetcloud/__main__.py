@@ -17,9 +17,11 @@ import sqlalchemy as sa
 
 from cabinetcloud import audit, auth, commands, database_copy, fleet, operators, schema, users
 from cabinetcloud.outbox import cli as outbox_cli
+from cabinetcloud.releases import cli as release_cli
+from cabinetcloud.releases.keys import RELEASE_KEY_ENV, fleet_key
 from cabinetcloud.seed import SeedError, seed_file
 from cabinetcloud.storage import Storage, StorageError, current_version
-from cabinetproto import __version__
+from cabinetproto import __version__, releasesig
 
 log = logging.getLogger("cabinetcloud")
 
@@ -48,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=1, metavar="N", help="processes serving one address (PostgreSQL only)"
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    release_cli.add_serve_option(serve)
     sub.add_parser("migrate", parents=[db], help="bring the database to the newest schema")
     moving = sub.add_parser("copy", help="copy a whole fleet database into an empty one (e.g. SQLite to PostgreSQL)")
     moving.add_argument("--from", dest="source", required=True, metavar="URL", help="the database to copy")
@@ -82,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("cabinets", parents=[db], help="list cabinets with their sync state")
     users.add_parser(sub, db)
+    release_cli.add_parser(sub)
     outbox_cli.add_parser(sub, db)
     return parser
 
@@ -123,10 +127,18 @@ def _serve(storage: Storage, url: str, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    try:
+        fleet_key(args.release_key)  # each process loads it again: a bad file stops serve here, once
+    except releasesig.ReleaseKeyError as exc:
+        print(f"cabinet-cloud: --release-key: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     import uvicorn
 
     storage.dispose()  # each process opens its own connections
     os.environ["CABINET_CLOUD_DB"] = url  # read by app_from_environment in each process
+    os.environ.pop(RELEASE_KEY_ENV, None)
+    if args.release_key:
+        os.environ[RELEASE_KEY_ENV] = str(Path(args.release_key).resolve())
     logging.config.dictConfig(_log_config(args.log_level))
     log.info("serving %s on http://%s:%d with %d process(es)", storage.url, args.host, args.port, args.workers)
     # A poll still held past the graceful shutdown (a tick longer than it) is cut after a few seconds.
@@ -221,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "copy":
         return _copy(args.source, args.target)
+    if args.command == "release":
+        return release_cli.run(args)
     if not args.db:
         # Never a database in the current directory by accident: an empty fleet nobody meant to create.
         print("cabinet-cloud: no database: pass --db URL or set CABINET_CLOUD_DB", file=sys.stderr)

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from types import FrameType
 from typing import Annotated
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -29,6 +30,8 @@ from cabinetcloud import admin, auth, commands, dashboard, fleet, ingest, operat
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.jobs import JOBS, Job, JobLoop
+from cabinetcloud.releases import download as release_download
+from cabinetcloud.releases.keys import RELEASE_KEY_ENV, fleet_key
 from cabinetcloud.replies import Refusal, refusals
 from cabinetcloud.storage import Storage
 from cabinetproto import __version__
@@ -174,9 +177,11 @@ def create_app(
     clock: Clock | None = None,
     run_jobs: bool = False,
     jobs: Sequence[Job] = JOBS,
+    release_key: Ed25519PublicKey | None = None,
 ) -> FastAPI:
     """The app over `storage`. With `run_jobs`, its lifespan runs the background jobs (jobs.py), as
-    every `cabinet-cloud serve` process does; tests ask for them when they test them."""
+    every `cabinet-cloud serve` process does; tests ask for them when they test them. `release_key` is
+    the fleet's release public key: without it, release uploads are refused (docs/releases.md)."""
     now: Clock = clock or (lambda: datetime.now(UTC))
 
     @asynccontextmanager
@@ -201,6 +206,7 @@ def create_app(
     app.router.route_class = BodyLimitedRoute
     app.state.storage = storage
     app.state.clock = now
+    app.state.release_key = release_key
     app.state.jobs = JobLoop(storage, jobs, now) if run_jobs else None
     replies.install(app)
 
@@ -218,6 +224,7 @@ def create_app(
     _add_fleet_routes(app, storage, now, app.state.changes_poll)
     admin.install(app)
     app.include_router(repair_api.router)
+    app.include_router(release_download.router)
     dashboard.install(app)
     return app
 
@@ -284,5 +291,7 @@ def _add_fleet_routes(app: FastAPI, storage: Storage, now: Clock, poll: ChangesP
 
 def app_from_environment() -> FastAPI:
     """The app as each `cabinet-cloud serve` process (each uvicorn worker) builds it: the database named
-    by CABINET_CLOUD_DB (set by `serve` from its --db), already migrated by `serve`, and the jobs."""
-    return create_app(Storage(os.environ["CABINET_CLOUD_DB"]), run_jobs=True)
+    by CABINET_CLOUD_DB (set by `serve` from its --db), already migrated by `serve`, the release key
+    named by CABINET_CLOUD_RELEASE_KEY (checked by `serve` before it started), and the jobs."""
+    key = fleet_key(os.environ.get(RELEASE_KEY_ENV) or None)
+    return create_app(Storage(os.environ["CABINET_CLOUD_DB"]), run_jobs=True, release_key=key)

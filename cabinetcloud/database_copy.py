@@ -21,17 +21,25 @@ from sqlalchemy.engine import Connection
 from cabinetcloud import schema
 from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.projections import tables as projected
+from cabinetcloud.releases import tables as releases
 from cabinetcloud.storage import Storage, current_version
 
 # The outbox's and the projections' tables are defined beside their code: imported so that the copy,
 # which goes by the one metadata, takes them too.
-REGISTERED: Final = (outbox_tables.OUTBOX_TABLES, projected.PROJECTION_TABLES)
+REGISTERED: Final = (
+    outbox_tables.OUTBOX_TABLES,
+    projected.PROJECTION_TABLES,
+    projected.UPDATE_TABLES,
+    releases.RELEASE_TABLES,
+)
 
 # Rows the schema's steps (and a server's job loop) write into a new database: replaced by the
 # source's, and not what makes a target "not empty".
 BOOKKEEPING: Final = frozenset({"counters", "settings", "background_jobs"})
 
 CHUNK_ROWS: Final = 5000
+# A release's package is kept in chunks of a megabyte: a few at a time, not 5000 megabytes.
+CHUNK_ROWS_OF: Final = {releases.release_chunks.name: 8}
 
 
 class CopyError(Exception):
@@ -85,7 +93,8 @@ def _refuse_filled(conn: Connection, target: str) -> None:
 def _copy_rows(src: Connection, dst: Connection, table: sa.Table) -> None:
     if table.name in BOOKKEEPING:
         dst.execute(sa.delete(table))
-    rows = src.execution_options(yield_per=CHUNK_ROWS).execute(sa.select(table).order_by(*table.primary_key.columns))
+    chunk_rows = CHUNK_ROWS_OF.get(table.name, CHUNK_ROWS)
+    rows = src.execution_options(yield_per=chunk_rows).execute(sa.select(table).order_by(*table.primary_key.columns))
     for chunk in rows.partitions():
         dst.execute(sa.insert(table), [dict(row._mapping) for row in chunk])
 

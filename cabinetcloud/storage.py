@@ -169,6 +169,7 @@ def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
     from cabinetcloud.outbox import tables as outbox_tables
     from cabinetcloud.projections import tables as projected
+    from cabinetcloud.releases import tables as releases
 
     later = {
         table.name
@@ -178,6 +179,8 @@ def _v1_initial(conn: Connection) -> None:
             *schema.FLEET_ADMIN_TABLES,
             *outbox_tables.OUTBOX_TABLES,
             *schema.JOB_TABLES,
+            *releases.RELEASE_TABLES,
+            *projected.UPDATE_TABLES,
         )
     }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
@@ -266,6 +269,15 @@ def _v10_device_links(conn: Connection) -> None:
         conn.exec_driver_sql("ALTER TABLE device_models ADD COLUMN link VARCHAR(64) NOT NULL DEFAULT 'aoa-agent'")
 
 
+def _v11_releases(conn: Connection) -> None:
+    """Signed releases with their bytes, rollouts with the cabinets they chose, and the update_* facts
+    the progress of a rollout is read from (docs/releases.md)."""
+    from cabinetcloud.projections import tables as projected
+    from cabinetcloud.releases import tables as releases
+
+    schema.metadata.create_all(conn, tables=[*releases.RELEASE_TABLES, *projected.UPDATE_TABLES])
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
 MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v1_initial,
@@ -278,6 +290,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v8_background_jobs,
     _v9_reported_seq,
     _v10_device_links,
+    _v11_releases,
 ]
 
 

@@ -20,7 +20,11 @@ from cabinetd.hal.hardware import Hardware, build_hardware
 from cabinetd.ledger import LedgerService
 from cabinetd.lifecycle import Subsystem
 from cabinetd.packages.service import AppPackages
+from cabinetd.release import current
 from cabinetd.sync.client import CloudSync
+from cabinetd.updates.fetching import Fetching
+from cabinetd.updates.service import Updates
+from cabinetd.updates.watching import cabinet_now
 from cabinetd.views import CabinetView
 
 if TYPE_CHECKING:
@@ -59,19 +63,19 @@ class Cabinet:
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
         self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
-        # The app package cache fills adb.packages from the cloud while online (docs/app-packages.md).
-        self.packages = AppPackages(config, lambda: self.ledger.ledger, directory=None if sim is None else sim.packages)
-
-        def sync_now() -> None:  # a technician's `sync now`: the package cache asks again too
-            self.sync.wake()
-            self.packages.wake()
-
-        controller.maintenance.wake_sync = sync_now
+        self.packages = self._package_cache(controller)
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
+        self.release = current()  # read once: an update restarts the daemon
+        self.updates = self._updater(controller)
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(
-            controller, self.sync.status, lambda: self.subsystems, started_at=self.started_at, simulated=sim is not None
+            controller,
+            self.sync.status,
+            lambda: self.subsystems,
+            started_at=self.started_at,
+            simulated=sim is not None,
+            software=lambda: self.updates.release_now(self.release),
         )
         routes = kiosk_routes(self.view, controller)
         if sim is not None:
@@ -84,14 +88,42 @@ class Cabinet:
             config.cabinet.id, lambda: self.subsystems, self.started_at, routes, part_states=self.hardware.locks.parts
         )
         self.api = ApiServer(app, config.api.host, config.api.port)
-        self.subsystems: list[Subsystem] = [
-            self.ledger, *self.hardware.subsystems(), controller, self.sync, self.packages, self.api
-        ]
+        # The updater after the controller: the unit's outcome is recorded once the slots are rebuilt.
+        parts = [self.ledger, *self.hardware.subsystems(), controller, self.updates, self.sync, self.packages, self.api]
+        self.subsystems: list[Subsystem] = parts
         # The technicians' socket (cabinetctl) gets the controller's maintenance desk and the view, not
         # the cabinet: what it may do is what the desk offers.
         self.desk = Desk(controller.maintenance, self.view, lambda: self.ledger.ledger, config, self.packages.report)
         self.control = ControlServer(self.desk, self.badges)
         self.subsystems.append(self.control)
+
+    def _package_cache(self, controller: Controller) -> AppPackages:
+        """The app package cache fills adb.packages from the cloud while online (docs/app-packages.md);
+        a technician's `sync now` makes it ask the cloud again too."""
+        sim = self.sim
+        packages = AppPackages(self.config, lambda: self.ledger.ledger, directory=None if sim is None else sim.packages)
+
+        def sync_now() -> None:
+            self.sync.wake()
+            packages.wake()
+
+        controller.maintenance.wake_sync = sync_now
+        return packages
+
+    def _updater(self, controller: Controller) -> Updates:
+        """The fleet's signed updates (cabinetd/updates): offers come through the maintenance desk."""
+        clock = controller.core.clock
+        updates = Updates(
+            self.config,
+            lambda: self.ledger.ledger,
+            lambda: cabinet_now(controller),
+            clock,
+            lambda: self.release.installed,
+        )
+        updates.fetching = Fetching(self.config, clock, updates.idle, lambda: self.sync.status().online)
+        if self.config.updates.enabled:
+            controller.maintenance.take_update = updates.offer
+        return updates
 
     def describe(self) -> str:
         mode = "simulated cabinet" if self.sim is not None else "cabinet"

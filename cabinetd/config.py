@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl, StrictBool, StrictFloat, StrictInt
 from pydantic_core import PydanticCustomError
 
+from cabinetd.openinghours import HoursError, OpeningHours
+
 KeyPath = tuple[str | int, ...]
 
 
@@ -99,6 +101,26 @@ class KioskSection(Section):
     help_contact: Annotated[str, Field(max_length=120)] = ""  # the store's contact in the Help corner
     # A person who holds a device is asked first ("My devices") instead of a return slot opening at once.
     ask_before_return: StrictBool = False
+
+
+def _opening_hours(value: str) -> str:
+    try:
+        OpeningHours.parse(value)
+    except HoursError as exc:
+        raise PydanticCustomError("opening_hours", "{why}", {"why": str(exc)}) from None
+    return value
+
+
+class UpdatesSection(Section):
+    """Signed updates from the fleet (docs/updates.md). The update helper (cabinetd-update, root;
+    docs/packaging.md "The update helper") reads `directory`, `release_key` and `healthy_within_s` too."""
+
+    enabled: StrictBool = True
+    directory: Path = Path("/var/lib/cabinetd/updates")
+    release_key: Path = Path("/usr/share/cabinetd/release-key.pub")
+    # Installs wait for a moment outside these hours (the cabinet's local time); unset: any quiet moment.
+    opening_hours: Annotated[str, AfterValidator(_opening_hours)] | None = None
+    healthy_within_s: Annotated[StrictInt, between(10, 3600)] = 120
 
 
 class LogSection(Section):
@@ -264,6 +286,7 @@ class CabinetConfig(Section):
     cloud: CloudSection = CloudSection()
     timeouts: TimeoutsSection = TimeoutsSection()
     kiosk: KioskSection = KioskSection()
+    updates: UpdatesSection = UpdatesSection()
     log: LogSection = LogSection()
     hal: HalSection = HalSection()
     buses: dict[str, BusSection] = {}

@@ -18,7 +18,7 @@ import asyncio
 import enum
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -100,6 +100,8 @@ class Maintenance:
     # Set by the cabinet once its sync client exists (the client is built after the controller,
     # which it calls for remote commands); None where no client runs.
     wake_sync: Callable[[], None] | None = None
+    # Set by the cabinet to its updater's offer (cabinetd/updates); None where updates are off.
+    take_update: Callable[[Command], Awaitable[CommandOutcome]] | None = None
 
     # --- the checks every action makes ------------------------------------------------------------
 
@@ -299,6 +301,10 @@ class Maintenance:
                     return CommandOutcome(True, f"device after the cycle: {back.serial if back else 'none'}")
                 case CommandKind.REPROVISION:
                     await self.reprovision(slot, by)
+                case CommandKind.OFFER_UPDATE:
+                    if self.take_update is None:
+                        return CommandOutcome(False, "updates are disabled on this cabinet (updates.enabled = false)")
+                    return await self.take_update(command)
                 case _:
                     return CommandOutcome(False, f"unknown command {command.kind!r}")
         except Refused as refused:

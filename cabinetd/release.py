@@ -2,8 +2,9 @@
 
 The installed version is the Debian package's when this code runs from the package's virtual
 environment (dpkg knows it, revision and all), else the project's own (a checkout, `make demo`).
-Signed updates from the fleet will fill in the release offered and the last update's outcome from
-the ledger; until then both are None, shown as "none".
+The release the fleet offered last and the last update's outcome come from the daemon's ledger
+(cabinetd/updates): `cabinetctl version` asks the daemon for them, and reads the installed version here
+even when the daemon does not answer.
 """
 
 from __future__ import annotations
@@ -22,13 +23,62 @@ PACKAGE_VENV: Final = Path("/usr/lib/cabinetd/venv")
 DPKG_QUERY_S: Final = 5.0
 
 
+STAGE_WORDS: Final = {
+    "downloading": "downloading",
+    "downloaded": "downloaded and checked; waits for a quiet moment to install",
+    "installing": "being installed",
+    "installed": "installed",
+    "rolled_back": "rolled back",
+    "refused": "refused",
+}
+OUTCOME_WORDS: Final = {"installed": "installed", "rolled_back": "rolled back", "refused": "refused"}
+
+
+def minute(at: str) -> str:
+    """An ISO 8601 UTC time as a person reads it: 2026-11-02 22:00 UTC."""
+    return f"{at[:10]} {at[11:16]} UTC" if len(at) >= 16 else at
+
+
+@dataclass(frozen=True)
+class Offered:
+    """The release the fleet offered last and where it stands."""
+
+    release: str
+    version: str
+    stage: str  # a key of STAGE_WORDS
+    at: str  # when it was offered (ISO 8601, UTC)
+    waiting_for: str | None = None  # why a downloaded release is not installed yet
+
+    def describe(self) -> str:
+        words = STAGE_WORDS.get(self.stage, self.stage)
+        if self.stage == "downloaded" and self.waiting_for:
+            words += f" ({self.waiting_for})"
+        return f"{self.version} (release {self.release}, offered {minute(self.at)}): {words}"
+
+
+@dataclass(frozen=True)
+class LastUpdate:
+    """How the last update ended: installed, rolled back or refused, and the words for why."""
+
+    release: str
+    version: str
+    outcome: str  # a key of OUTCOME_WORDS
+    detail: str
+    at: str
+
+    def describe(self) -> str:
+        said = f": {self.detail}" if self.detail else ""
+        words = OUTCOME_WORDS.get(self.outcome, self.outcome)
+        return f"{words} {self.version} (release {self.release}) at {minute(self.at)}{said}"
+
+
 @dataclass(frozen=True)
 class Release:
     installed: str
     # "package" (dpkg's version of cabinetd) or "project" (setup.cfg's, from a checkout).
     source: str
-    offered: str | None = None
-    last_update: str | None = None
+    offered: Offered | None = None
+    last_update: LastUpdate | None = None
 
 
 def package_version(package: str = PACKAGE) -> str | None:

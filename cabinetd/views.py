@@ -24,6 +24,7 @@ from cabinetd.hal.base import PartState, UsbIdentity
 from cabinetd.ledger import DeviceRow, StoredEvent
 from cabinetd.lifecycle import Subsystem
 from cabinetd.policy import suits
+from cabinetd.release import Release, current
 from cabinetd.screen import Screen
 from cabinetd.sync.client import SyncStatus
 from cabinetproto.enums import SlotState
@@ -199,6 +200,7 @@ class CabinetView:
         *,
         started_at: float,
         simulated: bool,
+        software: Callable[[], Release] | None = None,
     ) -> None:
         self.controller = controller
         self.core = controller.core
@@ -207,6 +209,7 @@ class CabinetView:
         self._subsystems = subsystems
         self.started_at = started_at
         self.simulated = simulated
+        self._software = software
 
     @property
     def screen(self) -> Screen:
@@ -321,6 +324,10 @@ class CabinetView:
             slot_counts={state.value: n for state in SlotState if (n := counts[state.value])},
             slots=listed,
         )
+
+    def software(self) -> Release:
+        """The installed release, the one the fleet offered and the last update's outcome."""
+        return self._software() if self._software is not None else current()
 
     def versions(self) -> Versions:
         libraries = {}

@@ -23,7 +23,7 @@ class NamesError(ValueError):
 def check_names(names: Mapping[str, str]) -> dict[str, str]:
     """The names as given, or NamesError naming the first bad language tag or name."""
     if not names:
-        raise NamesError("needs at least one language, e.g. { en = \"Price tags\" }")
+        raise NamesError('needs at least one language, e.g. { en = "Price tags" }')
     for tag, name in names.items():
         if not LANGUAGE_TAG.match(tag):
             raise NamesError(f"language tag {tag!r} is not of the form 'en', 'zh-CN' or 'zh-Hans'")
@@ -37,4 +37,3 @@ def check_names(names: Mapping[str, str]) -> dict[str, str]:
 def default_name(names: Mapping[str, str]) -> str:
     """The plain name: the first language's."""
     return next(iter(names.values()))
-

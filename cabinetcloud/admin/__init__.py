@@ -22,6 +22,7 @@ from cabinetcloud.admin import (
     histories,
     login,
     operator_accounts,
+    releases,
     staff,
     store_notices,
     stores,
@@ -47,6 +48,8 @@ ROUTERS: Final = (
     device_models.router,
     devices.router,
     commands.router,
+    # signed releases of the cabinet's package and their rollouts (docs/releases.md)
+    releases.router,
 )
 
 

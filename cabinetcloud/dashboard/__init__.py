@@ -19,11 +19,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from cabinetcloud.dashboard import actions, fleetpages, outbound, pages, render, signin
+from cabinetcloud.dashboard import actions, fleetpages, outbound, pages, releases, render, signin
 from cabinetcloud.dashboard.signin import PageRefusal, SignInNeeded
 
 PREFIX: Final = "/dashboard"
-ROUTERS: Final = (signin.router, pages.router, fleetpages.router, outbound.router, actions.router)
+ROUTERS: Final = (signin.router, pages.router, fleetpages.router, outbound.router, releases.router, actions.router)
 HEADLINES: Final = {
     400: "error.400",
     403: "error.403",

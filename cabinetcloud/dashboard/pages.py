@@ -22,7 +22,18 @@ from cabinetcloud.projections import views
 router = APIRouter(include_in_schema=False)
 
 AUDIT_PAGE: Final = 50
-AUDIT_RESOURCES: Final = ("store", "cabinet", "operator", "command", "staff", "work_type", "device_model", "device")
+AUDIT_RESOURCES: Final = (
+    "store",
+    "cabinet",
+    "operator",
+    "command",
+    "staff",
+    "work_type",
+    "device_model",
+    "device",
+    "release",
+    "rollout",
+)
 _NUMBER = re.compile(r"^[0-9]{1,15}$")
 
 

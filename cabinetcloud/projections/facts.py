@@ -27,6 +27,17 @@ TICKET_AFTER_RETURN: Final = 4
 LOOKED_BACK: Final = frozenset({"device_status", "dispense_started", "device_returned"})
 # The technician's action that lifts a critical problem report (cabinetctl device clear).
 CLEAR_REPORT: Final = "clear_report"
+# A release's steps on the cabinet (cabinetproto/update_events.py).
+UPDATE_EVENTS: Final = frozenset(
+    {
+        "update_offered",
+        "update_downloaded",
+        "update_refused",
+        "update_installing",
+        "update_installed",
+        "update_rolled_back",
+    }
+)
 
 
 def parse_time(text: object) -> datetime | None:
@@ -231,6 +242,26 @@ def _is_clear(row: Any, payload: dict[str, Any]) -> bool:
     return payload.get("action") == CLEAR_REPORT and isinstance(args, dict) and isinstance(args.get("serial"), str)
 
 
+def _update(conn: Connection, batch: Batch, row: Any, payload: dict[str, Any], at: datetime) -> None:
+    """A step of a release's way onto the cabinet: what a rollout's progress is read from."""
+    reason = payload.get("reason")
+    if row.type == "update_refused" and payload.get("detail"):
+        reason = f"{reason}: {payload['detail']}"
+    conn.execute(
+        sa.insert(tables.updates).values(
+            cabinet_id=row.cabinet_id,
+            event_id=row.event_id,
+            release=str(payload["release"]),
+            type=row.type,
+            version=str(payload["version"]),
+            reason=reason,
+            at=at,
+            ordinal=batch.ordinal,
+            seq=row.seq,
+        )
+    )
+
+
 def apply(conn: Connection, batch: Batch, row: Any) -> None:
     """Add the facts of one event (an events-table row) to the projection."""
     payload: dict[str, Any] = json.loads(row.payload)
@@ -249,6 +280,8 @@ def apply(conn: Connection, batch: Batch, row: Any) -> None:
         batch.marks(row.device).place(at, row.cabinet_id, row.slot)
         change = batch.slot(row.slot, at, row.seq)
         change.device, change.device_known = row.device, True
+    elif kind in UPDATE_EVENTS:
+        _update(conn, batch, row, payload, at)
     elif kind == "slot_state_changed":
         change = batch.slot(row.slot, at, row.seq)
         change.state, change.since = str(payload["to"]), at

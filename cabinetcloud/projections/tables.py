@@ -127,9 +127,27 @@ slots = sa.Table(
     sa.Column("seq", sa.BigInteger, nullable=False),
 )
 
+# One row per update_* event a cabinet sent (cabinetproto/update_events.py): a rollout's progress
+# (schema version 11, `_v11_releases`, which is why it is not among the tables above).
+updates = sa.Table(
+    "projected_updates",
+    metadata,
+    sa.Column("cabinet_id", sa.String(64), primary_key=True),
+    sa.Column("event_id", sa.String(36), primary_key=True),
+    sa.Column("release", sa.String(64), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),  # refused: reason and detail; rolled back: the reason
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("ordinal", sa.BigInteger, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index("projected_updates_by_release", "release", "cabinet_id"),
+)
+
 PROJECTION_TABLES = (progress, rentals, returns, faults, devices, slots)
+UPDATE_TABLES = (updates,)
 # What a recomputation empties (the progress goes back to nothing as well).
-DERIVED_TABLES = (rentals, returns, faults, devices, slots)
+DERIVED_TABLES = (rentals, returns, faults, devices, slots, updates)
 
 # A device's history and the projector's look-back (the battery before a rental, the work type its
 # dispense named) read the events of one device: by this index rather than a scan of every event.

@@ -56,6 +56,8 @@ def kiosk_model(view: CabinetView) -> dict[str, Any]:
             "slots": [asdict(mark) for mark in view.slot_marks()],
         },
         "session": None if session is None else asdict(session),
+        # The technician's screen shows the software: installed, offered, the last update's outcome.
+        "software": asdict(view.software()) if view.screen.state.get("view") == "maintenance" else None,
     }
 
 

@@ -264,8 +264,8 @@ versions of everything. A progress bar shows on standard error."""
 
 VERSION: Final = """\
 The version installed: the Debian package's (cabinetd) when this is the packaged cabinetctl, else the
-source tree's. Then the release the fleet offers and how the last update went: "none" until the
-cabinet takes signed updates from the fleet. Read on this computer; the daemon need not run."""
+source tree's, read on this computer. Then, from the daemon's ledger, the release the fleet offered
+last and where it stands, and how the last update went ("unknown" when the daemon does not answer)."""
 
 
 def _ledger_commands(ledger: Commands, add: Callable[[Commands, str, str, str], argparse.ArgumentParser]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Final
 
+from cabinetd import release
 from cabinetproto.chain import parse_utc
 
 NONE: Final = "-"
@@ -265,10 +266,13 @@ def badge_row(read: dict[str, Any]) -> str:
 
 def version(data: dict[str, Any]) -> str:
     origin = "package cabinetd" if data["source"] == "package" else "from the source tree"
+    offered, last = data["offered"], data["last_update"]
+    unknown = f"unknown: {data['daemon']}"
+    answered = data["daemon"] == "answered"
     pairs = [
         ("installed", f"{data['installed']} ({origin})"),
-        ("offered", data["offered"] or "none"),
-        ("last update", data["last_update"] or "none"),
+        ("offered", release.Offered(**offered).describe() if offered else "none" if answered else unknown),
+        ("last update", release.LastUpdate(**last).describe() if last else "none" if answered else unknown),
     ]
     return labelled(pairs)
 

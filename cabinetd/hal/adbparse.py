@@ -27,7 +27,7 @@ _STAMP: Final = "%Y-%m-%d %H:%M:%S"
 _PACKAGE = re.compile(r"^package:(\S+) versionCode:(\d+)\s*$")
 _DROPBOX = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) (\S+) \(")
 _EVENT = re.compile(r'^\s*time="([^"]+)" type=(\S+) package=(\S+)')
-_FAILURE = re.compile(r"Failure \[([A-Z_]+)(?::[^\]]*)?\]")
+_FAILURE = re.compile(r"Failure \[([A-Z_]+(?::[^\]]*)?)\]")
 _OFFSET = re.compile(r"^([+-])(\d\d)(\d\d)$")
 
 
@@ -74,7 +74,8 @@ def package_names(text: str) -> set[str]:
 
 
 def install_failure(output: str) -> str | None:
-    """Android's reason for a failed `pm install` (INSTALL_FAILED_...), None when it said Success."""
+    """Android's reason for a failed `pm install` (INSTALL_FAILED_... and the package manager's words
+    after it, when it gave any), None when it said Success."""
     if "Success" in output.split():
         return None
     match = _FAILURE.search(output)

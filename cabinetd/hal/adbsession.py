@@ -92,8 +92,10 @@ class AdbSession:
             text = str(error)
             failure = LinkFailure.UNAUTHORISED if "unauthorized" in text else LinkFailure.OFFLINE
             raise self.error(failure, f"{what}: {text.splitlines()[0] if text else 'the device went away'}") from None
-        except (OSError, EOFError) as error:
-            raise self.error(LinkFailure.OFFLINE, f"{what}: the device went away ({error or 'closed'})") from None
+        except (OSError, EOFError):
+            # The adb server drops our connection when the device leaves; whether that reads as a reset
+            # or an end of stream here is the sockets' timing, not a fact about the device.
+            raise self.error(LinkFailure.OFFLINE, f"{what}: the device went away mid-command") from None
 
     def parsed(self, read: Callable[[str], T], *argv: str) -> T:
         text = self.run(*argv)

@@ -208,6 +208,7 @@ class Ledger:
 
     def staff_by_badge(self, badge: str, form: IdForm) -> StaffMember | None:
         """Whose badge a reader's id (in the reader's `form`) is; None for an id no roster entry matches."""
+
         def read(store: Store, key: tuple[str, IdForm]) -> StaffMember | None:
             try:
                 card = parse_id(*key)
@@ -287,6 +288,9 @@ class Ledger:
 
     def command_started(self, command_id: str) -> bool:
         return queries.command_started(self._store, command_id)
+
+    def events_of(self, *types: str) -> list[StoredEvent]:
+        return queries.events_of(self._store, types)
 
     def tail(self, n: int) -> list[StoredEvent]:
         return queries.tail(self._store, n)

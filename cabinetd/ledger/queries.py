@@ -247,6 +247,13 @@ def open_incident(store: Store) -> tuple[str, str, str | None] | None:
 # --- events and epochs ---------------------------------------------------------------------------
 
 
+def events_of(store: Store, types: tuple[str, ...]) -> list[StoredEvent]:
+    """Every event of these types, oldest first (the update_* events: a few per release)."""
+    marks = ", ".join("?" for _ in types)
+    rows = store.rows(f"SELECT {EVENT_COLUMNS} FROM events WHERE type IN ({marks}) ORDER BY id", types)
+    return [event_from_row(row) for row in rows]
+
+
 def tail(store: Store, n: int) -> list[StoredEvent]:
     rows = store.rows(f"SELECT {EVENT_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (n,))
     return [event_from_row(row) for row in reversed(rows)]

@@ -73,7 +73,9 @@ class FakeAdbServer:
         self._server.allow_reuse_address = True
         self._server.server_bind()
         self._server.server_activate()
-        self.host, self.port = self._server.server_address[:2]
+        address = self._server.server_address
+        self.host: str = str(address[0])  # an IPv4 server's address is (host, port), the host a str
+        self.port: int = int(address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake adb server", daemon=True
         )

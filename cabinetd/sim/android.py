@@ -6,13 +6,16 @@ The state is what those commands read and change: system properties, the battery
 time since boot, the DropBox's crash and ANR entries and the usage events. Faults a device shows in
 the field are set here too (`install_failure`: the reason Android gives every install).
 
-APKs are real ones (read as Android does: the binary manifest, and only with a signature that
-verifies; cabinetproto.apk) or the simulator's own: a zip holding `sim-manifest.json` (package and
-version code), which stands in for the manifest where a test needs no real APK.
+APKs are real ones, read as Android reads them: the package and version from the binary manifest,
+the signer from the v2/v3 signing block, and only when that signature verifies (cabinetproto.apk);
+or, where a test needs no real APK, the simulator's own: a zip holding `sim-manifest.json` (package,
+version code and the SHA-256 of the signing certificate). As Android does, an update signed by
+another certificate than the installed package's is refused (docs/device-adb.md, "Facts").
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shlex
@@ -31,25 +34,36 @@ STATUS_CHARGING: Final = 2
 STATUS_DISCHARGING: Final = 3
 HEALTH_GOOD: Final = 2
 DATA_BLOCKS_K: Final = 11_087_040  # a 16 GB handheld's /data, in 1K blocks
+# The certificate the simulated store's apps are signed with unless a test says another.
+STORE_SIGNER: Final = hashlib.sha256(b"simulated store release certificate").hexdigest()
 Shell = tuple[bytes, bytes, int]  # stdout, stderr, exit code
 
 
-def sim_apk(package: str, version_code: int) -> bytes:
-    """An APK as the simulated handheld reads one."""
+def sim_apk(package: str, version_code: int, *, signer_sha256: str = STORE_SIGNER) -> bytes:
+    """An APK as the simulated handheld reads one, signed by the certificate with this SHA-256."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as apk:
-        apk.writestr(MANIFEST, json.dumps({"package": package, "version_code": version_code}))
+        manifest = {"package": package, "version_code": version_code, "signer_sha256": signer_sha256}
+        apk.writestr(MANIFEST, json.dumps(manifest))
     return buffer.getvalue()
 
 
-def _read_apk(data: bytes, path: str) -> tuple[str, int] | None:
+@dataclass(frozen=True)
+class ApkManifest:
+    package: str
+    version_code: int
+    signer_sha256: str
+
+
+def _read_apk(data: bytes, path: str) -> ApkManifest | None:
+    """What the package manager reads from the file at `path`; None for one it cannot parse."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as apk:
             if MANIFEST not in apk.namelist():
                 facts = read_apk(data, path)
-                return facts.package, facts.version_code
+                return ApkManifest(facts.package, facts.version_code, facts.signer_sha256)
             manifest = json.loads(apk.read(MANIFEST))
-        return str(manifest["package"]), int(manifest["version_code"])
+        return ApkManifest(str(manifest["package"]), int(manifest["version_code"]), str(manifest["signer_sha256"]))
     except (zipfile.BadZipFile, ApkError, KeyError, ValueError, TypeError):
         return None
 
@@ -59,6 +73,7 @@ class Package:
     version_code: int
     enabled: bool = True
     has_data: bool = False
+    signer_sha256: str = STORE_SIGNER  # the SHA-256 of the certificate the installed package is signed with
 
 
 @dataclass
@@ -264,7 +279,7 @@ class SimAndroid:
         parsed = _read_apk(data, path)
         if parsed is None:
             return f"Failure [INSTALL_PARSE_FAILED_NOT_APK: Failed to parse {path}]\n".encode(), b"", 1
-        package, version = parsed
+        package, version = parsed.package, parsed.version_code
         if self.install_failure is not None:
             return f"Failure [{self.install_failure}]\n".encode(), b"", 1
         held = self.packages.get(package)
@@ -274,7 +289,12 @@ class SimAndroid:
         if held is not None and version < held.version_code and not downgrade:
             why = f"Downgrade detected: Update version code {version} is older than current {held.version_code}"
             return f"Failure [INSTALL_FAILED_VERSION_DOWNGRADE: {why}]\n".encode(), b"", 1
-        self.packages[package] = Package(version, enabled=held.enabled if held else True)
+        if held is not None and held.signer_sha256 != parsed.signer_sha256:
+            # PackageManagerServiceUtils.verifySignatures' words (docs/device-adb.md, "Facts").
+            why = f"Existing package {package} signatures do not match newer version; ignoring!"
+            return f"Failure [INSTALL_FAILED_UPDATE_INCOMPATIBLE: {why}]\n".encode(), b"", 1
+        kept = held or Package(version)  # an update keeps the app's state and data, as Android's does
+        self.packages[package] = Package(version, kept.enabled, kept.has_data, parsed.signer_sha256)
         return b"Success\n", b"", 0
 
     def _am(self, verb: str, args: list[str]) -> Shell:

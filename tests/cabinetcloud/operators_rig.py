@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -42,7 +43,7 @@ def sqlite_fleet(sqlite_storage: Storage) -> Iterator[Fleet]:
     yield from serving(sqlite_storage)
 
 
-def serving(storage: Storage) -> Iterator[Fleet]:
+def serving(storage: Storage, **app_options: Any) -> Iterator[Fleet]:
     cloudharness.seeded(storage)
     cabinet_token = cloudharness.enroll(storage)
     tokens: dict[Role, str] = {}
@@ -52,5 +53,5 @@ def serving(storage: Storage) -> Iterator[Fleet]:
             # Only the admin gets a password (argon2 is slow on purpose): the login tests use it.
             operators.add(conn, name, role, stores, PASSWORD if role is Role.ADMIN else None)
             tokens[role] = operators.issue_token(conn, name, "tests")[1]
-    with TestClient(create_app(storage, max_wait_s=0.1, poll_s=0.05)) as client:
+    with TestClient(create_app(storage, max_wait_s=0.1, poll_s=0.05, **app_options)) as client:
         yield Fleet(storage=storage, client=client, cabinet_token=cabinet_token, tokens=tokens)

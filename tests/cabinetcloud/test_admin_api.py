@@ -176,8 +176,11 @@ def test_ok__sync_health_counts_the_events_a_cabinet_still_held_at_its_session(f
     state = ledger.sync_state()
     sync = {"Authorization": f"Bearer {fleet.cabinet_token}"}
     session = {
-        "epoch": state.epoch, "last_seq": state.last_seq, "last_hash": state.last_hash,
-        "software_version": "1.2.3", "schema_version": 5,
+        "epoch": state.epoch,
+        "last_seq": state.last_seq,
+        "last_hash": state.last_hash,
+        "software_version": "1.2.3",
+        "schema_version": 5,
     }
     assert fleet.client.post("/v1/cabinets/sim-1/session", json=session, headers=sync).status_code == 200
     health = fleet.client.get("/v1/admin/cabinets/sim-1", headers=fleet.as_role(Role.VIEWER)).json()["sync"]

@@ -132,10 +132,18 @@ def test_ok__text_outside_the_bmp_is_not_a_lone_surrogate(cloud: TestClient) -> 
         ("GET", EVENTS, {"epoch": "e", "after": -1}, "query.after: Input should be greater than or equal to 0"),
         ("GET", EVENTS, {"after": 1}, "query.epoch: Field required"),
         ("GET", "/v1/cabinets/sim-1/changes", {"wait": "nan"}, "query.wait: Input should be less than or equal to 60"),
-        ("GET", "/v1/cabinets/sim-1/commands", {"after": "x"}, "query.after: Input should be a valid integer, "
-         "unable to parse string as an integer"),
-        ("GET", "/v1/cabinets/-bad/snapshot", None, "path.cabinet_id: String should match pattern "
-         "'^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'"),
+        (
+            "GET",
+            "/v1/cabinets/sim-1/commands",
+            {"after": "x"},
+            "query.after: Input should be a valid integer, unable to parse string as an integer",
+        ),
+        (
+            "GET",
+            "/v1/cabinets/-bad/snapshot",
+            None,
+            "path.cabinet_id: String should match pattern '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$'",
+        ),
     ],
 )
 def test_fail__validation_errors_use_the_documented_code_and_detail_on_every_route(
@@ -175,8 +183,11 @@ def test_ok__a_body_at_the_depth_limit_is_parsed(cloud: TestClient) -> None:
     ("raw", "status", "detail"),
     [
         (b'{"epoch": x}', 400, "request body is not JSON at byte 10: Expecting value"),
-        ('{"epoch": "é", x}'.encode(), 400, "request body is not JSON at byte 16: Expecting property name enclosed "
-         "in double quotes"),
+        (
+            '{"epoch": "é", x}'.encode(),
+            400,
+            "request body is not JSON at byte 16: Expecting property name enclosed in double quotes",
+        ),
         (b'{"epoch": "\xff"}', 400, "request body is not UTF-8 at byte 11"),
         (b'{"epoch": "\xed\xa0\x80"}', 400, "request body is not UTF-8 at byte 11"),  # a surrogate, raw
     ],
@@ -204,8 +215,9 @@ def test_fail__nan_in_an_uploaded_event_is_refused_and_the_batch_left_unacknowle
 
 
 # Text with what a careless or hostile client puts in: NUL, lone surrogates, a valid pair, brackets.
-_text = st.lists(st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d\ude00", "["])),
-                 max_size=6).map("".join)
+_text = st.lists(
+    st.one_of(st.characters(), st.sampled_from(["\x00", "\ud800", "\udfff", "\ud83d\ude00", "["])), max_size=6
+).map("".join)
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | _text,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_text, inner, max_size=3),

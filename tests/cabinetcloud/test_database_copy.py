@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from cabinetcloud.operators import Role
 from cabinetcloud.storage import MIGRATIONS, Storage
 from cabinetd.ledger import Ledger
 from testbed import cloudharness
+from tests.cabinetcloud.releases_rig import put_release
 from tests.cabinetcloud.test_ingest import session, upload
 
 
@@ -50,7 +52,8 @@ class OldFleet:
 
 @pytest.fixture
 def old_fleet(tmp_path: Path, ledger: Ledger) -> Iterator[OldFleet]:
-    """A SQLite fleet in use: seeded, a cabinet that uploaded 300 events, an operator, a command."""
+    """A SQLite fleet in use: seeded, a cabinet that uploaded 300 events, an operator, a command, a
+    release rolled out."""
     source = cloudharness.seeded(cloudharness.migrated(f"sqlite:///{tmp_path / 'old.db'}"))
     token = cloudharness.enroll(source)
     cloudharness.fill_ledger(ledger, 300)
@@ -59,6 +62,8 @@ def old_fleet(tmp_path: Path, ledger: Ledger) -> Iterator[OldFleet]:
     assert main(["user", "add", "ada", "--role", "admin", "--no-password", *db]) == 0
     assert main(["user", "token", "ada", *db]) == 0
     assert main(["command", "--cabinet", "sim-1", "disable_slot", "slot=4", "reason=door jammed", *db]) == 0
+    # A release (its bytes in chunks) rolled out to sim-1: the copy carries the package along.
+    put_release(source, tmp_path, ["sim-1"], datetime.now(UTC))
     yield OldFleet(source, token)
     source.dispose()
 
@@ -71,6 +76,7 @@ def test_ok__a_fleet_is_copied_whole_and_carries_on_where_it_was(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"copied {old_fleet.storage.url} to {storage.url} at schema version {len(MIGRATIONS)}"
     assert "  events: 300 rows" in lines
+    assert ("  releases: 1 rows" in lines, "  rollout_cabinets: 1 rows" in lines) == (True, True)
     before, after = _tables(old_fleet.storage), _tables(storage)
     assert {name: len(rows) for name, rows in after.items()} == {name: len(rows) for name, rows in before.items()}
     assert after == before

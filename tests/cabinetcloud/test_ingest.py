@@ -273,8 +273,11 @@ def test_ok__an_event_the_models_cannot_serialise_is_dead_lettered_and_read_back
     reply = upload(cloud, events)
     assert (reply.status_code, reply.json()) == (
         200,
-        {"acked_seq": 3, "duplicates": 0, "rejected": [{"event_id": events[1]["event_id"], "code": "bad_payload",
-                                                         "detail": detail}]},
+        {
+            "acked_seq": 3,
+            "duplicates": 0,
+            "rejected": [{"event_id": events[1]["event_id"], "code": "bad_payload", "detail": detail}],
+        },
     )
     history = cloud.get("/v1/cabinets/sim-1/events", params={"epoch": events[0]["epoch"]})
     assert history.status_code == 200, history.text

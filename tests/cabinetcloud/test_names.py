@@ -35,8 +35,10 @@ def test_ok__a_plain_name_is_still_accepted_and_the_first_language_is_the_plain_
     sqlite_storage: Storage, tmp_path: Path
 ) -> None:
     path = tmp_path / "fleet.toml"
-    path.write_text(f'{MODEL}name = "Plain"\n[[device_models]]\nid = "m2"\nslot_type = "x"\n'
-                    'name = { zh-CN = "扫描枪", en = "Scanner" }\n')
+    path.write_text(
+        f'{MODEL}name = "Plain"\n[[device_models]]\nid = "m2"\nslot_type = "x"\n'
+        'name = { zh-CN = "扫描枪", en = "Scanner" }\n'
+    )
     seed_file(path, sqlite_storage.writing)
     with sqlite_storage.reading() as conn:
         plain = fleet.current(conn, Entity.DEVICE_MODELS, "m1")
@@ -59,7 +61,7 @@ def test_ok__a_plain_name_is_still_accepted_and_the_first_language_is_the_plain_
         ("{}", 'needs at least one language, e.g. { en = "Price tags" }'),
         ('""', "must not be empty"),
         ("12", 'must be a string or a table of names by language, e.g. { en = "Price tags", zh-CN = "价签" }'),
-        ('{ en = 3 }', 'must be a string or a table of names by language, e.g. { en = "Price tags", zh-CN = "价签" }'),
+        ("{ en = 3 }", 'must be a string or a table of names by language, e.g. { en = "Price tags", zh-CN = "价签" }'),
     ],
 )
 def test_fail__a_bad_name_is_refused_naming_the_entry(
@@ -74,8 +76,10 @@ def test_fail__a_bad_name_is_refused_naming_the_entry(
 
 def test_fail__a_work_type_name_is_checked_the_same_way(sqlite_storage: Storage, tmp_path: Path) -> None:
     path = tmp_path / "fleet.toml"
-    path.write_text('[[work_types]]\nid = "w"\nname = { ZH = "价签" }\nbattery_threshold = 10\n'
-                    'rental_limit_minutes = 60\ndevice_models = ["pda-s1"]\n')
+    path.write_text(
+        '[[work_types]]\nid = "w"\nname = { ZH = "价签" }\nbattery_threshold = 10\n'
+        'rental_limit_minutes = 60\ndevice_models = ["pda-s1"]\n'
+    )
     with pytest.raises(SeedError) as caught:
         seed_file(path, sqlite_storage.writing)
     assert caught.value.lines == [

@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 
 from cabinetd.api.control import shapes
+from testbed.apkbuild import build_apk
 from testbed.packageserver import PackageServer
 from tests.ctl.conftest import Ctl
 from tests.flows.rig import ROSTER, Rig
-from tests.packages import apks
-from tests.packages.rig import HOME, LABELS, TOKEN, app_entry
+from tests.packages.rig import HOME, LABELS, STORE, TOKEN, app_entry
 
-HOME_APK = apks.build(HOME, 240, version_name="2.4.0")
-LABELS_APK = apks.build(LABELS, 312, version_name="3.1.2")
+HOME_APK = build_apk(HOME, 240, "2.4.0", signed_by=STORE)
+LABELS_APK = build_apk(LABELS, 312, "3.1.2", signed_by=STORE)
 SCANNER = "com.example.scanner"
-SCANNER_APK = apks.build(SCANNER, 7, version_name="0.7")
+SCANNER_APK = build_apk(SCANNER, 7, "0.7", signed_by=STORE)
 SHA = {
     name: hashlib.sha256(apk).hexdigest()
     for name, apk in ((HOME, HOME_APK), (LABELS, LABELS_APK), (SCANNER, SCANNER_APK))

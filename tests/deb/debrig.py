@@ -62,10 +62,12 @@ def installed_version(package: str) -> str | None:
     return version if done.returncode == 0 and status not in ("", "not-installed") else None
 
 
-def build(out: Path, version: str) -> tuple[Path, Path]:
-    """`make deb` into `out` at `version`: the daemon's package and the kiosk's."""
+def build(out: Path, version: str, release_key: Path | None = None) -> tuple[Path, Path]:
+    """`make deb` into `out` at `version`: the daemon's package and the kiosk's; `release_key`: the
+    release public key the package trusts (else the tree's)."""
+    key = [] if release_key is None else [f"RELEASE_KEY_PUB={release_key}"]
     run(
-        ["make", "--no-print-directory", "deb", f"DEB_OUT={out}", f"DEB_VERSION={version}", "DEB_COMPRESS=gzip"],
+        ["make", "--no-print-directory", "deb", f"DEB_OUT={out}", f"DEB_VERSION={version}", "DEB_COMPRESS=gzip", *key],
         timeout=900,
     )
     daemon, kiosk = out / f"cabinetd_{version}_amd64.deb", out / f"cabinetd-kiosk_{version}_all.deb"

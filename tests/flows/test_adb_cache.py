@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
+from testbed.apkbuild import build_apk
 from testbed.packageserver import PackageServer
 from tests.flows.rig import ROSTER, Rig
 from tests.flows.test_flows import screen, take_out
-from tests.packages import apks
-from tests.packages.rig import HOME, LABELS, TOKEN, app_entry
+from tests.packages.rig import HOME, LABELS, STORE, TOKEN, app_entry
 
 SERIAL = "A1-0001"
-HOME_APK = apks.build(HOME, 240, version_name="2.4.0")
-LABELS_APK = apks.build(LABELS, 312, version_name="3.1.2")
+HOME_APK = build_apk(HOME, 240, "2.4.0", signed_by=STORE)
+LABELS_APK = build_apk(LABELS, 312, "3.1.2", signed_by=STORE)
 
 
 def _roster() -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from cabinetd.hal.errors import LinkError, LinkFailure
 from cabinetd.hal.usbhub import PortPath
 from cabinetd.sim.adbserver import Attached, FakeAdbServer
 from cabinetd.sim.android import Package, SimAndroid, sim_apk
+from testbed.apkbuild import build_apk, signer
 
 PORT = "1-1.1"
 HOME = "com.example.store.home"
@@ -32,9 +33,12 @@ class Rig:
     android: SimAndroid
     attached: Attached
 
-    def app(self, package: str, version_code: int, *, stored: bytes | None = None) -> AppPackage:
-        """The app as the fleet lists it; its APK in the cabinet's package directory (or `stored` there)."""
-        apk = sim_apk(package, version_code)
+    def app(
+        self, package: str, version_code: int, *, stored: bytes | None = None, apk: bytes | None = None
+    ) -> AppPackage:
+        """The app as the fleet lists it; its APK (the simulator's own unless `apk` is a real one) in the
+        cabinet's package directory (or `stored` there under its name)."""
+        apk = sim_apk(package, version_code) if apk is None else apk
         digest = hashlib.sha256(apk).hexdigest()
         (self.packages / f"{digest}.apk").write_bytes(apk if stored is None else stored)
         return AppPackage(
@@ -110,6 +114,47 @@ async def test_fail__an_install_android_refuses_names_the_device_the_command_and
     )
 
 
+async def test_fail__an_update_signed_by_another_certificate_is_refused_in_androids_words(rig: Rig) -> None:
+    other = hashlib.sha256(b"a vendor's own certificate").hexdigest()
+    rig.android.packages[HOME] = Package(230, signer_sha256=other, has_data=True)
+    with pytest.raises(LinkError) as caught:
+        await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+    assert caught.value.failure is LinkFailure.INSTALL_FAILED
+    assert str(caught.value) == (
+        "slot 1, device A1-0001: install failed: `pm install -r /data/local/tmp/com.example.store.home.apk` "
+        "(com.example.store.home): INSTALL_FAILED_UPDATE_INCOMPATIBLE: Existing package com.example.store.home "
+        "signatures do not match newer version; ignoring!"
+    )
+    held = rig.android.packages[HOME]
+    assert (held.version_code, held.signer_sha256, held.has_data) == (230, other, True)  # left as it was
+
+
+async def test_ok__a_real_apk_installs_with_its_signer_and_one_signed_by_another_does_not_replace_it(
+    rig: Rig,
+) -> None:
+    await rig.link.provision(1, "price-tags", [rig.app(HOME, 240, apk=build_apk(HOME, 240, signed_by="store-apps"))])
+    assert (rig.android.packages[HOME].version_code, rig.android.packages[HOME].signer_sha256) == (
+        240,
+        signer("store-apps").sha256,  # from the APK's v2 signing block, as Android reads it
+    )
+    newer = rig.app(HOME, 241, apk=build_apk(HOME, 241, signed_by="another-publisher"))
+    with pytest.raises(LinkError) as caught:
+        await rig.link.provision(1, "price-tags", [newer])
+    assert str(caught.value).endswith(
+        f"({HOME}): INSTALL_FAILED_UPDATE_INCOMPATIBLE: Existing package {HOME} signatures do not match newer"
+        " version; ignoring!"
+    )
+    assert rig.android.packages[HOME].version_code == 240
+
+
+async def test_ok__an_update_signed_by_the_same_certificate_keeps_the_apps_data(rig: Rig) -> None:
+    rig.android.packages[HOME] = Package(230, has_data=True)
+    report = await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+    assert [(a.package, a.action) for a in report.apps] == [(HOME, "updated")]
+    held = rig.android.packages[HOME]
+    assert (held.version_code, held.has_data) == (240, True)
+
+
 async def test_fail__an_apk_not_in_the_cache_or_not_what_its_sha256_says_is_not_pushed(rig: Rig) -> None:
     tampered = rig.app(HOME, 240, stored=b"PK not the app")
     with pytest.raises(LinkError) as caught:
@@ -127,10 +172,14 @@ async def test_fail__an_apk_not_in_the_cache_or_not_what_its_sha256_says_is_not_
 
 async def test_fail__a_device_that_falls_off_mid_install_is_offline_and_says_so_after(rig: Rig) -> None:
     rig.attached.drop_after_bytes = 1
+    app = rig.app(HOME, 240)
     with pytest.raises(LinkError) as caught:
-        await rig.link.provision(1, "price-tags", [rig.app(HOME, 240)])
+        await rig.link.provision(1, "price-tags", [app])
     assert caught.value.failure is LinkFailure.OFFLINE
-    assert str(caught.value).startswith("slot 1, device A1-0001: offline: push ")
+    assert str(caught.value) == (
+        f"slot 1, device A1-0001: offline: push {app.sha256}.apk to /data/local/tmp/{HOME}.apk:"
+        " the device went away mid-command"
+    )
     with pytest.raises(LinkError) as later:
         await rig.link.hello(1)
     assert str(later.value) == "slot 1, device A1-0001: offline: the adb server sees it offline"

@@ -13,13 +13,15 @@ from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger, open_ledger
 from cabinetd.packages.retry import FetchPacing
 from cabinetd.packages.service import AppPackages
+from testbed.apkbuild import signer
 from testbed.packageserver import PackageServer
 from tests.flows.rig import sim_config
-from tests.packages import apks
 
 TOKEN = "cabinet-token-for-packages"
 HOME = "com.example.home"
 LABELS = "com.example.labels"
+STORE = "store-apps"  # the test signer of the store's own apps (testbed/apkbuild.py)
+OTHER = "someone-else"  # a signer the work types do not name
 
 
 def app_entry(apk: bytes, package: str, version_code: int, **changes: Any) -> dict[str, Any]:
@@ -31,7 +33,7 @@ def app_entry(apk: bytes, package: str, version_code: int, **changes: Any) -> di
         "url": f"https://apps.example/{package}.apk",  # what an agent handheld downloads itself
         "sha256": hashlib.sha256(apk).hexdigest(),
         "size": len(apk),
-        "signer_sha256": apks.signer_sha256("fleet"),
+        "signer_sha256": signer(STORE).sha256,
     }
     return {**entry, **changes}
 

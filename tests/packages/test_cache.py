@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.packages import apks
-from tests.packages.rig import HOME, LABELS, TOKEN, CacheRig, app_entry, work_type_op
+from testbed.apkbuild import build_apk, signer, tamper
+from tests.packages.rig import HOME, LABELS, OTHER, STORE, TOKEN, CacheRig, app_entry, work_type_op
 
-HOME_APK = apks.build(HOME, 240, version_name="2.4.0")
-LABELS_APK = apks.build(LABELS, 312, version_name="3.1.2")
+HOME_APK = build_apk(HOME, 240, "2.4.0", signed_by=STORE)
+LABELS_APK = build_apk(LABELS, 312, "3.1.2", signed_by=STORE)
 HOME_SHA = hashlib.sha256(HOME_APK).hexdigest()
 LABELS_SHA = hashlib.sha256(LABELS_APK).hexdigest()
 
@@ -49,7 +49,7 @@ async def test_ok__the_work_types_packages_are_downloaded_checked_and_cached(rig
             "version_code": 240,
             "sha256": HOME_SHA,
             "size": len(HOME_APK),
-            "signer_sha256": apks.signer_sha256("fleet"),
+            "signer_sha256": signer(STORE).sha256,
             "work_types": ["picking", "price-tags"],
         },
     ) in cached
@@ -69,7 +69,7 @@ async def test_ok__what_the_cache_holds_is_read_again_at_start(rig: CacheRig) ->
     again = rig.build()
     await again.prepare()
     assert sorted(again.held) == sorted([HOME_SHA, LABELS_SHA])
-    assert again.held[HOME_SHA].signer_sha256 == apks.signer_sha256("fleet")
+    assert again.held[HOME_SHA].signer_sha256 == signer(STORE).sha256
 
 
 async def test_fail__a_tampered_download_is_refused_deleted_and_recorded(rig: CacheRig) -> None:
@@ -91,7 +91,7 @@ async def test_fail__a_tampered_download_is_refused_deleted_and_recorded(rig: Ca
 
 
 async def test_fail__an_apk_whose_signature_does_not_verify_is_refused(rig: CacheRig) -> None:
-    tampered = apks.build(HOME, 240, tamper=True)  # listed by its own sha256: only the signature can tell
+    tampered = tamper(build_apk(HOME, 240, signed_by=STORE))  # listed by its own sha256: only the signature can tell
     rig.server.add(tampered)
     sha = hashlib.sha256(tampered).hexdigest()
     rig.work_types(_price_tags(app_entry(tampered, HOME, 240)))
@@ -103,14 +103,14 @@ async def test_fail__an_apk_whose_signature_does_not_verify_is_refused(rig: Cach
 
 
 async def test_fail__an_apk_signed_by_another_key_is_refused(rig: CacheRig) -> None:
-    other = apks.build(HOME, 240, signer="other")
+    other = build_apk(HOME, 240, signed_by=OTHER)
     rig.server.add(other)
     sha = hashlib.sha256(other).hexdigest()
     rig.work_types(_price_tags(app_entry(other, HOME, 240)))
     await rig.packages.step()
     assert rig.files() == []
     [(_, refused)] = rig.events("app_package_refused")
-    signers = f"{apks.signer_sha256('other')[:12]}…, not by {apks.signer_sha256('fleet')[:12]}…"
+    signers = f"{signer(OTHER).sha256[:12]}…, not by {signer(STORE).sha256[:12]}…"
     assert refused["reason"] == "signer"
     assert (
         refused["detail"]

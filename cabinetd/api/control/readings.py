@@ -72,6 +72,9 @@ class Readings:
     async def versions(self, request: Request) -> BaseModel:
         return shapes.Versions.model_validate(self.view.versions(), from_attributes=True)
 
+    async def update(self, request: Request) -> BaseModel:
+        return shapes.Software.model_validate(self.view.software(), from_attributes=True)
+
     async def packages(self, request: Request) -> BaseModel:
         if self.desk.packages is None:
             raise Denied(409, "this daemon keeps no app package cache")
@@ -88,6 +91,7 @@ class Readings:
             Route("/config", answer(self.config)),
             Route("/logs", answer(self.logs)),
             Route("/versions", answer(self.versions)),
+            Route("/update", answer(self.update)),
             Route("/packages", answer(self.packages)),
         ]
 

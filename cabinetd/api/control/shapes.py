@@ -268,6 +268,31 @@ class Versions(Shape):
     libraries: dict[str, str]
 
 
+class OfferedRelease(Shape):
+    release: str
+    version: str
+    stage: Annotated[str, Field(description="downloading, downloaded, installing, installed, rolled_back, refused")]
+    at: str
+    waiting_for: Annotated[str | None, Field(description="why a downloaded release is not installed yet")]
+
+
+class LastUpdate(Shape):
+    release: str
+    version: str
+    outcome: Annotated[str, Field(description="installed, rolled_back or refused")]
+    detail: str
+    at: str
+
+
+class Software(Shape):
+    """`GET /update`: the release installed, the one the fleet offered last, the last update's outcome."""
+
+    installed: str
+    source: str
+    offered: OfferedRelease | None
+    last_update: LastUpdate | None
+
+
 class Problem(Shape):
     """Any refusal or failure (HTTP 4xx/5xx); `cabinetctl` prints `error` on stderr."""
 

@@ -126,6 +126,7 @@ function render() {
   $("countdown").hidden = true;
   $("next-step").hidden = true;
   $("ready").hidden = true;
+  $("software").hidden = true;
   $("keypad").hidden = true;
   $("pin-dots").hidden = true;
   const draw = VIEWS[screen.view] ?? VIEWS.refused;
@@ -304,9 +305,29 @@ const VIEWS = {
   maintenance(screen, message, detail, actions) {
     message.textContent = t("maintenance.title", { name: screen.name });
     detail.textContent = t("maintenance.hint");
+    renderSoftware(model?.software);
     okButton(actions);
   },
 };
+
+// The technician's view of the software: the version installed, the release offered, the last update.
+function renderSoftware(software) {
+  const list = $("software");
+  if (!software) return;
+  const release = (r) => t("software.release", { version: r.version, release: r.release });
+  const offered = software.offered;
+  const last = software.last_update;
+  const rows = [
+    ["software.installed", software.installed],
+    ["software.offered", offered ? `${release(offered)} · ${t(`software.stage.${offered.stage}`)}` : t("software.none")],
+    [
+      "software.last_update",
+      last ? `${release(last)} · ${t(`software.stage.${last.outcome}`)} · ${clock(last.at)}${last.detail ? ` · ${last.detail}` : ""}` : t("software.none"),
+    ],
+  ];
+  list.replaceChildren(...rows.flatMap(([label, value]) => [element("dt", t(label)), element("dd", value)]));
+  list.hidden = false;
+}
 
 function press(key) {
   if (key === "delete") pin = pin.slice(0, -1);

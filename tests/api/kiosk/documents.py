@@ -123,6 +123,25 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     out["pin-wrong"] = _with(idle, 0, view="pin", name=tech, wrong=True, wait_s=2)
     out["pin-wait"] = _with(idle, 0, view="pin", name=tech, wait_s=30)
     out["maintenance"] = _with(idle, 0, view="maintenance", name=tech)
+    # What a technician sees of the software (cabinetd/updates): a release waiting, the last one rolled back.
+    out["maintenance"]["software"] = {
+        "installed": "0.1.0",
+        "source": "package",
+        "offered": {
+            "release": "rel-2026-11-07",
+            "version": "0.2.0",
+            "stage": "downloaded",
+            "at": "2026-11-07T09:12:00Z",
+            "waiting_for": "the store is open (08:00-22:00); it waits until 22:00",
+        },
+        "last_update": {
+            "release": "rel-2026-10-30",
+            "version": "0.1.1",
+            "outcome": "rolled_back",
+            "detail": "back to 0.1.0: cabinetd.service not active within 120 s",
+            "at": "2026-10-30T22:05:00Z",
+        },
+    }
     # What the "sessions" work adds to a door waiting to be opened (contract: screen.relock_at, slots[].led).
     relock = (datetime.now(UTC) + timedelta(seconds=20)).isoformat(timespec="seconds")
     for key in ("dispensing-door", "returning-door"):

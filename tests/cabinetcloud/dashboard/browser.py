@@ -21,6 +21,7 @@ from testbed import cloudharness
 from tests.cabinetcloud.dashboard.rig import PASSWORD, tell_story
 from tests.cabinetcloud.fleet_history import Fleet as StoryFleet
 from tests.cabinetcloud.fleet_story import DAY_END
+from tests.cabinetcloud.releases_rig import put_release
 
 ROOT = Path(__file__).resolve().parents[3]
 SHOTS = ROOT / "test-output" / "dashboard"
@@ -45,6 +46,8 @@ PAGES = (
     "tested",
     "deliveries",
     "delivery",
+    "releases",
+    "rollout",
 )
 SHOT_NAMES = frozenset(
     {
@@ -66,9 +69,10 @@ def serve(tmp_path: Path) -> Iterator[Served]:
         conn.execute(
             sa.update(schema.cabinets).where(schema.cabinets.c.id == "north-1").values(skew_s=-412.0, skew_flagged=True)
         )
+    _, rollout_id = put_release(storage, tmp_path, ["north-1", "sim-1"], DAY_END)
     server = cloudharness.ServerThread(create_app(storage, clock=lambda: DAY_END)).start()
     try:
-        yield Served(storage, f"http://127.0.0.1:{server.port}", told)
+        yield Served(storage, f"http://127.0.0.1:{server.port}", told, rollout_id)
     finally:
         server.stop()
         told.close()
@@ -80,6 +84,7 @@ class Served:
     storage: Storage
     base: str
     told: StoryFleet
+    rollout_id: int
 
     def slot_changes(self, cabinet: str, slot: int, was: str, now: str) -> None:
         """The cabinet records a slot's new state and syncs; the projector takes it in."""

@@ -203,6 +203,28 @@ def test_ok__the_cabinets_slots_follow_what_the_cabinet_reports(visit: Visit, se
     visit.sign_out()
 
 
+@pytest.mark.parametrize("visit", ["en", "zh-CN"], indirect=True)
+def test_ok__an_operator_follows_a_rollout(visit: Visit, served: Served) -> None:
+    lang = "zh-CN" if visit.page.evaluate("navigator.language") == "zh-CN" else "en"
+    visit.sign_in("otto")
+    visit.go("/dashboard/releases")
+    visit.check(f"releases-{lang}")
+    with visit.page.expect_navigation():
+        visit.page.click(f"#releases a[href='/dashboard/rollouts/{served.rollout_id}']")
+    assert shown(visit, "#rollout-cabinets tbody th") == ["north-1", "sim-1"]
+    visit.check(f"rollout-{lang}")
+    visit.go("/dashboard/releases")
+    form = visit.page.locator("form[id^='roll-out-']").first
+    form.locator("select[name=store]").select_option("north")
+    with visit.page.expect_navigation():
+        form.locator("button[type=submit]").click()
+    assert re.search(r"/dashboard/rollouts/\d+$", visit.page.url), visit.page.url
+    assert shown(visit, "#rollout-cabinets tbody th") == ["north-1"]
+    visit.check()
+    visit.sign_out()
+    assert visit.problems == []
+
+
 def test_ok__docs_dashboard_md_lists_every_screenshot() -> None:
     doc = (ROOT / "docs" / "dashboard.md").read_text(encoding="utf-8")
     listed = doc.split("<!-- screenshots -->")[1].split("<!-- /screenshots -->")[0]
