@@ -15,21 +15,19 @@ import hashlib
 import logging
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from cabinetd.ledger.replicas import WorkType
-from cabinetproto.apk import ApkError, ApkFacts, read_apk
+from cabinetproto.apk import ApkError, read_apk_file
 from cabinetproto.package_events import RefusedBecause, RemovedBecause
 
 log = logging.getLogger(__name__)
 
 APK_NAME: Final = re.compile(r"^([0-9a-f]{64})\.apk$")
 PART_NAME: Final = re.compile(r"^([0-9a-f]{64})\.part$")
-
-ReadApk = Callable[[bytes, str], ApkFacts]
 
 
 class Refusal(Exception):
@@ -107,9 +105,8 @@ def needed(work_types: Iterable[WorkType]) -> dict[str, Need]:
 
 
 class PackageCache:
-    def __init__(self, directory: Path, read: ReadApk = read_apk) -> None:
+    def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.read = read
 
     def path(self, sha256: str) -> Path:
         return self.directory / f"{sha256}.apk"
@@ -150,17 +147,18 @@ class PackageCache:
         if digest != sha256:
             raise Refusal("sha256", f"{path}: its sha256 is {digest}")
         try:
-            return self._facts(path, data, sha256)
+            return self._facts(path, len(data), sha256)
         except Refusal as refusal:
             log.warning("package cache: %s; kept, since it is what its name says", refusal.detail)
             return Held(sha256, len(data))
 
-    def _facts(self, path: Path, data: bytes, sha256: str) -> Held:
+    def _facts(self, path: Path, size: int, sha256: str) -> Held:
+        # Read from the file itself: read_apk would copy tens of megabytes to a temporary file first.
         try:
-            facts = self.read(data, str(path))
+            facts = read_apk_file(path)
         except ApkError as exc:
-            raise Refusal("not_apk", f"{path}: {exc}") from None
-        return Held(sha256, len(data), facts.package, facts.version_code, facts.version_name, facts.signer_sha256)
+            raise Refusal("not_apk", str(exc)) from None
+        return Held(sha256, size, facts.package, facts.version_code, facts.version_name, facts.signer_sha256)
 
     def admit(self, need: Need) -> Held:
         """Check the downloaded `.part` of `need` and give it its `.apk` name; a Refusal deletes it."""
@@ -183,7 +181,7 @@ class PackageCache:
         digest = hashlib.sha256(data).hexdigest()
         if digest != need.sha256:
             raise Refusal("sha256", f"{part}: its sha256 is {digest}, not that of {need.what}")
-        held = self._facts(part, data, need.sha256)
+        held = self._facts(part, len(data), need.sha256)
         if held.package != need.package:
             raise Refusal("package", f"{part}: the APK is {held.package}, not {need.what}")
         if need.version_code is not None and held.version_code != need.version_code:

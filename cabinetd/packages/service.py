@@ -29,10 +29,9 @@ from cabinetd.config import CabinetConfig
 from cabinetd.ledger import Ledger, LedgerError
 from cabinetd.lifecycle import Subsystem
 from cabinetd.packages import download
-from cabinetd.packages.cache import Held, Need, PackageCache, ReadApk, Refusal, Removed, needed
+from cabinetd.packages.cache import Held, Need, PackageCache, Refusal, Removed, needed
 from cabinetd.packages.download import Unreachable
 from cabinetd.packages.retry import FetchPacing, Retries
-from cabinetproto.apk import read_apk
 
 log = logging.getLogger(__name__)
 
@@ -71,14 +70,13 @@ class AppPackages(Subsystem):
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
         directory: Path | None = None,
-        read: ReadApk = read_apk,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         super().__init__()
         self.config = config
         # The adb link's package directory (the simulated cabinet keeps its own in its state directory).
-        self.cache = PackageCache(config.adb.packages if directory is None else directory, read)
+        self.cache = PackageCache(config.adb.packages if directory is None else directory)
         self.pacing = pacing or FetchPacing()
         self._ledger = ledger
         self._transport = transport

@@ -91,7 +91,8 @@ async def test_fail__a_tampered_download_is_refused_deleted_and_recorded(rig: Ca
 
 
 async def test_fail__an_apk_whose_signature_does_not_verify_is_refused(rig: CacheRig) -> None:
-    tampered = tamper(build_apk(HOME, 240, signed_by=STORE))  # listed by its own sha256: only the signature can tell
+    # Listed under its own sha256: only the signature can tell.
+    tampered = tamper(build_apk(HOME, 240, signed_by=STORE))
     rig.server.add(tampered)
     sha = hashlib.sha256(tampered).hexdigest()
     rig.work_types(_price_tags(app_entry(tampered, HOME, 240)))
@@ -99,7 +100,8 @@ async def test_fail__an_apk_whose_signature_does_not_verify_is_refused(rig: Cach
     assert rig.files() == []
     [(_, refused)] = rig.events("app_package_refused")
     assert (refused["sha256"], refused["reason"]) == (sha, "not_apk")
-    assert refused["detail"].startswith(f"{rig.directory / sha}.part: ")
+    part = rig.directory / f"{sha}.part"
+    assert refused["detail"] == f"{part}: its v2 signature does not verify (its contents were changed after signing)"
 
 
 async def test_fail__an_apk_signed_by_another_key_is_refused(rig: CacheRig) -> None:
