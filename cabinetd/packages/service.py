@@ -142,17 +142,21 @@ class AppPackages(Subsystem):
     async def run(self) -> None:
         while True:
             self.tick()
-            await self.step()
+            try:
+                await self.step()
+            except (LedgerError, OSError) as exc:
+                # The cabinet goes on renting from what the cache holds; the next look tries again.
+                self._trouble(f"package cache {self.cache.directory}: {exc}")
             await self._pause()
 
     async def step(self) -> None:
         """One look: the work types again if they changed, then the collection and the downloads due."""
-        if not await self._open():
-            return
         ledger = self._ledger()
         if ledger.replica_changes != self._seen_changes:
             self._seen_changes = ledger.replica_changes
             self._look(ledger)
+        if not await self._open():
+            return  # what is lacking is still shown: `cabinetctl packages` says why
         await self._collect()
         await self._fetch_due()
 

@@ -221,3 +221,17 @@ async def test_fail__a_file_that_is_not_what_its_name_says_is_removed_at_start(r
     assert rig.events("app_package_removed") == [
         ("app_package_removed", {"sha256": HOME_SHA, "package": None, "size": len(LABELS_APK), "reason": "corrupt"})
     ]
+
+
+async def test_fail__a_cache_directory_that_cannot_be_made_is_reported_and_fetches_nothing(tmp_path: Path) -> None:
+    rig = CacheRig(tmp_path)
+    try:
+        rig.directory.write_text("a file where the directory should be")
+        rig.work_types(_price_tags())
+        await rig.packages.prepare()  # never fails the daemon: the cabinet still rents
+        await rig.packages.step()
+        report = rig.packages.report()
+        assert report.last_error == f"package cache {rig.directory}: File exists"
+        assert (report.held, len(report.lacking), rig.server.asked) == ([], 2, [])
+    finally:
+        rig.close()
