@@ -296,8 +296,13 @@ def packages(data: dict[str, Any]) -> str:
         out += f"cannot work: {data['last_error']}\n"
     if held:
         rows = [
-            (p["package"] or "(not a readable APK)", _held_version(p), _bytes(p["size"]), p["sha256"][:12],
-             ", ".join(p["work_types"]) or "none (removed at the next look)")
+            (
+                p["package"] or "(not a readable APK)",
+                _held_version(p),
+                _bytes(p["size"]),
+                p["sha256"][:12],
+                ", ".join(p["work_types"]) or "none (removed at the next look)",
+            )
             for p in held
         ]
         out += "\nheld\n" + table(("PACKAGE", "VERSION", "SIZE", "SHA256", "WORK TYPES"), rows, right=(2,))
@@ -307,8 +312,8 @@ def packages(data: dict[str, Any]) -> str:
             version = p["version"] if p["version_code"] is None else f"{p['version']} ({p['version_code']})"
             downloading = p["sha256"] == data["downloading"]
             why = "downloading" if downloading else (p["refused"] or ("cloud not reached" if p["detail"] else None))
-            wanting.append((p["package"], version, p["sha256"][:12], ", ".join(p["work_types"]), why,
-                            "" if downloading or not data["downloads"] else _retry(p["retry_in_s"])))
+            retry = "" if downloading or not data["downloads"] else _retry(p["retry_in_s"])
+            wanting.append((p["package"], version, p["sha256"][:12], ", ".join(p["work_types"]), why, retry))
         headers = ("PACKAGE", "VERSION", "SHA256", "WORK TYPES", "LAST REFUSAL", "RETRY")
         out += "\nlacking\n" + table(headers, wanting)
         out += "".join(f"  {p['package']}: {p['detail']}\n" for p in lacking if p["detail"])

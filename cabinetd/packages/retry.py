@@ -1,5 +1,5 @@
 """When the package cache asks the cloud again for a package it could not take (docs/app-packages.md,
-"Retry rule").
+"When it looks, and the retry rule").
 
 Two kinds of failure, each with its own doubling backoff per package (equal jitter: half the window
 fixed, half random, so that no retry comes right after its failure):
