@@ -55,7 +55,7 @@ from cabinetd.logbuffer import Kept
 from cabinetd.policy import Role
 from cabinetd.sim.usbbus import SimUsbBackend
 from cabinetd.views import Session
-from cabinetproto import events, update_events, wire
+from cabinetproto import events, package_events, update_events, wire
 from cabinetproto.enums import DeviceHealth
 
 __all__ = ["USED_BY_NAME", "instance_attributes", "registered_inside_functions"]
@@ -113,6 +113,9 @@ USED_BY_NAME: list[object] = [
     update_events.UpdateInstalled.from_version,
     update_events.UpdateRolledBack.to_version,
     update_events.UpdateOffered.allow_downgrade,
+    package_events.AppPackageCached,
+    package_events.AppPackageRefused,
+    package_events.AppPackageRemoved,
     # Payload and wire fields are validated and sent whether or not the cabinet reads them back.
     events.SlotStateChanged.from_,  # the payload's "from" (a keyword in Python, hence the alias)
     events.RepairTicketOpened.ticket_id,
