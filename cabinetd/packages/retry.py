@@ -53,9 +53,6 @@ class Retries:
         found = self.tries.get(sha256)
         return found is None or found.not_before <= now
 
-    def next_at(self) -> float | None:
-        return min((t.not_before for t in self.tries.values()), default=None)
-
     def failed(
         self,
         sha256: str,

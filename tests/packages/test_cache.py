@@ -235,3 +235,15 @@ async def test_fail__a_cache_directory_that_cannot_be_made_is_reported_and_fetch
         assert (report.held, len(report.lacking), rig.server.asked) == ([], 2, [])
     finally:
         rig.close()
+
+
+async def test_fail__a_package_the_cloud_offers_at_another_size_is_refused_before_its_body(rig: CacheRig) -> None:
+    rig.work_types(_price_tags(app_entry(HOME_APK, HOME, 240, size=len(HOME_APK) + 1)))
+    await rig.packages.step()
+    assert rig.files() == []
+    [(_, refused)] = rig.events("app_package_refused")
+    assert (refused["reason"], refused["detail"]) == (
+        "size",
+        f"GET /v1/packages/{HOME_SHA} ({HOME}): the cloud offers {len(HOME_APK)} bytes;"
+        f" {HOME} version 2.40 (sha256 {HOME_SHA[:12]}…) has {len(HOME_APK) + 1}",
+    )
