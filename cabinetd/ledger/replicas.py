@@ -63,6 +63,10 @@ class WorkTypeApp(Replica):
     version_code: Annotated[int, Field(ge=1)] | None = None
     url: Annotated[str, Field(pattern=r"^https://", max_length=2048)] | None = None
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    # The APK's size in bytes and the sha256 of its signing certificate, when the fleet has them: the
+    # cabinet's package cache refuses a download that differs (docs/app-packages.md).
+    size: Annotated[int, Field(ge=1)] | None = None
+    signer_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
 
 
 class WorkType(Replica):
