@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from cabinetcloud import fleet as feed
+from cabinetcloud.apppackages import uploads
 from cabinetcloud.operators import Role
 from cabinetd.ledger import WorkType
 from testbed.apkbuild import build_apk, signer, tamper
-from tests.cabinetcloud.operators_rig import Fleet, fleet
+from tests.cabinetcloud.operators_rig import Fleet, fleet, sqlite_fleet
 
-__all__ = ["fleet"]
+__all__ = ["fleet", "sqlite_fleet"]
 
 APK = "application/vnd.android.package-archive"
 HOME = "com.example.store.home"  # version "2.4.0" in the demo fleet's work types
@@ -213,3 +214,39 @@ def test_ok__delete_refused_while_a_work_type_has_it(fleet: Fleet) -> None:
     gone = fleet.client.get(f"/v1/packages/{unused}", headers=cabinet(fleet))
     assert (gone.status_code, gone.json()["detail"]) == (404, f"app package {unused} is not known")
     assert fleet.client.get(f"/v1/packages/{sha256}", headers=cabinet(fleet)).status_code == 200
+
+
+def test_fail__an_upload_a_viewer_sends_or_not_sent_as_an_apk(sqlite_fleet: Fleet) -> None:
+    data = build_apk(HOME, 240, "2.4.0")
+    viewer = upload(sqlite_fleet, data, role=Role.VIEWER)
+    assert (viewer.status_code, viewer.json()) == (
+        403,
+        {"code": "forbidden", "detail": "role viewer may not change the fleet"},
+    )
+    path, operator = "/v1/admin/app-packages", sqlite_fleet.as_role(Role.OPERATOR)
+    as_zip = sqlite_fleet.client.post(path, content=data, headers={**operator, "Content-Type": "application/zip"})
+    assert (as_zip.status_code, as_zip.json()) == (
+        415,
+        {"code": "bad_content_type", "detail": f"send the APK itself as the body, Content-Type {APK}"},
+    )
+    gzipped = sqlite_fleet.client.post(
+        path, content=data, headers={**operator, "Content-Type": APK, "Content-Encoding": "gzip"}
+    )
+    assert (gzipped.status_code, gzipped.json()["detail"]) == (
+        415,
+        "send the APK as it is: an APK is compressed already",
+    )
+    empty = sqlite_fleet.client.post(path, content=b"", headers={**operator, "Content-Type": APK})
+    assert (empty.status_code, empty.json()) == (
+        422,
+        {"code": "not_an_apk", "detail": "the uploaded APK: the upload is empty"},
+    )
+
+
+def test_fail__an_apk_over_the_cap(sqlite_fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cabinetcloud.admin import app_packages
+
+    monkeypatch.setattr(app_packages, "MAX_APK_BYTES", 1000)
+    reply = upload(sqlite_fleet, build_apk(HOME, 240, "2.4.0", padding_bytes=2000))
+    assert (reply.status_code, reply.json()) == (413, {"code": "too_large", "detail": "an APK is at most 1000 bytes"})
+    assert uploads.MAX_APK_BYTES == 256 * 1024 * 1024
