@@ -5,11 +5,14 @@ replica the cabinets receive (docs/app-packages.md)."""
 from __future__ import annotations
 
 import hashlib
+import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from cabinetcloud import audit
 from cabinetcloud import fleet as feed
 from cabinetcloud.apppackages import uploads
 from cabinetcloud.operators import Role
@@ -250,3 +253,41 @@ def test_fail__an_apk_over_the_cap(sqlite_fleet: Fleet, monkeypatch: pytest.Monk
     reply = upload(sqlite_fleet, build_apk(HOME, 240, "2.4.0", padding_bytes=2000))
     assert (reply.status_code, reply.json()) == (413, {"code": "too_large", "detail": "an APK is at most 1000 bytes"})
     assert uploads.MAX_APK_BYTES == 256 * 1024 * 1024
+
+
+def test_ok__two_signers_uploading_at_once_one_gets_in(fleet: Fleet) -> None:
+    """As two `cabinet-cloud serve` workers would take them: both at once, one kept, the other refused."""
+    ours, theirs = build_apk(HOME, 240, "2.4.0"), build_apk(HOME, 241, "2.4.1", signed_by="someone-else")
+    actor, start = audit.Actor(name="otto", via="token"), threading.Barrier(2)
+    outcomes: dict[str, str] = {}
+
+    def send(name: str, data: bytes) -> None:
+        start.wait()
+        try:
+            uploads.accept(fleet.storage, data, name, actor, datetime.now(UTC))
+            outcomes[name] = "kept"
+        except uploads.PackageError as error:
+            outcomes[name] = error.code
+
+    threads = [threading.Thread(target=send, args=item) for item in (("ours", ours), ("theirs", theirs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes.values()) == ["kept", "signer_differs"]
+    listed = fleet.client.get("/v1/admin/app-packages", headers=fleet.as_role(Role.VIEWER)).json()
+    assert len(listed) == 1
+
+
+def test_ok__a_download_of_several_chunks(sqlite_fleet: Fleet, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cabinetcloud.apppackages import download
+
+    monkeypatch.setattr(uploads, "CHUNK_BYTES", 1000)
+    monkeypatch.setattr(download, "CHUNK_BYTES", 1000)
+    data = build_apk(HOME, 240, "2.4.0", padding_bytes=5000)
+    sha256 = upload(sqlite_fleet, data).json()["sha256"]
+    path = f"/v1/packages/{sha256}"
+    assert sqlite_fleet.client.get(path, headers=cabinet(sqlite_fleet)).content == data
+    for header, expected in (("bytes=999-2500", data[999:2501]), ("bytes=-10", data[-10:])):
+        reply = sqlite_fleet.client.get(path, headers={**cabinet(sqlite_fleet), "Range": header})
+        assert (reply.status_code, reply.content) == (206, expected), header
