@@ -27,6 +27,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.concurrency import run_in_threadpool
 
 from cabinetcloud import admin, auth, commands, dashboard, fleet, ingest, operators, repair_api, replies
+from cabinetcloud.apppackages import download as app_package_download
 from cabinetcloud.auth import Caller
 from cabinetcloud.bodies import BodyLimitedRoute
 from cabinetcloud.jobs import JOBS, Job, JobLoop
@@ -225,6 +226,7 @@ def create_app(
     admin.install(app)
     app.include_router(repair_api.router)
     app.include_router(release_download.router)
+    app.include_router(app_package_download.router)
     dashboard.install(app)
     return app
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.apppackages import tables as app_packages
 from cabinetcloud.outbox import tables as outbox_tables
 from cabinetcloud.projections import tables as projected
 from cabinetcloud.releases import tables as releases
@@ -31,6 +32,7 @@ REGISTERED: Final = (
     projected.PROJECTION_TABLES,
     projected.UPDATE_TABLES,
     releases.RELEASE_TABLES,
+    app_packages.APP_PACKAGE_TABLES,
 )
 
 # Rows the schema's steps (and a server's job loop) write into a new database: replaced by the

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cabinetcloud import schema
+from cabinetcloud.apppackages.matching import resolved_apps
 from cabinetcloud.storage import counter_value, next_number
 from cabinetproto.badges import BADGE_FORMAT
 from cabinetproto.links import DEFAULT_LINK
@@ -87,6 +88,15 @@ def wire_data(entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
     return {"serial": row["serial"], "model": row["model"], "store": row["store"], "active": row["active"]}
 
 
+def replicated(conn: Connection, entity: Entity, row: Mapping[str, Any]) -> dict[str, Any]:
+    """What a cabinet receives of an entity: its wire data, a work type's apps with the facts of the
+    APKs the fleet holds for them (cabinetcloud/apppackages/matching.py)."""
+    data = wire_data(entity, row)
+    if entity is Entity.WORK_TYPES:
+        data["apps"] = resolved_apps(conn, data["apps"])
+    return data
+
+
 def _to_columns(entity: Entity, data: Mapping[str, Any]) -> dict[str, Any]:
     _, _, json_columns = TABLES[entity]
     return {name: json.dumps(value, sort_keys=True) if name in json_columns else value for name, value in data.items()}
@@ -100,7 +110,7 @@ def _record(conn: Connection, entity: Entity, entity_id: str, op: str, data: Map
             entity=entity.value,
             entity_id=entity_id,
             op=op,
-            data=None if data is None else json.dumps(wire_data(entity, data), sort_keys=True),
+            data=None if data is None else json.dumps(replicated(conn, entity, data), sort_keys=True),
             changed_at=datetime.now(UTC),
         )
     )
@@ -133,6 +143,18 @@ def delete(conn: Connection, entity: Entity, entity_id: str) -> bool:
         return False
     _record(conn, entity, entity_id, "delete", None)
     conn.execute(sa.delete(table).where(table.c[key] == entity_id))
+    return True
+
+
+def republish(conn: Connection, entity: Entity, entity_id: str) -> bool:
+    """A change of an entity whose row stayed as it was but whose replica did not (an APK one of a work
+    type's apps is came or went), so that the cabinets long-polling see it like any other change."""
+    table, key, _ = TABLES[entity]
+    data = current(conn, entity, entity_id)
+    if data is None:
+        return False
+    version = _record(conn, entity, entity_id, "upsert", data)
+    conn.execute(sa.update(table).where(table.c[key] == entity_id).values(version=version))
     return True
 
 
@@ -191,7 +213,7 @@ def snapshot(conn: Connection, store: str) -> Snapshot:
                     id=str(row[key]),
                     version=row["version"],
                     op="upsert",
-                    data=_for_store(entity, wire_data(entity, _row_data(entity, row)), store),
+                    data=_for_store(entity, replicated(conn, entity, _row_data(entity, row)), store),
                 )
             )
     return Snapshot(ops=ops, cursor=cursor, checksum=page_checksum(ops, cursor))

@@ -167,6 +167,7 @@ def current_version(conn: Connection) -> int:
 
 def _v1_initial(conn: Connection) -> None:
     # The tables of version 1 only: a later step creates its own, so that it finds them missing.
+    from cabinetcloud.apppackages import tables as app_packages
     from cabinetcloud.outbox import tables as outbox_tables
     from cabinetcloud.projections import tables as projected
     from cabinetcloud.releases import tables as releases
@@ -181,6 +182,7 @@ def _v1_initial(conn: Connection) -> None:
             *schema.JOB_TABLES,
             *releases.RELEASE_TABLES,
             *projected.UPDATE_TABLES,
+            *app_packages.APP_PACKAGE_TABLES,
         )
     }
     tables = [table for table in schema.metadata.sorted_tables if table.name not in {"schema_version", *later}]
@@ -278,6 +280,13 @@ def _v11_releases(conn: Connection) -> None:
     schema.metadata.create_all(conn, tables=[*releases.RELEASE_TABLES, *projected.UPDATE_TABLES])
 
 
+def _v12_app_packages(conn: Connection) -> None:
+    """The APKs operators upload for the work types' apps, with their bytes (docs/app-packages.md)."""
+    from cabinetcloud.apppackages import tables as app_packages
+
+    schema.metadata.create_all(conn, tables=list(app_packages.APP_PACKAGE_TABLES))
+
+
 # Index i holds the step from version i to i + 1. Append only: a released step never changes.
 MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v1_initial,
@@ -291,6 +300,7 @@ MIGRATIONS: Final[list[Callable[[Connection], None]]] = [
     _v9_reported_seq,
     _v10_device_links,
     _v11_releases,
+    _v12_app_packages,
 ]
 
 

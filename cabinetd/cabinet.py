@@ -31,6 +31,16 @@ if TYPE_CHECKING:
     from cabinetd.sim.cabinet import SimCabinet
 
 
+def simulated_world(config: CabinetConfig) -> SimCabinet | None:
+    """The simulated world kept in the state directory when the config says `hal.type = "sim"`."""
+    if config.hal.type != "sim":
+        return None
+    # Imported here: a real cabinet never loads the simulator (nor its mock pin factory).
+    from cabinetd.sim.world import SimWorld
+
+    return SimWorld(config)
+
+
 class Cabinet:
     """Owns the subsystems; their order is the start order (cleanup runs in reverse): the ledger first
     and closed last, then the hardware (every lock commanded locked), the controller (which rebuilds the
@@ -39,12 +49,7 @@ class Cabinet:
     def __init__(self, config: CabinetConfig, *, sim: SimCabinet | None = None, clock: Clock | None = None) -> None:
         self.config = config
         self.started_at = time.monotonic()
-        if sim is None and config.hal.type == "sim":
-            # Imported here: a real cabinet never loads the simulator (nor its mock pin factory).
-            from cabinetd.sim.world import SimWorld
-
-            sim = SimWorld(config)  # the simulated world kept in the state directory
-        self.sim = sim
+        self.sim = sim = simulated_world(config) if sim is None else sim
         self.ledger = LedgerService(config.cabinet.state_dir, config.cabinet.id)
         # The drivers hand facts to the controller, which needs the drivers: the lambdas close over it.
         # `cabinetctl badge watch` sees every fact on its way too (BadgeWatch keeps badge reads only).
@@ -62,11 +67,14 @@ class Cabinet:
             self.hardware = build_hardware(config, hand_over, lambda fact: controller.post(fact))
         controller = Controller(config, self.ledger, self.hardware, clock=clock)
         self.controller = controller
-        self.sync = CloudSync(config, lambda: self.ledger.ledger, controller.execute_command)
-        self.packages = self._package_cache(controller)
+        self.release = current()  # read once: an update restarts the daemon
+        # The fleet sees the installed release (the package's version), which a rollout compares with.
+        self.sync = CloudSync(
+            config, lambda: self.ledger.ledger, controller.execute_command, software_version=self.release.installed
+        )
+        self.packages = self._package_cache(controller)  # a technician's `sync now` wakes it with the sync
         if config.cloud.url is not None:
             controller.roster.refresh = self.sync.refresh_roster  # an unknown badge asks the office
-        self.release = current()  # read once: an update restarts the daemon
         self.updates = self._updater(controller)
         # What every screen reads: the kiosk and the control socket render the same view of the cabinet.
         self.view = CabinetView(

@@ -11,6 +11,7 @@ from typing import Final
 from fastapi import APIRouter, FastAPI
 
 from cabinetcloud.admin import (
+    app_packages,
     audit_log,
     cabinets,
     commands,
@@ -50,6 +51,8 @@ ROUTERS: Final = (
     commands.router,
     # signed releases of the cabinet's package and their rollouts (docs/releases.md)
     releases.router,
+    # the APKs of the work types' apps (docs/app-packages.md)
+    app_packages.router,
 )
 
 

@@ -33,6 +33,7 @@ AUDIT_RESOURCES: Final = (
     "device",
     "release",
     "rollout",
+    "app_package",
 )
 _NUMBER = re.compile(r"^[0-9]{1,15}$")
 

@@ -36,7 +36,10 @@ def _storage(request: Request) -> Storage:
     return storage
 
 
-def _cabinet(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Caller:
+# The cabinet behind a download route (app packages too): its own token, as on its sync routes.
+def cabinet_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
     storage = _storage(request)
     header = None if credentials is None else f"{credentials.scheme} {credentials.credentials}"
     with storage.reading() as conn:
@@ -97,7 +100,7 @@ def _chunks(storage: Storage, release_id: int, first: int, last: int) -> Iterato
 def package(
     request: Request,
     release_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
-    who: Annotated[Caller, Depends(_cabinet)],
+    who: Annotated[Caller, Depends(cabinet_caller)],
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> StreamingResponse:
     """The package's bytes, whole (200) or from the byte asked for (206)."""

@@ -28,12 +28,13 @@ log = logging.getLogger(__name__)
 
 
 def app_packages(work_type: WorkType) -> list[AppPackage]:
-    """The apps the cabinet can install: those the fleet gives a download for (version code, URL and
-    checksum). An app listed without one is expected on the device's image already."""
+    """The apps the cabinet can install: those the fleet gives a version code and checksum for (the
+    agent link also needs the URL it downloads from; the adb link installs from the package cache).
+    An app listed without them is expected on the device's image already."""
     return [
         AppPackage(package=app.package, version_code=app.version_code, url=app.url, sha256=app.sha256)
         for app in work_type.apps
-        if app.version_code is not None and app.url is not None and app.sha256 is not None
+        if app.version_code is not None and app.sha256 is not None
     ]
 
 

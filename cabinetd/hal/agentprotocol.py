@@ -45,11 +45,13 @@ class Message(BaseModel):
 
 
 class AppPackage(Message):
-    """One app of a work type: the agent installs `url` (checked against `sha256`) when it lacks it."""
+    """One app of a work type: the agent installs `url` (checked against `sha256`) when it lacks it.
+    `url` is None for an app the fleet serves only to cabinets: the adb link installs it from the
+    cabinet's package cache by sha256; the agent link refuses to provision without one."""
 
     package: PackageName
     version_code: Annotated[int, Field(ge=1)]
-    url: Annotated[str, Field(pattern=r"^https://", max_length=2048)]
+    url: Annotated[str, Field(pattern=r"^https://", max_length=2048)] | None = None
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 

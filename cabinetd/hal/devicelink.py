@@ -218,6 +218,11 @@ class AoaDeviceLink(DeviceLink):
         home = home_app or apps[0].package
         if home not in {app.package for app in apps}:
             raise ValueError(f"home app {home!r} is not one of work type {work_type!r}'s apps")
+        unreachable = [app.package for app in apps if app.url is None]
+        if unreachable:
+            # The agent downloads each app itself; the fleet gave these to cabinets only (by sha256).
+            detail = f"no download URL for the agent for {', '.join(unreachable)}"
+            raise self.accessory(slot).error(LinkFailure.REFUSED, detail)
         args = ProvisionArgs(work_type=work_type, home_app=home, apps=list(apps))
         return await self._call(slot, "provision", args.model_dump(mode="json"), ProvisionReport)
 

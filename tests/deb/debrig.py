@@ -94,8 +94,9 @@ def conffiles(package: str) -> list[str]:
 class Cloud:
     """`cabinet-cloud serve` from the checkout's venv, on SQLite, on loopback."""
 
-    def __init__(self, directory: Path, port: int) -> None:
+    def __init__(self, directory: Path, port: int, release_key: Path | None = None) -> None:
         self.db = f"sqlite:///{directory / 'cloud.sqlite3'}"
+        self.release_key = release_key  # the fleet's public release key, for uploads of releases
         self.url = f"http://127.0.0.1:{port}"
         self.port = port
         self.log = directory / "cloud.log"
@@ -108,9 +109,16 @@ class Cloud:
         run(self.command("seed", str(FLEET)))
         run(self.command("enroll", "--cabinet", CABINET, "--store", "demo", "--token-file", str(token_file)))
 
+    def operator_token(self, name: str = "otto") -> str:
+        """An operator's API token for the admin API (printed first by `user token`)."""
+        run(self.command("user", "add", name, "--role", "operator", "--no-password"))
+        return run(self.command("user", "token", name)).splitlines()[0].strip()
+
     def start(self) -> None:
         with self.log.open("ab") as log:
             serve = self.command("serve", "--port", str(self.port), "--log-level", "warning")
+            if self.release_key is not None:
+                serve += ["--release-key", str(self.release_key)]
             self.process = subprocess.Popen(serve, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         wait_for(f"{self.url}/health", self.process, self.log)
 

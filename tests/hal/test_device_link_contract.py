@@ -52,6 +52,8 @@ class Capabilities:
     clears_only_what_is_asked: bool
     # What a slot whose device has gone says: the port's, or the adb server's, view of it.
     no_device: str
+    # The agent downloads each app itself, so it needs a URL; adb pushes from the cabinet's package cache.
+    needs_download_url: bool
     # The fleet's MDM moves the device into the work type's configuration before the local link checks it.
     moved_by_mdm: bool = False
 
@@ -69,6 +71,7 @@ AGENT: Final = Capabilities(
     counts_scans_and_drops=True,
     clears_only_what_is_asked=False,
     no_device="slot 1, device unknown: no device: nothing on port 1-1.1",
+    needs_download_url=True,
 )
 ADB: Final = Capabilities(
     battery_temperature_c=28.5,
@@ -83,6 +86,7 @@ ADB: Final = Capabilities(
     counts_scans_and_drops=False,
     clears_only_what_is_asked=True,
     no_device="slot 1, device unknown: no device: the adb server lists no device on port 1-1.1",
+    needs_download_url=False,
 )
 CAPABILITIES: Final = {
     "aoa-agent": AGENT,
@@ -179,6 +183,24 @@ async def test_fail__a_failed_install_is_a_link_error_naming_the_device_and_the_
     assert str(caught.value) == text.format(serial=rig.device.serial, package=HOME)
     assert (caught.value.slot, caught.value.serial) == (SLOT, rig.device.serial)
     assert HOME not in rig.device.apps()
+
+
+async def test_ok__an_app_served_to_cabinets_only_installs_from_the_cache_or_is_refused(rig: ContractRig) -> None:
+    """The fleet may give an app by sha256 alone (no URL a device could fetch)."""
+    app = rig.app(PICKING, 503).model_copy(update={"url": None})
+    await rig.link.hello(SLOT)  # as the flows do before a rent: the link knows whom it talks to
+    if can(rig).needs_download_url:
+        with pytest.raises(LinkError) as caught:
+            await rig.link.provision(SLOT, "picking", [app])
+        assert caught.value.failure is LinkFailure.REFUSED
+        assert str(caught.value) == (
+            f"slot 1, device {rig.device.serial}: refused: no download URL for the agent for {PICKING}"
+        )
+        assert PICKING not in rig.device.apps()
+    else:
+        report = await rig.link.provision(SLOT, "picking", [app])
+        assert [(a.package, a.action) for a in report.apps] == [(PICKING, "installed")]
+        assert rig.device.apps()[PICKING] == (503, True)
 
 
 async def test_ok__the_selftest_is_one_report_model_and_a_failing_threshold_fails_it(rig: ContractRig) -> None:

@@ -13,7 +13,7 @@ import copy
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from tests.api.kiosk.daemon import ANNA, Daemon
 
@@ -73,6 +73,27 @@ def capture(directory: Path) -> dict[str, Document]:
     return synthesise(found)
 
 
+# What a technician sees of the software (cabinetd/updates): a release waiting, the last one rolled back.
+TECHNICIAN_SOFTWARE: Final[dict[str, Any]] = {
+    "installed": "0.1.0",
+    "source": "package",
+    "offered": {
+        "release": "rel-2026-11-07",
+        "version": "0.2.0",
+        "stage": "downloaded",
+        "at": "2026-11-07T09:12:00Z",
+        "waiting_for": "the store is open (08:00-22:00); it waits until 22:00",
+    },
+    "last_update": {
+        "release": "rel-2026-10-30",
+        "version": "0.1.1",
+        "outcome": "rolled_back",
+        "detail": "back to 0.1.0: cabinetd.service not active within 120 s",
+        "at": "2026-10-30T22:05:00Z",
+    },
+}
+
+
 def _with(document: Document, version: int, **screen: Any) -> Document:
     made = copy.deepcopy(document)
     made["screen"] = {"version": version, **screen}
@@ -95,10 +116,12 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     _add_session_screens(out, rent, found["returning-insert"], name)
     out["dispensing-provisioning"] = _with(rent, 0, view="dispensing", step="provisioning", slot=slot, name=name)
     due = (datetime.now(UTC) + timedelta(hours=8)).isoformat(timespec="seconds")
-    out["dispensing-close"] = _with(found["dispensing-take"], 0, view="dispensing", step="close", slot=slot,
-                                    due_at=due, name=name)
-    out["returning-checking"] = _with(found["returning-insert"], 0, view="returning", step="checking",
-                                      slot=int(back["screen"]["slot"]))
+    out["dispensing-close"] = _with(
+        found["dispensing-take"], 0, view="dispensing", step="close", slot=slot, due_at=due, name=name
+    )
+    out["returning-checking"] = _with(
+        found["returning-insert"], 0, view="returning", step="checking", slot=int(back["screen"]["slot"])
+    )
     failed = copy.deepcopy(found["returned-passed"])
     failed["screen"].update(passed=False, failing=["battery_health", "scanner", "touchscreen"])
     out["returned-failed"] = failed
@@ -123,25 +146,7 @@ def synthesise(found: dict[str, Document]) -> dict[str, Document]:
     out["pin-wrong"] = _with(idle, 0, view="pin", name=tech, wrong=True, wait_s=2)
     out["pin-wait"] = _with(idle, 0, view="pin", name=tech, wait_s=30)
     out["maintenance"] = _with(idle, 0, view="maintenance", name=tech)
-    # What a technician sees of the software (cabinetd/updates): a release waiting, the last one rolled back.
-    out["maintenance"]["software"] = {
-        "installed": "0.1.0",
-        "source": "package",
-        "offered": {
-            "release": "rel-2026-11-07",
-            "version": "0.2.0",
-            "stage": "downloaded",
-            "at": "2026-11-07T09:12:00Z",
-            "waiting_for": "the store is open (08:00-22:00); it waits until 22:00",
-        },
-        "last_update": {
-            "release": "rel-2026-10-30",
-            "version": "0.1.1",
-            "outcome": "rolled_back",
-            "detail": "back to 0.1.0: cabinetd.service not active within 120 s",
-            "at": "2026-10-30T22:05:00Z",
-        },
-    }
+    out["maintenance"]["software"] = copy.deepcopy(TECHNICIAN_SOFTWARE)
     # What the "sessions" work adds to a door waiting to be opened (contract: screen.relock_at, slots[].led).
     relock = (datetime.now(UTC) + timedelta(seconds=20)).isoformat(timespec="seconds")
     for key in ("dispensing-door", "returning-door"):

@@ -1,0 +1,1 @@
+"""App packages (APKs) the fleet keeps for the cabinets: docs/app-packages.md."""
