@@ -14,6 +14,7 @@ import usb.core
 
 from cabinetcloud import app, repair_api
 from cabinetcloud.admin import (
+    app_packages,
     audit_log,
     cabinets,
     commands,
@@ -34,6 +35,7 @@ from cabinetcloud.admin import (
     stores,
     work_types,
 )
+from cabinetcloud.apppackages import download as app_package_download
 from cabinetcloud.dashboard import fleetpages, language, outbound, pages, signin
 from cabinetcloud.dashboard import releases as release_pages
 from cabinetcloud.outbox import dingtalk as outbox_dingtalk
@@ -239,6 +241,12 @@ USED_BY_NAME: list[object] = [
     releases.get_release,
     releases.start_rollout,
     release_shapes.RolloutIn._one_target,
+    # App packages (docs/app-packages.md): FastAPI calls the admin routes and the cabinets' download.
+    app_packages.upload_app_package,
+    app_packages.list_app_packages,
+    app_packages.get_app_package,
+    app_packages.delete_app_package,
+    app_package_download.app_package,
     # The templates ask the catalogue whether it names a value (a command's kind, its status).
     language.Words.has,
     staff.list_staff,
