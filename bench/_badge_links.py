@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import json
 import os
 import tempfile
 import zipfile
@@ -37,7 +38,7 @@ from bench.badge import SLOT, BareLoop, Edge, LockProbe, _rent_once, bench_confi
 from cabinetd.cabinet import Cabinet
 from cabinetd.hal.badgecodec import encode_rdm6300
 from cabinetd.lifecycle import Subsystem
-from cabinetd.sim.android import MANIFEST
+from cabinetd.sim.android import MANIFEST, STORE_SIGNER
 from cabinetd.sim.cabinet import SimCabinet
 from cabinetproto.enums import SlotState
 
@@ -53,7 +54,8 @@ def sized_apk(package: str, version_code: int, size: int) -> bytes:
     `size` so that the push costs what a real app's would."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as apk:
-        apk.writestr(MANIFEST, f'{{"package": "{package}", "version_code": {version_code}}}')
+        manifest = {"package": package, "version_code": version_code, "signer_sha256": STORE_SIGNER}
+        apk.writestr(MANIFEST, json.dumps(manifest))
         apk.writestr("classes.dex", os.urandom(size), compress_type=zipfile.ZIP_STORED)
     return buffer.getvalue()
 
