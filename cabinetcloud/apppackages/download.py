@@ -8,7 +8,6 @@ Content-Length, and a `Range` resumes a download cut short (206).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated
 
 import sqlalchemy as sa
@@ -18,25 +17,11 @@ from fastapi.responses import StreamingResponse
 from cabinetcloud.apppackages.tables import CHUNK_BYTES, app_package_chunks, app_packages
 from cabinetcloud.apppackages.uploads import MEDIA_TYPE
 from cabinetcloud.auth import Caller
-from cabinetcloud.releases.download import byte_range, cabinet_caller
+from cabinetcloud.releases.download import cabinet_caller, chunked_download
 from cabinetcloud.replies import Refusal, refusals
 from cabinetcloud.storage import Storage
 
 router = APIRouter(tags=["app packages"])
-
-
-def _chunks(storage: Storage, sha256: str, first: int, last: int) -> Iterator[bytes]:
-    for number in range(first // CHUNK_BYTES, last // CHUNK_BYTES + 1):
-        with storage.reading() as conn:
-            data = conn.execute(
-                sa.select(app_package_chunks.c.data).where(
-                    app_package_chunks.c.sha256 == sha256, app_package_chunks.c.number == number
-                )
-            ).scalar()
-        if data is None:  # forgotten while it was being sent: end short, the cabinet's check refuses it
-            return
-        start = number * CHUNK_BYTES
-        yield bytes(data)[max(first - start, 0) : last - start + 1]
 
 
 @router.get(
@@ -56,14 +41,21 @@ def app_package(
         size = conn.execute(sa.select(app_packages.c.size).where(app_packages.c.sha256 == sha256)).scalar()
     if size is None:
         raise Refusal(404, "not_found", f"app package {sha256} is not known")
-    asked = byte_range(range_header, int(size))
-    first, last = asked if asked is not None else (0, int(size) - 1)
-    headers = {"Content-Length": str(last - first + 1), "Accept-Ranges": "bytes", "ETag": f'"{sha256}"'}
-    if asked is not None:
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return StreamingResponse(
-        _chunks(storage, sha256, first, last),
-        status_code=206 if asked is not None else 200,
+
+    def read_chunk(number: int) -> bytes | None:
+        with storage.reading() as conn:
+            data = conn.execute(
+                sa.select(app_package_chunks.c.data).where(
+                    app_package_chunks.c.sha256 == sha256, app_package_chunks.c.number == number
+                )
+            ).scalar()
+        return None if data is None else bytes(data)
+
+    return chunked_download(
+        read_chunk,
+        size=int(size),
+        chunk_bytes=CHUNK_BYTES,
+        sha256=sha256,
+        range_header=range_header,
         media_type=MEDIA_TYPE,
-        headers=headers,
     )

@@ -10,7 +10,7 @@ as HTTP allows.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, Final
 
 import sqlalchemy as sa
@@ -80,16 +80,34 @@ def _unsatisfiable(header: str, size: int) -> Refusal:
     )
 
 
-def _chunks(storage: Storage, release_id: int, first: int, last: int) -> Iterator[bytes]:
-    for number in range(first // CHUNK_BYTES, last // CHUNK_BYTES + 1):
-        with storage.reading() as conn:
-            data = conn.execute(
-                sa.select(release_chunks.c.data).where(
-                    release_chunks.c.release_id == release_id, release_chunks.c.number == number
-                )
-            ).scalar_one()
-        start = number * CHUNK_BYTES
-        yield bytes(data)[max(first - start, 0) : last - start + 1]
+def chunked_download(
+    read_chunk: Callable[[int], bytes | None],
+    *,
+    size: int,
+    chunk_bytes: int,
+    sha256: str,
+    range_header: str | None,
+    media_type: str,
+) -> StreamingResponse:
+    """A file kept in numbered chunks, whole (200) or from the byte asked for (206); each chunk is read
+    in a short transaction of its own as it goes out, so a large file never sits in memory."""
+    asked = byte_range(range_header, size)
+    first, last = asked if asked is not None else (0, size - 1)
+    headers = {"Content-Length": str(last - first + 1), "Accept-Ranges": "bytes", "ETag": f'"{sha256}"'}
+    if asked is not None:
+        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+
+    def body() -> Iterator[bytes]:
+        for number in range(first // chunk_bytes, last // chunk_bytes + 1):
+            data = read_chunk(number)
+            if data is None:  # removed while it was being sent: end short, the cabinet's check refuses it
+                return
+            start = number * chunk_bytes
+            yield data[max(first - start, 0) : last - start + 1]
+
+    return StreamingResponse(
+        body(), status_code=206 if asked is not None else 200, media_type=media_type, headers=headers
+    )
 
 
 @router.get(
@@ -114,15 +132,21 @@ def package(
         ).first()
     if offered is None:
         raise Refusal(404, "not_found", f"release {release_id} is not offered to cabinet {who.cabinet_id!r}")
-    size = int(offered.size)
-    asked = byte_range(range_header, size)
-    first, last = asked if asked is not None else (0, size - 1)
-    headers = {"Content-Length": str(last - first + 1), "Accept-Ranges": "bytes", "ETag": f'"{offered.sha256}"'}
-    if asked is not None:
-        headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-    return StreamingResponse(
-        _chunks(storage, release_id, first, last),
-        status_code=206 if asked is not None else 200,
+
+    def read_chunk(number: int) -> bytes | None:
+        with storage.reading() as conn:
+            data = conn.execute(
+                sa.select(release_chunks.c.data).where(
+                    release_chunks.c.release_id == release_id, release_chunks.c.number == number
+                )
+            ).scalar()
+        return None if data is None else bytes(data)
+
+    return chunked_download(
+        read_chunk,
+        size=int(offered.size),
+        chunk_bytes=CHUNK_BYTES,
+        sha256=offered.sha256,
+        range_header=range_header,
         media_type=MEDIA_TYPE,
-        headers=headers,
     )

@@ -15,11 +15,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from cabinetd.updater.handoff import OUTCOME, REQUEST, WORKING  # the helper's names: one format, two sides
 from cabinetd.updates.offer import RELEASE_ID
 
-REQUEST: Final = "request.json"
-WORKING: Final = "working.json"
-OUTCOME: Final = "outcome.json"
 OUTCOMES: Final = ("installed", "rolled_back", "refused")
 
 Outcome = Literal["installed", "rolled_back", "refused"]
